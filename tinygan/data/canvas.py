@@ -1,0 +1,370 @@
+"""Multi-digit canvases: the data set of the paper (section 3.1, `src/data.py`).
+
+Conventions used by the whole library:
+
+- images are NHWC float32 in [0, 1], 1.0 = white;
+- canvas digits are inverted MNIST digits, `1 - x / 255`: black digit on white;
+- boxes are int64 arrays (top, left, bottom, right) in pixels, bottom/right exclusive;
+- labels are int64 digit classes, one per object, objects in row-major cell order.
+
+A canvas is a `grid` x `grid` table of square cells. Each cell holds one digit of
+`digit_size` pixels with `padding` pixels on every side. Cells are separated by black
+lines `border` pixels wide; a line is centred on the edge between two cells (for
+border 2 and 64-pixel cells: rows and columns 63 and 64), and runs across the whole
+canvas. There is no line around the outside. This is what the original code draws.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+N_CLASSES = 10
+ORDER_CHOICES = ("seen", "unseen", "any")
+TEXTURE_RANGE = (0.75, 1.0)  # grey levels of a textured background
+TEXTURE_OCTAVES = (4, 8, 16)  # noise grid sizes summed into a texture, coarse to fine
+
+
+@dataclass(frozen=True)
+class CanvasConfig:
+    """Geometry of a canvas. The defaults are the paper's 128x128 canvas of 2x2 cells.
+
+    canvas_size: side of the square canvas in pixels; must equal grid * cell size.
+    grid: cells per row and per column.
+    digit_size: side of a digit image in pixels (28 for MNIST).
+    padding: pixels between a digit and its cell's edge, on each side.
+    border: width in pixels of the black lines between cells (0 for none).
+    n_objects: digits per canvas, placed in the first n_objects cells (row-major).
+    texture: draw a light grey random texture instead of a plain white background.
+    """
+
+    canvas_size: int = 128
+    grid: int = 2
+    digit_size: int = 28
+    padding: int = 18
+    border: int = 2
+    n_objects: int = 4
+    texture: bool = False
+
+    def __post_init__(self):
+        for name in ("canvas_size", "grid", "digit_size", "n_objects"):
+            _require_int(self, name, minimum=1)
+        for name in ("padding", "border"):
+            _require_int(self, name, minimum=0)
+        cell = self.digit_size + 2 * self.padding
+        if self.canvas_size != self.grid * cell:
+            raise ValueError(
+                f"CanvasConfig: canvas_size={self.canvas_size} must equal grid * "
+                f"(digit_size + 2 * padding) = {self.grid} * {cell} = {self.grid * cell}")
+        if self.n_objects > self.grid * self.grid:
+            raise ValueError(
+                f"CanvasConfig: n_objects={self.n_objects} exceeds the "
+                f"grid * grid = {self.grid * self.grid} cells")
+        if (self.border + 1) // 2 > self.padding:
+            raise ValueError(
+                f"CanvasConfig: border={self.border} is too wide for padding="
+                f"{self.padding}: half a border line must fit in the padding")
+
+    @property
+    def cell_size(self):
+        """Side of one cell in pixels."""
+        return self.canvas_size // self.grid
+
+    def boxes(self):
+        """(n_objects, 4) int64: box k is the digit square of cell k (row-major)."""
+        rows, cols = np.divmod(np.arange(self.n_objects), self.grid)
+        top = rows * self.cell_size + self.padding
+        left = cols * self.cell_size + self.padding
+        return np.stack([top, left, top + self.digit_size, left + self.digit_size],
+                        axis=1).astype(np.int64)
+
+
+def _require_int(config, name, minimum):
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"CanvasConfig: {name} must be an integer >= {minimum}, got {value!r}")
+
+
+def blank_canvas(config, rng=None):
+    """An empty canvas: (H, W) float32, white (or textured), black lines between cells.
+
+    rng: np.random.Generator; needed only when config.texture is set.
+    """
+    size = config.canvas_size
+    if config.texture:
+        if rng is None:
+            raise ValueError("blank_canvas: a textured background needs an rng")
+        canvas = _texture(size, rng)
+    else:
+        canvas = np.ones((size, size), np.float32)
+    start = -(config.border // 2)  # a line starts this far from the edge it covers
+    for edge in range(config.cell_size, size, config.cell_size):
+        canvas[edge + start:edge + start + config.border, :] = 0.0
+        canvas[:, edge + start:edge + start + config.border] = 0.0
+    return canvas
+
+
+def _texture(size, rng):
+    """(size, size) float32 smooth random texture with values in TEXTURE_RANGE: a sum of
+    bilinearly upsampled uniform noise grids, each finer grid at half the weight."""
+    total = np.zeros((size, size))
+    for octave, cells in enumerate(TEXTURE_OCTAVES):
+        total += 0.5 ** octave * _upsample_bilinear(rng.uniform(size=(cells + 1, cells + 1)), size)
+    total = (total - total.min()) / max(total.max() - total.min(), 1e-12)
+    low, high = TEXTURE_RANGE
+    return (low + (high - low) * total).astype(np.float32)
+
+
+def _upsample_bilinear(grid, size):
+    """Bilinearly interpolate a (g, g) grid to (size, size), corners to corners."""
+    positions = np.linspace(0, grid.shape[0] - 1, size)
+    lower = np.minimum(positions.astype(int), grid.shape[0] - 2)
+    frac = positions - lower
+    rows = grid[lower] * (1 - frac)[:, None] + grid[lower + 1] * frac[:, None]
+    return rows[:, lower] * (1 - frac) + rows[:, lower + 1] * frac
+
+
+def compose(digits, boxes, background):
+    """Draw digits onto backgrounds by min compositing (dark ink wins).
+
+    digits: (B, n, h, w) float in [0, 1], black on white.
+    boxes: (B, n, 4) int (top, left, bottom, right); each box must be h x w and inside.
+    background: (B, H, W) or (H, W) float in [0, 1].
+    Returns: (B, H, W, 1) float32 canvases; outside the boxes they equal the background.
+    """
+    digits, boxes = np.asarray(digits), np.asarray(boxes)
+    batch, n_objects, height, width = digits.shape
+    if boxes.shape != (batch, n_objects, 4):
+        raise ValueError(f"compose: boxes must have shape {(batch, n_objects, 4)}, "
+                         f"got {boxes.shape}")
+    background = np.asarray(background, np.float32)
+    canvases = np.array(np.broadcast_to(background, (batch, *background.shape[-2:])))
+    _check_boxes(boxes, (height, width), canvases.shape[1:])
+    for b in range(batch):
+        for k in range(n_objects):
+            top, left, bottom, right = boxes[b, k]
+            region = canvases[b, top:bottom, left:right]
+            np.minimum(region, digits[b, k], out=region)
+    return canvases[..., None]
+
+
+def _check_boxes(boxes, digit_shape, canvas_shape):
+    sizes = np.stack([boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]], -1)
+    if not (sizes == digit_shape).all():
+        raise ValueError(f"compose: every box must be {digit_shape[0]}x{digit_shape[1]} "
+                         f"like the digits, got sizes {np.unique(sizes.reshape(-1, 2), axis=0)}")
+    inside = ((boxes[..., :2] >= 0).all() and (boxes[..., 2] <= canvas_shape[0]).all()
+              and (boxes[..., 3] <= canvas_shape[1]).all())
+    if not inside:
+        raise ValueError(f"compose: boxes must lie inside the {canvas_shape} canvas")
+
+
+def one_hot(labels, n_classes=N_CLASSES):
+    """labels (...,) int in [0, n_classes) -> (..., n_classes) float32 one-hot."""
+    labels = np.asarray(labels)
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"one_hot: labels must lie in [0, {n_classes}), "
+                         f"got range [{labels.min()}, {labels.max()}]")
+    return np.eye(n_classes, dtype=np.float32)[labels]
+
+
+class LabelOrderHoldout:
+    """A set of label orders (one digit per object, e.g. (1, 9, 8, 6)) kept out of
+    training, to test whether the model draws orders it has never seen.
+
+    Stored as a sorted int64 array `orders` (k, n_objects) without duplicates.
+    """
+
+    def __init__(self, orders, n_objects):
+        orders = np.asarray(orders, dtype=np.int64)
+        if orders.size == 0:
+            orders = orders.reshape(0, n_objects)
+        if orders.ndim != 2 or orders.shape[1] != n_objects:
+            raise ValueError(f"LabelOrderHoldout: orders must have shape (k, {n_objects}), "
+                             f"got {orders.shape}")
+        if orders.size and (orders.min() < 0 or orders.max() >= N_CLASSES):
+            raise ValueError(f"LabelOrderHoldout: digits must lie in 0..{N_CLASSES - 1}, "
+                             f"got range [{orders.min()}, {orders.max()}]")
+        self.n_objects = n_objects
+        self.orders = np.unique(orders, axis=0)
+        self._codes = _order_codes(self.orders)
+
+    @classmethod
+    def from_orders(cls, orders, n_objects=None):
+        """From sequences of digits, e.g. [(1, 9, 8, 6), "3258"]. `n_objects` is needed
+        only when `orders` is empty."""
+        orders = [[int(digit) for digit in order] for order in orders]
+        lengths = {len(order) for order in orders}
+        if n_objects is None and len(lengths) != 1:
+            raise ValueError("LabelOrderHoldout.from_orders: give n_objects, or orders "
+                             f"that all have the same length (got lengths {sorted(lengths)})")
+        n_objects = lengths.pop() if n_objects is None else n_objects
+        if any(len(order) != n_objects for order in orders):
+            raise ValueError(f"LabelOrderHoldout.from_orders: every order must have "
+                             f"{n_objects} digits, got {orders}")
+        return cls(orders, n_objects)
+
+    @classmethod
+    def from_fraction(cls, fraction, n_objects, seed):
+        """Hold out round(fraction * 10**n_objects) orders chosen at random by `seed`."""
+        if not 0 <= fraction < 1:
+            raise ValueError(f"LabelOrderHoldout.from_fraction: fraction must be in [0, 1), "
+                             f"got {fraction}")
+        count = round(fraction * N_CLASSES ** n_objects)
+        codes = np.random.default_rng(seed).choice(N_CLASSES ** n_objects, count, replace=False)
+        return cls(_decode_orders(codes, n_objects), n_objects)
+
+    @classmethod
+    def from_array(cls, array):
+        """Inverse of `to_array`: from an int array (k, n_objects)."""
+        array = np.asarray(array)
+        if array.ndim != 2:
+            raise ValueError(f"LabelOrderHoldout.from_array: need a 2-d array (k, n_objects), "
+                             f"got shape {array.shape}")
+        return cls(array, array.shape[1])
+
+    def to_array(self):
+        """(k, n_objects) int64, for saving in an .npz checkpoint."""
+        return self.orders.copy()
+
+    def __len__(self):
+        return len(self.orders)
+
+    def __repr__(self):
+        shown = ", ".join("".join(map(str, order)) for order in self.orders[:5])
+        more = ", ..." if len(self) > 5 else ""
+        return f"LabelOrderHoldout({len(self)} orders of {self.n_objects}: {shown}{more})"
+
+    def contains(self, labels):
+        """labels (B, n_objects) int -> (B,) bool: is each row a held-out order?"""
+        labels = np.asarray(labels)
+        if labels.ndim != 2 or labels.shape[1] != self.n_objects:
+            raise ValueError(f"LabelOrderHoldout.contains: labels must have shape "
+                             f"(B, {self.n_objects}), got {labels.shape}")
+        return np.isin(_order_codes(labels), self._codes)
+
+
+def _order_codes(orders):
+    """(k, n) digits -> (k,) int64: each order read as a base-10 number."""
+    return orders.astype(np.int64) @ (N_CLASSES ** np.arange(orders.shape[1] - 1, -1, -1))
+
+
+def _decode_orders(codes, n_objects):
+    """Inverse of `_order_codes`: (k,) int -> (k, n_objects) int64 digits."""
+    powers = N_CLASSES ** np.arange(n_objects - 1, -1, -1)
+    return (np.asarray(codes, np.int64)[:, None] // powers) % N_CLASSES
+
+
+class CanvasDataset:
+    """Random canvases of digits, made on demand from a digit set.
+
+    digits: a DigitSet (uint8 (N, 28, 28) white-on-black images and labels).
+    config: CanvasConfig.
+    holdout: LabelOrderHoldout, or None to hold out nothing.
+    """
+
+    def __init__(self, digits, config=CanvasConfig(), holdout=None):
+        images = np.asarray(digits.images)
+        if images.shape[1:] != (config.digit_size, config.digit_size):
+            raise ValueError(f"CanvasDataset: digit images are {images.shape[1:]}, but "
+                             f"config.digit_size is {config.digit_size}")
+        self.config = config
+        if holdout is None:
+            holdout = LabelOrderHoldout([], config.n_objects)
+        self.holdout = holdout
+        if self.holdout.n_objects != config.n_objects:
+            raise ValueError(f"CanvasDataset: holdout orders have {self.holdout.n_objects} "
+                             f"digits, config.n_objects is {config.n_objects}")
+        self.inverted_digits = 1.0 - images.astype(np.float32) / 255.0  # black on white
+        labels = np.asarray(digits.labels)
+        self.class_indices = [np.flatnonzero(labels == c) for c in range(N_CLASSES)]
+        absent = [c for c, indices in enumerate(self.class_indices) if len(indices) == 0]
+        if absent:
+            raise ValueError(f"CanvasDataset: the digit set has no images of classes {absent}")
+        self._plain_background = None if config.texture else blank_canvas(config)
+
+    def sample(self, batch_size, rng, orders="seen"):
+        """A random batch of canvases.
+
+        orders: 'seen' draws label orders uniformly among those not held out, 'unseen'
+                uniformly among the held-out ones, 'any' uniformly among all 10**n.
+        Returns: images (B, H, W, 1) float32, labels (B, n) int64, boxes (B, n, 4) int64.
+        """
+        labels = self.sample_labels(batch_size, rng, orders)
+        images, boxes = self.render(labels, rng)
+        return images, labels, boxes
+
+    def sample_labels(self, batch_size, rng, orders="seen"):
+        """(batch_size, n_objects) int64 label orders; `orders` as in `sample`."""
+        n_objects = self.config.n_objects
+        if orders == "unseen":
+            if len(self.holdout) == 0:
+                raise ValueError("CanvasDataset: orders='unseen' needs a non-empty holdout")
+            return self.holdout.orders[rng.integers(len(self.holdout), size=batch_size)]
+        if orders not in ORDER_CHOICES:
+            raise ValueError(f"CanvasDataset: orders must be one of {ORDER_CHOICES}, "
+                             f"got {orders!r}")
+        labels = rng.integers(N_CLASSES, size=(batch_size, n_objects), dtype=np.int64)
+        if orders == "seen":
+            if len(self.holdout) == N_CLASSES ** n_objects:
+                raise ValueError("CanvasDataset: every label order is held out; none is seen")
+            rejected = self.holdout.contains(labels)
+            while rejected.any():  # redraw held-out rows until none is left
+                labels[rejected] = rng.integers(
+                    N_CLASSES, size=(rejected.sum(), n_objects), dtype=np.int64)
+                rejected = self.holdout.contains(labels)
+        return labels
+
+    def render(self, labels, rng):
+        """Canvases showing the given label orders, with random digit images.
+
+        labels: (B, n_objects) int in 0..9.
+        Returns: images (B, H, W, 1) float32 and boxes (B, n_objects, 4) int64.
+        """
+        labels = np.asarray(labels)
+        if labels.ndim != 2 or labels.shape[1] != self.config.n_objects:
+            raise ValueError(f"CanvasDataset.render: labels must have shape "
+                             f"(B, {self.config.n_objects}), got {labels.shape}")
+        picks = np.zeros(labels.shape, np.int64)
+        for digit, indices in enumerate(self.class_indices):
+            wanted = labels == digit
+            picks[wanted] = indices[rng.integers(len(indices), size=wanted.sum())]
+        boxes = np.broadcast_to(self.config.boxes(), (*labels.shape, 4)).copy()
+        if self.config.texture:
+            background = np.stack([blank_canvas(self.config, rng) for _ in labels])
+        else:
+            background = self._plain_background
+        return compose(self.inverted_digits[picks], boxes, background), boxes
+
+    def build(self, n, seed, orders="seen", batch_size=1000):
+        """A fixed data set of `n` canvases, deterministic from `seed`.
+
+        Returns: dict with images (n, H, W, 1) float32, labels (n, n_objects) int64,
+                 boxes (n, n_objects, 4) int64 and holdout (k, n_objects) int64.
+        Memory: n * H * W * 4 bytes for the images (64 KiB each at 128x128).
+        """
+        rng = np.random.default_rng(seed)
+        parts = [self.sample(min(batch_size, n - start), rng, orders)
+                 for start in range(0, n, batch_size)]
+        images, labels, boxes = (np.concatenate(arrays) for arrays in zip(*parts))
+        return {"images": images, "labels": labels, "boxes": boxes,
+                "holdout": self.holdout.to_array()}
+
+
+CANVAS_KEYS = ("images", "labels", "boxes", "holdout")
+
+
+def save_npz(path, arrays):
+    """Save a `CanvasDataset.build` dict, compressed (plain canvases shrink well)."""
+    missing = [key for key in CANVAS_KEYS if key not in arrays]
+    if missing:
+        raise ValueError(f"save_npz: missing arrays {missing}")
+    np.savez_compressed(path, **{key: arrays[key] for key in CANVAS_KEYS})
+
+
+def load_npz(path):
+    """Load what `save_npz` saved: a dict with the keys of `CanvasDataset.build`."""
+    with np.load(path) as archive:
+        missing = [key for key in CANVAS_KEYS if key not in archive]
+        if missing:
+            raise ValueError(f"{path}: not a canvas data set, missing arrays {missing}")
+        return {key: archive[key] for key in CANVAS_KEYS}
