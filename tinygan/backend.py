@@ -1,0 +1,74 @@
+"""The array backend: CuPy on a usable CUDA device, else NumPy.
+
+Every layer is written once against ``xp`` (the array module in use). Pick the
+backend with ``TINYGAN_BACKEND=numpy|cupy`` or :func:`set_backend`; with no choice
+made, CuPy is used when it imports and sees a CUDA device, NumPy otherwise.
+Asking for CuPy where it cannot run is an error, never a silent fallback.
+"""
+import os
+
+import numpy
+
+_state = {"xp": None}
+
+
+def cupy_status():
+    """Return ``(cupy_module_or_None, reason)``: why CuPy can or cannot be used."""
+    try:
+        import cupy
+    except ImportError as err:
+        return None, f"cupy is not installed ({err})"
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as err:  # CUDA driver/runtime missing: any CuPy error type
+        return None, f"cupy imports but CUDA is unusable ({err})"
+    if count < 1:
+        return None, "cupy imports but sees no CUDA device"
+    return cupy, "ok"
+
+
+def set_backend(name=None):
+    """Select the backend by name ('numpy', 'cupy' or None for automatic); return xp."""
+    name = name or os.environ.get("TINYGAN_BACKEND") or "auto"
+    if name not in ("auto", "numpy", "cupy"):
+        raise ValueError(f"backend must be 'numpy', 'cupy' or 'auto', got {name!r}")
+    if name == "numpy":
+        _state["xp"] = numpy
+    else:
+        cupy, reason = cupy_status()
+        if cupy is None and name == "cupy":
+            raise RuntimeError(f"backend 'cupy' was requested but {reason}")
+        _state["xp"] = cupy if cupy is not None else numpy
+    return _state["xp"]
+
+
+def get_xp():
+    """The array module in use (numpy or cupy)."""
+    return _state["xp"] if _state["xp"] is not None else set_backend()
+
+
+def backend_name():
+    return "cupy" if get_xp() is not numpy else "numpy"
+
+
+def to_device(array, dtype=None):
+    """Copy a host (or device) array onto the current backend."""
+    xp = get_xp()
+    return xp.asarray(array, dtype=dtype)
+
+
+def to_host(array):
+    """Return a NumPy array for a NumPy or CuPy array."""
+    return array.get() if hasattr(array, "get") and not isinstance(array, numpy.ndarray) else numpy.asarray(array)
+
+
+def synchronize():
+    """Wait for queued device work to finish (a no-op on NumPy); use before timing."""
+    xp = get_xp()
+    if xp is not numpy:
+        xp.cuda.Stream.null.synchronize()
+
+
+def rng(seed=None):
+    """A seeded random generator for the current backend (xp.random.default_rng)."""
+    return get_xp().random.default_rng(seed)

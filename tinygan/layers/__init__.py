@@ -1,0 +1,10 @@
+"""Hand-written layers, each with its forward and backward side by side."""
+from .activations import Dropout, PReLU, Sigmoid, Tanh
+from .base import Layer, Sequential
+from .conv import Conv2D
+from .dense import Dense
+from .norm import BatchNorm
+from .shape import Flatten, Reshape, Upsample
+
+__all__ = ["BatchNorm", "Conv2D", "Dense", "Dropout", "Flatten", "Layer", "PReLU", "Reshape",
+           "Sequential", "Sigmoid", "Tanh", "Upsample"]

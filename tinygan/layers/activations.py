@@ -1,0 +1,114 @@
+"""Element-wise activations: PReLU (learnable slope), Sigmoid, Tanh, and Dropout."""
+import numpy as np
+
+from ..backend import get_xp
+from .base import Layer
+
+
+def sum_to_shape(grad, shape):
+    """Sum ``grad`` (N, *dims) over the batch axis and the axes where ``shape`` is 1,
+    so that it matches a parameter of ``shape`` broadcast against ``dims``."""
+    grad = grad.sum(axis=0)
+    lead = grad.ndim - len(shape)
+    if lead:
+        grad = grad.sum(axis=tuple(range(lead)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    return grad.sum(axis=axes, keepdims=True) if axes else grad
+
+
+class PReLU(Layer):
+    """y = x where x > 0, alpha * x elsewhere, with a learnable ``alpha``.
+
+    ``alpha_shape`` broadcasts against one sample: ``(C,)`` (the default form, one slope
+    per channel on the last axis), ``(H, W, C)`` (none shared, Keras' default) or
+    ``(1, 1, C)`` (shared over the spatial axes). :meth:`keras` builds it from Keras'
+    ``shared_axes``. x: (N, ...) -> y: same shape.
+    """
+
+    def __init__(self, alpha_shape, alpha_init=0.25, dtype=np.float32, name=None):
+        super().__init__(name)
+        self.alpha_shape = tuple(int(n) for n in np.atleast_1d(alpha_shape))
+        self.add_param("alpha", np.full(self.alpha_shape, alpha_init, dtype=dtype))
+
+    @classmethod
+    def keras(cls, input_shape, shared_axes=None, **kwargs):
+        """Keras-style: ``input_shape`` without the batch axis; ``shared_axes`` are
+        1-based axes of the input (batch = 0) along which one slope is shared."""
+        shape = list(input_shape)
+        for axis in shared_axes or ():
+            if not 1 <= axis <= len(shape):
+                raise ValueError(f"PReLU: shared axis {axis} is outside 1..{len(shape)}")
+            shape[axis - 1] = 1
+        return cls(tuple(shape), **kwargs)
+
+    def forward(self, x):
+        self.check_input(x)
+        if x.ndim < 1 + len(self.alpha_shape) or any(
+                a not in (1, d) for a, d in zip(self.alpha_shape, x.shape[-len(self.alpha_shape):])):
+            raise ValueError(f"{self.name}: slope shape {self.alpha_shape} does not fit input shape "
+                             f"{tuple(x.shape)}; expected (N, ..., {', '.join(map(str, self.alpha_shape))})")
+        xp = get_xp()
+        positive = x > 0
+        return xp.where(positive, x, self.params["alpha"] * x), (x, positive)
+
+    def backward(self, dy, cache):
+        x, positive = cache
+        xp = get_xp()
+        self.grads["alpha"] += sum_to_shape(xp.where(positive, 0, dy * x), self.alpha_shape)
+        return xp.where(positive, dy, dy * self.params["alpha"])
+
+
+class Sigmoid(Layer):
+    """y = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2 to stay finite."""
+
+    def forward(self, x):
+        self.check_input(x)
+        xp = get_xp()
+        y = xp.tanh(x * 0.5)
+        y += 1
+        y *= 0.5
+        return y, y
+
+    def backward(self, dy, cache):
+        y = cache
+        return dy * y * (1 - y)
+
+
+class Tanh(Layer):
+    def forward(self, x):
+        self.check_input(x)
+        y = get_xp().tanh(x)
+        return y, y
+
+    def backward(self, dy, cache):
+        y = cache
+        return dy * (1 - y * y)
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, zero each element with probability ``rate`` and
+    scale the rest by 1 / (1 - rate); in eval, the identity. Masks come from
+    ``self.rng`` (a backend generator, see :func:`tinygan.backend.rng`), so a seeded
+    generator makes them reproducible. x: (N, ...) -> y: same shape."""
+
+    def __init__(self, rate, rng=None, name=None):
+        super().__init__(name)
+        if not 0 <= rate < 1:
+            raise ValueError(f"{self.name}: rate must be in [0, 1), got {rate}")
+        self.rate = rate
+        self.rng = rng
+
+    def forward(self, x):
+        self.check_input(x)
+        if not self.training or self.rate == 0:
+            return x, None
+        if self.rng is None:
+            from ..backend import rng
+            self.rng = rng()
+        keep = self.rng.random(x.shape, dtype=np.float32) >= self.rate
+        mask = keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.rate))
+        return x * mask, mask
+
+    def backward(self, dy, cache):
+        mask = cache
+        return dy if mask is None else dy * mask

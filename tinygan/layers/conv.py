@@ -1,0 +1,213 @@
+"""2-D convolution in NHWC layout, by blocked im2col and one GEMM per block.
+
+Layout: x (N, H, W, C), weights (k, k, C, F), output (N, Ho, Wo, F). With channels
+last, the im2col matrix of a block is (pixels, k*k*C) and its product with the
+weights (k*k*C, F) *is* the NHWC output: no transpose on the way in or out.
+
+im2col loops over the k*k kernel taps (copying one strided slice per tap), not over
+pixels. The batch is processed in blocks of at most ``block_bytes`` of im2col
+matrix, so memory stays bounded and each block stays warm in cache for its GEMM.
+The input gradient of a stride-1 conv is itself a stride-1 conv of dy with the
+flipped, transposed kernel; other strides scatter-add the column gradient (col2im).
+"""
+import numpy as np
+
+from ..backend import get_xp
+from ..init import get_initialiser
+from .base import Layer
+
+DEFAULT_BLOCK_BYTES = {"numpy": 8 << 20, "cupy": 512 << 20}
+
+
+def same_padding(size, kernel, stride):
+    """TensorFlow/Keras 'same' padding (before, after) for one axis: output = ceil(size / stride)."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def _blocks(n, out_h, row_bytes, block_bytes):
+    """Split (image, output-row) space into blocks of whole images, or of rows of one image.
+    Yields (n0, n1, h0, h1); each block is a contiguous range of output pixels."""
+    rows = max(1, block_bytes // max(row_bytes, 1))
+    if rows >= out_h:
+        step = rows // out_h
+        for n0 in range(0, n, step):
+            yield n0, min(n0 + step, n), 0, out_h
+    else:
+        for n0 in range(n):
+            for h0 in range(0, out_h, rows):
+                yield n0, n0 + 1, h0, min(h0 + rows, out_h)
+
+
+_scratch_buffers = {}
+
+
+def scratch(role, shape, dtype):
+    """A reusable buffer for one role ('cols', 'dcols'); valid until the next call for that role.
+
+    Blocked im2col writes every block into the same memory: a fresh allocation per block
+    would page-fault new memory each time, which costs more than the copy itself."""
+    xp = get_xp()
+    size = int(np.prod(shape))
+    key = (role, np.dtype(dtype).str, xp.__name__)
+    buffer = _scratch_buffers.get(key)
+    if buffer is None or buffer.size < size:
+        buffer = _scratch_buffers[key] = xp.empty(size, dtype=dtype)
+    return buffer[:size].reshape(shape)
+
+
+def _im2col(x_pad, block, kernel, stride, out_w):
+    """Columns of one block: (pixels, k*k*C), taps outer and channels inner, as w.reshape(-1, F).
+    The result lives in a scratch buffer: use it before the next call."""
+    n0, n1, h0, h1 = block
+    channels = x_pad.shape[3]
+    if kernel == 1 and stride == 1:
+        return x_pad[n0:n1, h0:h1].reshape(-1, channels)
+    cols = scratch("cols", (n1 - n0, h1 - h0, out_w, kernel, kernel, channels), x_pad.dtype)
+    for i in range(kernel):
+        rows = slice(h0 * stride + i, (h1 - 1) * stride + i + 1, stride)
+        for j in range(kernel):
+            cols[:, :, :, i, j, :] = x_pad[n0:n1, rows, j:(out_w - 1) * stride + j + 1:stride, :]
+    return cols.reshape(-1, kernel * kernel * channels)
+
+
+def _col2im_add(dx_pad, dcols, block, kernel, stride, out_w):
+    """Scatter-add one block's column gradient (pixels, k*k*C) back into dx_pad (the adjoint of _im2col)."""
+    n0, n1, h0, h1 = block
+    channels = dx_pad.shape[3]
+    dcols = dcols.reshape(n1 - n0, h1 - h0, out_w, kernel, kernel, channels)
+    for i in range(kernel):
+        rows = slice(h0 * stride + i, (h1 - 1) * stride + i + 1, stride)
+        for j in range(kernel):
+            dx_pad[n0:n1, rows, j:(out_w - 1) * stride + j + 1:stride, :] += dcols[:, :, :, i, j, :]
+
+
+def pad_nhwc(x, pads):
+    """Zero-pad H and W by pads = (top, bottom, left, right)."""
+    if not any(pads):
+        return x
+    top, bottom, left, right = pads
+    return get_xp().pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+
+
+def conv2d_forward(x_pad, w, stride, block_bytes):
+    """Convolve an already padded x_pad (N, Hp, Wp, C) with w (k, k, C, F) -> (N, Ho, Wo, F), no bias."""
+    xp = get_xp()
+    n, hp, wp, channels = x_pad.shape
+    kernel, filters = w.shape[0], w.shape[3]
+    out_h, out_w = (hp - kernel) // stride + 1, (wp - kernel) // stride + 1
+    y = xp.empty((n, out_h, out_w, filters), dtype=x_pad.dtype)
+    y_rows = y.reshape(-1, filters)
+    w_mat = w.reshape(-1, filters)
+    row_bytes = out_w * kernel * kernel * channels * x_pad.itemsize
+    for block in _blocks(n, out_h, row_bytes, block_bytes):
+        n0, n1, h0, h1 = block
+        start, stop = (n0 * out_h + h0) * out_w, ((n1 - 1) * out_h + h1) * out_w
+        xp.matmul(_im2col(x_pad, block, kernel, stride, out_w), w_mat, out=y_rows[start:stop])
+    return y
+
+
+def conv2d_backward(dy, x_pad, w, stride, pads, block_bytes, need_dx=True):
+    """Gradients of conv2d_forward: returns (dx (N, H, W, C) or None, dw (k, k, C, F)).
+
+    ``pads`` = (top, bottom, left, right) that made x_pad from x."""
+    xp = get_xp()
+    n, hp, wp, channels = x_pad.shape
+    kernel, filters = w.shape[0], w.shape[3]
+    out_h, out_w = dy.shape[1], dy.shape[2]
+    dy_rows = dy.reshape(-1, filters)
+    dw = xp.zeros((kernel * kernel * channels, filters), dtype=w.dtype)
+    row_bytes = out_w * kernel * kernel * channels * x_pad.itemsize
+    transposed = stride == 1 and max(pads) <= kernel - 1
+    dx_pad = None if transposed or not need_dx else xp.zeros_like(x_pad)
+    for block in _blocks(n, out_h, row_bytes, block_bytes):
+        n0, n1, h0, h1 = block
+        start, stop = (n0 * out_h + h0) * out_w, ((n1 - 1) * out_h + h1) * out_w
+        dw += _im2col(x_pad, block, kernel, stride, out_w).T @ dy_rows[start:stop]
+        if dx_pad is not None:
+            dcols = scratch("dcols", (stop - start, kernel * kernel * channels), dy.dtype)
+            xp.matmul(dy_rows[start:stop], w.reshape(-1, filters).T, out=dcols)
+            _col2im_add(dx_pad, dcols, block, kernel, stride, out_w)
+    dw = dw.reshape(w.shape)
+    if not need_dx:
+        return None, dw
+    top, bottom, left, right = pads
+    if transposed:  # dx = dy (padded by k-1-pad) correlated with the flipped, transposed kernel
+        w_t = xp.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
+        back_pads = (kernel - 1 - top, kernel - 1 - bottom, kernel - 1 - left, kernel - 1 - right)
+        return conv2d_forward(pad_nhwc(dy, back_pads), w_t, 1, block_bytes), dw
+    return dx_pad[:, top:hp - bottom, left:wp - right], dw
+
+
+class Conv2D(Layer):
+    """k x k convolution with stride and zero padding, NHWC.
+
+    x: (N, H, W, C) -> y: (N, Ho, Wo, F); w: (k, k, C, F); b: (F,).
+    ``padding``: 'same' (Keras/TensorFlow: Ho = ceil(H / stride), any odd padding
+    goes after), 'valid', an int p (p on every side) or ((top, bottom), (left, right)).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding="same",
+                 bias=True, init="glorot_uniform", rng=None, dtype=np.float32,
+                 block_bytes=None, name=None):
+        super().__init__(name)
+        for arg, value in (("kernel_size", kernel_size), ("stride", stride),
+                           ("in_channels", in_channels), ("out_channels", out_channels)):
+            if int(value) != value or value < 1:
+                raise ValueError(f"{self.name}: {arg} must be a positive integer, got {value!r}")
+        if not (padding in ("same", "valid") or isinstance(padding, (int, tuple, list))):
+            raise ValueError(f"{self.name}: padding must be 'same', 'valid', an int or "
+                             f"((top, bottom), (left, right)), got {padding!r}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.block_bytes = block_bytes
+        rng = rng if rng is not None else np.random.default_rng()
+        k = kernel_size
+        self.add_param("w", get_initialiser(init)((k, k, in_channels, out_channels), rng,
+                                                  k * k * in_channels, k * k * out_channels, dtype))
+        if bias:
+            self.add_param("b", np.zeros(out_channels, dtype=dtype))
+
+    def pads(self, height, width):
+        """(top, bottom, left, right) zero padding for an input of this size."""
+        k, s, p = self.kernel_size, self.stride, self.padding
+        if p == "same":
+            return same_padding(height, k, s) + same_padding(width, k, s)
+        if p == "valid":
+            return (0, 0, 0, 0)
+        if isinstance(p, int):
+            return (p, p, p, p)
+        (top, bottom), (left, right) = p
+        return (top, bottom, left, right)
+
+    def _block_bytes(self):
+        if self.block_bytes is not None:
+            return self.block_bytes
+        return DEFAULT_BLOCK_BYTES["numpy" if get_xp() is np else "cupy"]
+
+    def output_shape(self, height, width):
+        top, bottom, left, right = self.pads(height, width)
+        k, s = self.kernel_size, self.stride
+        return (height + top + bottom - k) // s + 1, (width + left + right - k) // s + 1
+
+    def forward(self, x):
+        self.check_input(x, 4, (None, None, self.in_channels))
+        out_h, out_w = self.output_shape(x.shape[1], x.shape[2])
+        if out_h < 1 or out_w < 1:
+            raise ValueError(f"{self.name}: input of shape {tuple(x.shape)} is smaller than the "
+                             f"{self.kernel_size}x{self.kernel_size} kernel after padding")
+        pads = self.pads(x.shape[1], x.shape[2])
+        x_pad = pad_nhwc(x, pads)
+        y = conv2d_forward(x_pad, self.params["w"], self.stride, self._block_bytes())
+        if "b" in self.params:
+            y += self.params["b"]
+        return y, (x_pad, pads)
+
+    def backward(self, dy, cache):
+        x_pad, pads = cache
+        if "b" in self.params:
+            self.grads["b"] += dy.sum(axis=(0, 1, 2))
+        dx, dw = conv2d_backward(dy, x_pad, self.params["w"], self.stride, pads, self._block_bytes())
+        self.grads["w"] += dw
+        return dx

@@ -1,0 +1,55 @@
+"""Layers that only move values: nearest-neighbour Upsample, Flatten and Reshape."""
+import math
+
+from .base import Layer
+
+
+class Upsample(Layer):
+    """Nearest-neighbour upsampling by an integer factor. x: (N, H, W, C) -> (N, fH, fW, C)."""
+
+    def __init__(self, factor=2, name=None):
+        super().__init__(name)
+        if int(factor) != factor or factor < 1:
+            raise ValueError(f"{self.name}: factor must be a positive integer, got {factor}")
+        self.factor = int(factor)
+
+    def forward(self, x):
+        self.check_input(x, 4)
+        n, h, w, c = x.shape
+        f = self.factor
+        y = x.reshape(n, h, 1, w, 1, c).repeat(f, axis=2).repeat(f, axis=4)
+        return y.reshape(n, h * f, w * f, c), None
+
+    def backward(self, dy, cache):
+        n, hf, wf, c = dy.shape
+        f = self.factor
+        return dy.reshape(n, hf // f, f, wf // f, f, c).sum(axis=(2, 4))
+
+
+class Flatten(Layer):
+    """x: (N, d1, d2, ...) -> (N, d1 * d2 * ...), in row-major (NHWC) order."""
+
+    def forward(self, x):
+        self.check_input(x)
+        return x.reshape(x.shape[0], -1), x.shape
+
+    def backward(self, dy, cache):
+        return dy.reshape(cache)
+
+
+class Reshape(Layer):
+    """x: (N, ...) -> (N, *shape); the per-sample size must match."""
+
+    def __init__(self, shape, name=None):
+        super().__init__(name)
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        self.check_input(x)
+        if math.prod(x.shape[1:]) != math.prod(self.shape):
+            raise ValueError(f"{self.name}: cannot reshape input of shape {tuple(x.shape)} "
+                             f"to (N, {', '.join(map(str, self.shape))})")
+        return x.reshape((x.shape[0],) + self.shape), x.shape
+
+    def backward(self, dy, cache):
+        return dy.reshape(cache)
