@@ -1,0 +1,41 @@
+"""Shared fixtures: the backend each test runs on, and where the test data lives.
+
+Tests that take the ``xp`` fixture run once per backend: NumPy always, CuPy when it
+imports and sees a CUDA device (skipped with the reason otherwise). With
+TINYGAN_BACKEND=cupy an unusable CuPy fails the run instead of skipping.
+"""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinygan import backend
+
+MNIST_DIR = Path(__file__).resolve().parents[2] / "shared/data/mnist"
+
+
+def pytest_generate_tests(metafunc):
+    if "xp" in metafunc.fixturenames:
+        metafunc.parametrize("xp", ["numpy", "cupy"], indirect=True)
+
+
+@pytest.fixture
+def xp(request):
+    """The array module of the backend under test, selected for the test's duration."""
+    name = request.param
+    if name == "cupy":
+        cupy, reason = backend.cupy_status()
+        if cupy is None:
+            if os.environ.get("TINYGAN_BACKEND") == "cupy":
+                pytest.fail(f"TINYGAN_BACKEND=cupy but {reason}")
+            pytest.skip(f"CuPy backend unavailable: {reason}")
+    previous = backend.get_xp()
+    module = backend.set_backend(name)
+    yield module
+    backend._state["xp"] = previous
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)

@@ -1,0 +1,236 @@
+"""Gradient checks (float64, central differences, random upstream gradient) for every
+layer, in training and eval mode, plus conv against the naive reference."""
+import itertools
+
+import numpy as np
+import pytest
+
+from reference import conv2d_naive, conv2d_naive_backward
+from tinygan.backend import to_host
+from tinygan.gradcheck import check_layer
+from tinygan.layers import (BatchNorm, Conv2D, Dense, Dropout, Flatten, PReLU, Reshape,
+                            Sequential, Sigmoid, Tanh, Upsample)
+
+F64 = np.float64
+
+
+def away_from_kink(rng, shape, margin=0.05):
+    """Values with |x| >= margin, so PReLU's kink at 0 is never inside a finite difference."""
+    return np.sign(rng.standard_normal(shape)) * (margin + rng.random(shape))
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_dense_gradients(xp, rng, training):
+    layer = Dense(5, 4, rng=rng, dtype=F64).train(training)
+    check_layer(layer, xp.asarray(rng.standard_normal((3, 5))))
+
+
+CONV_CASES = list(itertools.product([1, 3], [1, 2], [5, 6], ["same", "valid", 1, ((0, 1), (2, 1))]))
+
+
+@pytest.mark.parametrize("kernel,stride,size,padding", CONV_CASES)
+def test_conv_gradients(xp, rng, kernel, stride, size, padding):
+    layer = Conv2D(2, 3, kernel, stride, padding, rng=rng, dtype=F64)
+    layer.params["b"][...] = xp.asarray(rng.standard_normal(3))
+    x = xp.asarray(rng.standard_normal((2, size, size + 1, 2)))
+    for training in (True, False):
+        check_layer(layer.train(training), x)
+
+
+@pytest.mark.parametrize("kernel,stride,size,padding", CONV_CASES)
+def test_conv_matches_naive_reference(xp, rng, kernel, stride, size, padding):
+    layer = Conv2D(3, 4, kernel, stride, padding, rng=rng, dtype=F64)
+    layer.params["b"][...] = xp.asarray(rng.standard_normal(4))
+    x = rng.standard_normal((2, size, size + 1, 3))
+    y, cache = layer.forward(xp.asarray(x))
+    pads = layer.pads(size, size + 1)
+    w, b = to_host(layer.params["w"]), to_host(layer.params["b"])
+    np.testing.assert_allclose(to_host(y), conv2d_naive(x, w, b, stride, pads), rtol=1e-12, atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    dx = layer.backward(xp.asarray(dy), cache)
+    dx_ref, dw_ref, db_ref = conv2d_naive_backward(dy, x, w, stride, pads)
+    np.testing.assert_allclose(to_host(dx), dx_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(to_host(layer.grads["w"]), dw_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(to_host(layer.grads["b"]), db_ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv_blocking_does_not_change_results(xp, rng, stride):
+    """One output row per block (tiny budget) gives the same result as one block."""
+    x = xp.asarray(rng.standard_normal((3, 9, 8, 4)))
+    dy = None
+    results = []
+    for block_bytes in (1, 1 << 30):
+        layer = Conv2D(4, 5, 3, stride, rng=np.random.default_rng(0), dtype=F64, block_bytes=block_bytes)
+        y, cache = layer.forward(x)
+        dy = xp.asarray(rng.standard_normal(y.shape)) if dy is None else dy
+        results.append((to_host(y), to_host(layer.backward(dy, cache)), to_host(layer.grads["w"])))
+    for small, large in zip(*results):
+        np.testing.assert_allclose(small, large, rtol=1e-12, atol=1e-12)
+
+
+def test_conv_same_padding_output_sizes():
+    layer = Conv2D(1, 1, 3, 2)
+    assert layer.output_shape(128, 128) == (64, 64)
+    assert layer.output_shape(7, 7) == (4, 4)
+    assert layer.pads(128, 128) == (0, 1, 0, 1)  # TensorFlow puts the odd pixel after
+    assert Conv2D(1, 1, 3, 1).pads(5, 6) == (1, 1, 1, 1)
+
+
+@pytest.mark.parametrize("factor", [2, 3])
+def test_upsample_gradients(xp, rng, factor):
+    layer = Upsample(factor)
+    x = xp.asarray(rng.standard_normal((2, 3, 2, 2)))
+    y, _ = layer.forward(x)
+    assert y.shape == (2, 3 * factor, 2 * factor, 2)
+    assert float(y[1, factor * 2, factor - 1, 1]) == float(x[1, 2, 0, 1])
+    check_layer(layer, x)
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (2, 3, 4, 3)])
+@pytest.mark.parametrize("training", [True, False])
+def test_batchnorm_gradients(xp, rng, shape, training):
+    layer = BatchNorm(3, dtype=F64)
+    layer.params["gamma"][...] = xp.asarray(1 + rng.random(3))
+    layer.params["beta"][...] = xp.asarray(rng.standard_normal(3))
+    layer.running_mean[...] = xp.asarray(rng.standard_normal(3))
+    layer.running_var[...] = xp.asarray(0.5 + rng.random(3))
+    check_layer(layer.train(training), xp.asarray(rng.standard_normal(shape) * 2 + 1))
+
+
+def test_batchnorm_statistics(xp, rng):
+    layer = BatchNorm(2, momentum=0.9, eps=1e-5, dtype=F64)
+    x = rng.standard_normal((4, 3, 3, 2)) * [1.0, 3.0] + [2.0, -1.0]
+    y, _ = layer.forward(xp.asarray(x))
+    rows = x.reshape(-1, 2)
+    np.testing.assert_allclose(to_host(y).reshape(-1, 2).mean(0), 0, atol=1e-12)
+    np.testing.assert_allclose(to_host(y).reshape(-1, 2).std(0), np.sqrt(rows.var(0) / (rows.var(0) + 1e-5)))
+    np.testing.assert_allclose(to_host(layer.running_mean), 0.1 * rows.mean(0))
+    np.testing.assert_allclose(to_host(layer.running_var), 0.9 + 0.1 * rows.var(0))
+    layer.eval()
+    y_eval, _ = layer.forward(xp.asarray(x))
+    expected = (x - to_host(layer.running_mean)) / np.sqrt(to_host(layer.running_var) + 1e-5)
+    np.testing.assert_allclose(to_host(y_eval), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: PReLU(3, dtype=F64),                                   # one slope per channel
+    lambda: PReLU.keras((4, 5, 3), dtype=F64),                     # none shared (Keras default)
+    lambda: PReLU.keras((4, 5, 3), shared_axes=(1, 2), dtype=F64),  # shared over H and W
+])
+@pytest.mark.parametrize("training", [True, False])
+def test_prelu_gradients(xp, rng, make, training):
+    layer = make().train(training)
+    layer.params["alpha"][...] = xp.asarray(rng.random(layer.alpha_shape))
+    check_layer(layer, xp.asarray(away_from_kink(rng, (2, 4, 5, 3))))
+
+
+def test_prelu_keras_shapes():
+    assert PReLU.keras((4, 5, 3)).alpha_shape == (4, 5, 3)
+    assert PReLU.keras((4, 5, 3), shared_axes=(1, 2)).alpha_shape == (1, 1, 3)
+    with pytest.raises(ValueError, match="shared axis 4"):
+        PReLU.keras((4, 5, 3), shared_axes=(4,))
+
+
+def test_dropout_gradients_with_fixed_mask(xp, rng):
+    from tinygan.backend import rng as backend_rng
+    layer = Dropout(0.4)
+
+    def reseed():
+        layer.rng = backend_rng(7)
+
+    check_layer(layer, xp.asarray(rng.standard_normal((4, 6))), before_forward=reseed)
+
+
+def test_dropout_behaviour(xp):
+    from tinygan.backend import rng as backend_rng
+    x = xp.ones((200, 100))
+    layer = Dropout(0.25, rng=backend_rng(3))
+    y, mask = layer.forward(x)
+    kept = to_host(y != 0)
+    assert abs(kept.mean() - 0.75) < 0.01
+    np.testing.assert_allclose(to_host(y)[kept], 1 / 0.75, rtol=1e-6)
+    layer.rng = backend_rng(3)
+    np.testing.assert_array_equal(to_host(layer.forward(x)[0]), to_host(y))  # reproducible
+    y_eval, _ = layer.eval().forward(x)
+    assert y_eval is x
+    with pytest.raises(ValueError, match="rate"):
+        Dropout(1.0)
+
+
+@pytest.mark.parametrize("layer", [Sigmoid(), Tanh(), Flatten(), Reshape((3, 8))])
+def test_stateless_layer_gradients(xp, rng, layer):
+    check_layer(layer, xp.asarray(rng.standard_normal((2, 4, 3, 2)) * 3))
+
+
+def test_sigmoid_is_finite_for_large_inputs(xp):
+    y, _ = Sigmoid().forward(xp.asarray([[-1e4, 0.0, 1e4]]))
+    np.testing.assert_allclose(to_host(y), [[0.0, 0.5, 1.0]])
+
+
+def small_stack(rng, dropout_seed=None):
+    from tinygan.backend import rng as backend_rng
+    return Sequential([
+        Conv2D(1, 3, 3, 2, rng=rng, dtype=F64), BatchNorm(3, dtype=F64), PReLU(3, dtype=F64),
+        Upsample(2), Conv2D(3, 2, 1, rng=rng, dtype=F64), Tanh(),
+        Dropout(0.3, rng=backend_rng(dropout_seed)), Flatten(), Dense(2 * 6 * 6, 2, rng=rng, dtype=F64),
+        Sigmoid()], name="stack")
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_sequential_stack_gradients(xp, rng, training):
+    from tinygan.backend import rng as backend_rng
+    model = small_stack(rng).train(training)
+    dropout = model.layers[6]
+
+    def reseed():
+        dropout.rng = backend_rng(11)
+
+    check_layer(model, xp.asarray(rng.standard_normal((3, 6, 6, 1))), before_forward=reseed,
+                max_elementwise=40, rtol=1e-5)
+
+
+def test_gradients_accumulate_until_zeroed(xp, rng):
+    layer = Dense(3, 2, rng=rng, dtype=F64)
+    x = xp.asarray(rng.standard_normal((4, 3)))
+    dy = xp.ones((4, 2))
+    for _ in range(2):
+        _, cache = layer.forward(x)
+        layer.backward(dy, cache)
+    np.testing.assert_allclose(to_host(layer.grads["w"]), 2 * to_host(x.T @ dy))
+    layer.zero_grad()
+    assert float(abs(layer.grads["w"]).sum()) == 0
+
+
+def test_sequential_names_are_unique():
+    model = Sequential([Dense(2, 2), Dense(2, 2), Dense(2, 2)], name="m")
+    assert [layer.name for layer in model.layers] == ["Dense", "Dense_1", "Dense_2"]
+    assert [name for name, _, _ in model.named_parameters()][:3] == ["m/Dense.w", "m/Dense.b", "m/Dense_1.w"]
+
+
+@pytest.mark.parametrize("layer,x,message", [
+    (Conv2D(3, 4, name="conv1"), np.zeros((2, 8, 8), np.float32), r"conv1: expected a 4-D input of shape \(N, \?, \?, 3\), got shape \(2, 8, 8\)"),
+    (Conv2D(3, 4, name="conv1"), np.zeros((2, 8, 8, 1), np.float32), r"conv1: expected input of shape \(N, \?, \?, 3\), got shape \(2, 8, 8, 1\)"),
+    (Conv2D(3, 4, name="conv1"), np.zeros((2, 8, 8, 3), np.float64), "conv1: input dtype float64 does not match parameter dtype float32"),
+    (Conv2D(3, 4, name="conv1"), np.zeros((2, 8, 8, 3), np.int64), "conv1: expected a floating-point input"),
+    (Conv2D(3, 4, padding="valid", name="conv1"), np.zeros((2, 2, 2, 3), np.float32), "smaller than the 3x3 kernel"),
+    (Dense(10, 4, name="fc"), np.zeros((2, 12), np.float32), r"fc: expected input of shape \(N, 10\), got shape \(2, 12\)"),
+    (BatchNorm(8, name="bn"), np.zeros((2, 3, 8), np.float32), r"bn: expected input of shape \(N, 8\) or \(N, H, W, 8\)"),
+    (PReLU(5, name="act"), np.zeros((2, 4), np.float32), r"act: slope shape \(5,\) does not fit input shape \(2, 4\)"),
+    (Reshape((3, 3), name="rs"), np.zeros((2, 8), np.float32), r"rs: cannot reshape input of shape \(2, 8\) to \(N, 3, 3\)"),
+    (Upsample(2, name="up"), "not an array", "up: expected an array, got str"),
+])
+def test_bad_input_names_layer_and_shapes(layer, x, message):
+    with pytest.raises(ValueError, match=message):
+        layer.forward(x)
+
+
+def test_bad_constructor_arguments():
+    with pytest.raises(ValueError, match="stride must be a positive integer"):
+        Conv2D(1, 1, 3, stride=0)
+    with pytest.raises(ValueError, match="padding must be"):
+        Conv2D(1, 1, 3, padding="full")
+    with pytest.raises(ValueError, match="factor must be a positive integer"):
+        Upsample(1.5)
+    with pytest.raises(ValueError, match="momentum"):
+        BatchNorm(3, momentum=1.0)
