@@ -1,0 +1,109 @@
+"""Whole-model gradient checks (tiny preset, float64) through the compositing and the
+crops, compositing against plain loops, and the models' input errors."""
+import numpy as np
+import pytest
+
+from tinygan.backend import rng as backend_rng
+from tinygan.backend import to_host
+from tinygan.gradcheck import check_gradients
+from tinygan.models import Discriminator, Generator, preset
+from tinygan.models.compositing import crop_boxes, paste_min
+
+F64 = np.float64
+# tiny canvas 16x16, objects 8x8: two side by side, and (second case) overlapping
+BOXES = {"apart": [[0, 0, 8, 8], [8, 6, 16, 14]], "overlapping": [[2, 2, 10, 10], [5, 6, 13, 14]]}
+
+
+def inputs(xp, rng, config, batch=3, layout="apart"):
+    boxes = xp.asarray(np.array([BOXES[layout]] * batch, dtype=np.int64))
+    labels = xp.asarray(rng.integers(0, config.n_classes, (batch, config.n_objects)))
+    return labels, boxes
+
+
+def parameters_of(model):
+    return [(name, layer.params[key], layer.grads[key]) for name, layer, key in model.named_parameters()]
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("per_object_noise,layout", [(False, "apart"), (True, "overlapping")])
+def test_generator_gradients(xp, rng, training, per_object_noise, layout):
+    config = preset("tiny", per_object_noise=per_object_noise)
+    generator = Generator(config, rng, F64).train(training)
+    for _, layer in generator.walk():  # non-trivial running statistics for eval mode
+        if hasattr(layer, "running_var"):
+            layer.running_mean[...] = xp.asarray(rng.standard_normal(layer.running_mean.shape) * 0.1)
+            layer.running_var[...] = xp.asarray(0.5 + rng.random(layer.running_var.shape))
+    labels, boxes = inputs(xp, rng, config, layout=layout)
+    noise = xp.asarray(rng.random(generator.noise_shape(3)))
+    check_gradients(lambda z: generator.forward(z, labels, boxes), generator.backward, noise,
+                    parameters_of(generator), max_elementwise=60, directions=3)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("combine,layout", [("decisions", "apart"), ("features", "overlapping")])
+def test_discriminator_gradients(xp, rng, training, combine, layout):
+    config = preset("tiny", combine=combine)
+    discriminator = Discriminator(config, rng, F64).train(training)
+    labels, boxes = inputs(xp, rng, config, layout=layout)
+    image = xp.asarray(rng.random((3, 16, 16, 1)))
+
+    def forward(x):
+        discriminator.set_rng(backend_rng(5))  # the same dropout masks every call
+        return discriminator.forward(x, labels, boxes)
+
+    check_gradients(forward, discriminator.backward, image, parameters_of(discriminator),
+                    max_elementwise=60, directions=3)
+
+
+def test_paste_min_and_crop_match_loops(xp, rng):
+    background = rng.random((2, 16, 16, 1))
+    objects = rng.random((2, 2, 8, 8, 1))
+    boxes = np.array([BOXES["overlapping"]] * 2)
+    image, _ = paste_min(xp.asarray(background), xp.asarray(objects), xp.asarray(boxes))
+    expected = background.copy()
+    for b in range(2):
+        for k, (top, left, bottom, right) in enumerate(boxes[b]):
+            expected[b, top:bottom, left:right] = np.minimum(expected[b, top:bottom, left:right], objects[b, k])
+    np.testing.assert_array_equal(to_host(image), expected)
+    crops = crop_boxes(xp.asarray(expected), xp.asarray(boxes), 8)
+    np.testing.assert_array_equal(to_host(crops[1, 1]), expected[1, 5:13, 6:14])
+
+
+def test_generator_output_is_an_image_with_objects_in_boxes(xp, rng):
+    config = preset("tiny")
+    generator = Generator(config, rng).eval()
+    labels, boxes = inputs(xp, rng, config)
+    image, _ = generator.forward(xp.asarray(rng.random((3, config.noise_dim), dtype=np.float32)), labels, boxes)
+    assert image.shape == (3, 16, 16, 1) and image.dtype == np.float32
+    assert 0 <= float(image.min()) and float(image.max()) <= 1
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda z, l, b: (z[:, :3], l, b), r"G: expected noise of shape \('B', 6\)"),
+    (lambda z, l, b: (z, l * 0 + 10, b), "G: labels: classes must be in 0..9"),
+    (lambda z, l, b: (z, l[:, :1], b), r"G: labels: expected shape \(3, 2\), got \(3, 1\)"),
+    (lambda z, l, b: (z, l, b + 9), "G: boxes: boxes must lie inside the 16x16 canvas"),
+    (lambda z, l, b: (z, l, b[..., :3]), r"G: boxes: expected shape \(3, 2, 4\)"),
+])
+def test_generator_bad_inputs(rng, change, message):
+    config = preset("tiny")
+    labels, boxes = inputs(np, rng, config)
+    noise = rng.random((3, config.noise_dim)).astype(np.float32)
+    with pytest.raises(ValueError, match=message):
+        Generator(config, rng).forward(*change(noise, labels, boxes))
+
+
+def test_discriminator_bad_image_shape(rng):
+    config = preset("tiny")
+    labels, boxes = inputs(np, rng, config)
+    with pytest.raises(ValueError, match=r"D: expected images of shape \(B, 16, 16, 1\), got \(3, 16, 16\)"):
+        Discriminator(config, rng).forward(np.zeros((3, 16, 16), np.float32), labels, boxes)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="combine must be one of"):
+        preset("tiny", combine="average")
+    with pytest.raises(ValueError, match="canvas_size must be divisible by 4"):
+        preset("tiny", canvas_size=18)
+    with pytest.raises(ValueError, match="unknown preset 'huge'"):
+        preset("huge")

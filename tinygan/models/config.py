@@ -1,0 +1,92 @@
+"""Model configuration and presets: 'paper' (Table 1), 'small' (CPU-trainable), 'tiny' (tests)."""
+from dataclasses import asdict, dataclass, fields, replace
+
+COMBINE_MODES = ("decisions", "features")
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    """Sizes of the multi-object GAN.
+
+    canvas_size, object_size: sides in pixels of the image and of one object's box;
+        both divisible by 4 (each generator upsamples twice).
+    n_objects, n_classes, noise_dim: objects per image, label classes, length of z.
+    global_channels: (c0, c1, c2, c3) of the global generator: Dense to
+        (canvas/4, canvas/4, c0); conv c1 at canvas/4; upsample; conv c2; upsample; conv c3;
+        1x1 conv to one channel; sigmoid.
+    local_channels: the same for the local (object) generator at object/4, object/2, object.
+    disc_channels: the three stride-2 convs of both discriminator pathways.
+    disc_dense: width of each discriminator pathway's dense layer.
+    dropout: discriminator dropout rate.
+    combine: 'decisions' (paper: a final Dense over 2 + 2 * n_objects decisions) or
+        'features' (original code: a final Dense over the concatenated dense features).
+    per_object_noise: each object draws its own z (else all share the global z, as the code).
+    bn_momentum: BatchNorm running-statistics momentum (Keras convention).
+    prelu_init: initial PReLU slope (0 as Keras). The tiny preset uses 0.2: with 0, whole
+        feature maps start at exactly 0, sigmoid gives exactly 0.5 everywhere, and min
+        compositing then sits on ties, where finite differences meet a kink.
+    """
+    canvas_size: int = 128
+    object_size: int = 28
+    n_objects: int = 4
+    n_classes: int = 10
+    noise_dim: int = 100
+    global_channels: tuple = (256, 256, 128, 64)
+    local_channels: tuple = (256, 256, 128, 64)
+    disc_channels: tuple = (32, 64, 128)
+    disc_dense: int = 128
+    dropout: float = 0.2
+    combine: str = "decisions"
+    per_object_noise: bool = False
+    bn_momentum: float = 0.99
+    prelu_init: float = 0.0
+
+    def __post_init__(self):
+        for name in ("canvas_size", "object_size", "n_objects", "n_classes", "noise_dim", "disc_dense"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"GANConfig: {name} must be a positive integer, got {value!r}")
+        for name in ("canvas_size", "object_size"):
+            if getattr(self, name) % 4:
+                raise ValueError(f"GANConfig: {name} must be divisible by 4, got {getattr(self, name)}")
+        if self.object_size > self.canvas_size:
+            raise ValueError(f"GANConfig: object_size {self.object_size} exceeds canvas_size {self.canvas_size}")
+        for name, count in (("global_channels", 4), ("local_channels", 4), ("disc_channels", 3)):
+            value = tuple(getattr(self, name))
+            if len(value) != count or any(not isinstance(c, int) or c < 1 for c in value):
+                raise ValueError(f"GANConfig: {name} must be {count} positive integers, got {value!r}")
+            object.__setattr__(self, name, value)
+        if self.combine not in COMBINE_MODES:
+            raise ValueError(f"GANConfig: combine must be one of {COMBINE_MODES}, got {self.combine!r}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"GANConfig: dropout must be in [0, 1), got {self.dropout}")
+        if not 0 <= self.bn_momentum < 1:
+            raise ValueError(f"GANConfig: bn_momentum must be in [0, 1), got {self.bn_momentum}")
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"GANConfig: unknown fields {unknown}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+PRESETS = {
+    "paper": GANConfig(),
+    "small": GANConfig(noise_dim=64, global_channels=(16, 16, 8, 8), local_channels=(128, 64, 32, 16),
+                       disc_channels=(16, 32, 64), disc_dense=64, bn_momentum=0.9),
+    "tiny": GANConfig(canvas_size=16, object_size=8, n_objects=2, noise_dim=6,
+                      global_channels=(3, 3, 2, 2), local_channels=(4, 3, 3, 2),
+                      disc_channels=(2, 3, 3), disc_dense=5, bn_momentum=0.9, prelu_init=0.2),
+}
+
+
+def preset(name, **overrides):
+    """A preset's config with some fields replaced."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
+    return replace(PRESETS[name], **overrides)
