@@ -1,0 +1,80 @@
+"""Draw digits with a trained generator:
+``python -m tinygan.sample --checkpoint runs/tinygan/checkpoint.npz --labels 1 9 8 6 --out grid.png``.
+
+Each of the --n images shows the requested digits, object k in box k (row-major cells
+by default, or the boxes given with --boxes), each with its own noise.
+"""
+import argparse
+import sys
+
+import numpy as np
+
+from . import backend
+from .checkpoint import load_generator
+from .images import save_grid_png
+from .train import canvas_config
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tinygan.sample", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True, help="checkpoint.npz written by tinygan.train")
+    parser.add_argument("--labels", required=True, nargs="+", type=int, help="one digit class per object")
+    parser.add_argument("--boxes", nargs="+", type=int, default=None,
+                        help="top left bottom right for each object (default: the cells of the grid)")
+    parser.add_argument("--n", type=int, default=16, help="number of images")
+    parser.add_argument("--columns", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backend", choices=["auto", "numpy", "cupy"], default=None)
+    parser.add_argument("--out", default="samples.png", help="PNG file to write")
+    args = parser.parse_args(argv)
+    if args.n < 1 or args.columns < 1:
+        parser.error(f"--n and --columns must be positive, got {args.n} and {args.columns}")
+    return args, parser
+
+
+def requested_inputs(args, config, default_boxes):
+    """labels (n, objects) and boxes (n, objects, 4) from the flags; ValueError if they don't fit."""
+    labels = np.array(args.labels, dtype=np.int64)
+    if len(labels) != config.n_objects:
+        raise ValueError(f"--labels: this model draws {config.n_objects} objects, got {len(labels)} labels")
+    bad = [int(x) for x in labels if not 0 <= x < config.n_classes]
+    if bad:
+        raise ValueError(f"--labels: classes must be in 0..{config.n_classes - 1}, got {bad}")
+    if args.boxes is None:
+        boxes = default_boxes
+    else:
+        if len(args.boxes) != 4 * config.n_objects:
+            raise ValueError(f"--boxes: expected {4 * config.n_objects} numbers (top left bottom right "
+                             f"per object), got {len(args.boxes)}")
+        boxes = np.array(args.boxes, dtype=np.int64).reshape(config.n_objects, 4)
+        size, canvas = config.object_size, config.canvas_size
+        for k, (top, left, bottom, right) in enumerate(boxes):
+            if bottom - top != size or right - left != size:
+                raise ValueError(f"--boxes: box {k} is {bottom - top}x{right - left}; this model draws "
+                                 f"{size}x{size} objects")
+            if top < 0 or left < 0 or bottom > canvas or right > canvas:
+                raise ValueError(f"--boxes: box {k} ({top}, {left}, {bottom}, {right}) is outside the "
+                                 f"{canvas}x{canvas} canvas")
+    return np.repeat(labels[None], args.n, axis=0), np.repeat(boxes[None], args.n, axis=0)
+
+
+def main(argv=None):
+    args, parser = parse_args(argv)
+    backend.set_backend(args.backend)
+    try:
+        generator, step, _, _ = load_generator(args.checkpoint)
+        config = generator.config
+        labels, boxes = requested_inputs(args, config, canvas_config(config).boxes())
+    except ValueError as err:
+        parser.error(str(err))
+    noise = np.random.default_rng(args.seed).random(generator.noise_shape(args.n), dtype=np.float32)
+    images, _ = generator.forward(*(backend.to_device(a) for a in (noise, labels, boxes)))
+    save_grid_png(args.out, backend.to_host(images), args.columns)
+    print(f"wrote {args.out}: {args.n} images of {'-'.join(map(str, args.labels))} "
+          f"from {args.checkpoint} (step {step})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
