@@ -1,0 +1,37 @@
+"""Smoke test of bench/conv_speed.py: a --quick run writes positive timings for every quick shape.
+
+Runs on the backend named by TINYGAN_BACKEND ('cupy' there, NumPy otherwise)."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "conv_speed.py"
+
+
+def quick_shapes():
+    """The QUICK_SHAPES list of the benchmark script."""
+    spec = importlib.util.spec_from_file_location("conv_speed", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.QUICK_SHAPES
+
+
+def test_conv_speed_quick_writes_positive_timings(tmp_path):
+    backend = "cupy" if os.environ.get("TINYGAN_BACKEND") == "cupy" else "numpy"
+    out = tmp_path / "conv.json"
+    command = [sys.executable, str(BENCH), "--quick", "--no-torch", "--repeats", "1",
+               "--backend", backend, "--json", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    run = json.loads(out.read_text())["backends"][backend]
+    assert [entry["shape"] for entry in run["shapes"]] == quick_shapes()
+    for entry in run["shapes"]:
+        assert entry["batch"] == 4
+        for key in ("fwd_ms", "fwd_bwd_ms", "gemm_ms", "fwd_bwd_gflops", "gemm_gflops", "vs_gemm"):
+            assert entry[key] > 0, f"{entry['shape']}: {key} = {entry[key]}"
+        assert "torch_fwd_bwd_ms" not in entry
+    assert run["memory"]["extra_peak_bytes"] > 0
