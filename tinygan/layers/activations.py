@@ -2,12 +2,14 @@
 import numpy as np
 
 from ..backend import get_xp
-from .base import Layer
+from .base import Layer, sum_rows
 
 
 def sum_to_shape(grad, shape):
     """Sum ``grad`` (N, *dims) over the batch axis and the axes where ``shape`` is 1,
     so that it matches a parameter of ``shape`` broadcast against ``dims``."""
+    if tuple(grad.shape[grad.ndim - len(shape):]) == tuple(shape):  # no axis shared inside
+        return sum_rows(grad.reshape(-1, int(np.prod(shape)))).reshape(shape)
     grad = grad.sum(axis=0)
     lead = grad.ndim - len(shape)
     if lead:

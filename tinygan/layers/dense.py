@@ -1,9 +1,8 @@
 """Dense (fully connected) layer."""
 import numpy as np
 
-from ..backend import get_xp
 from ..init import get_initialiser
-from .base import Layer
+from .base import Layer, sum_rows
 
 
 class Dense(Layer):
@@ -30,5 +29,5 @@ class Dense(Layer):
         x = cache
         self.grads["w"] += x.T @ dy
         if "b" in self.params:
-            self.grads["b"] += dy.sum(axis=0)
+            self.grads["b"] += sum_rows(dy)
         return dy @ self.params["w"].T

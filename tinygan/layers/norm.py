@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..backend import get_xp
-from .base import Layer
+from .base import Layer, sum_rows
 
 
 class BatchNorm(Layer):
@@ -38,25 +38,29 @@ class BatchNorm(Layer):
         xp = get_xp()
         rows = x.reshape(-1, self.channels)
         if self.training:
-            mean = rows.mean(axis=0)
-            var = rows.var(axis=0)
+            mean = sum_rows(rows) / rows.shape[0]
+            centered = rows - mean
+            var = sum_rows(centered * centered) / rows.shape[0]
             self.running_mean *= self.momentum
             self.running_mean += (1 - self.momentum) * mean
             self.running_var *= self.momentum
             self.running_var += (1 - self.momentum) * var
         else:
-            mean, var = self.running_mean, self.running_var
+            centered, var = rows - self.running_mean, self.running_var
         inv_std = 1 / xp.sqrt(var + self.eps)
-        x_hat = (rows - mean) * inv_std
+        x_hat = centered * inv_std
         y = x_hat * self.params["gamma"] + self.params["beta"]
         return y.reshape(x.shape), (x_hat, inv_std, self.training)
 
     def backward(self, dy, cache):
         x_hat, inv_std, training = cache
         rows = dy.reshape(-1, self.channels)
-        self.grads["beta"] += rows.sum(axis=0)
-        self.grads["gamma"] += (rows * x_hat).sum(axis=0)
-        dx_hat = rows * self.params["gamma"]
-        if training:  # mean and variance depend on x: subtract their share
-            dx_hat = dx_hat - dx_hat.mean(axis=0) - x_hat * (dx_hat * x_hat).mean(axis=0)
+        sum_dy, sum_dy_x_hat = sum_rows(rows), sum_rows(rows * x_hat)
+        self.grads["beta"] += sum_dy
+        self.grads["gamma"] += sum_dy_x_hat
+        gamma = self.params["gamma"]
+        dx_hat = rows * gamma
+        if training:  # the batch mean and variance depend on x too: subtract their share
+            m = rows.shape[0]
+            dx_hat -= gamma * sum_dy / m + x_hat * (gamma * sum_dy_x_hat / m)
         return (dx_hat * inv_std).reshape(dy.shape)
