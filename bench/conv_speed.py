@@ -44,6 +44,7 @@ QUICK_SHAPES = ["128-64@28s1", "32-64@14s2", "1-32@28s2"]
 QUICK_BATCH = 4
 MEMORY_SHAPE = "128-64@128s1"
 MEMORY_TARGET_BYTES = 1.5e9
+PARITY_TOLERANCE = {False: 1e-4, True: 1e-2}  # max relative error vs torch, by TF32 mode
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 DTYPE = np.float32
 
@@ -134,8 +135,9 @@ def machine_info(args, torch):
             "torch": torch.__version__ if torch is not None else None}
     cupy, _ = backend.cupy_status()
     if cupy is not None:
-        props = cupy.cuda.runtime.getDeviceProperties(0)
-        info.update(cupy=cupy.__version__, gpu=props["name"].decode(),
+        gpu_name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
+        info.update(cupy=cupy.__version__,
+                    gpu=gpu_name.decode() if isinstance(gpu_name, bytes) else gpu_name,
                     cuda_runtime=cupy.cuda.runtime.runtimeGetVersion())
     return info
 
@@ -259,15 +261,14 @@ def extra_peak_bytes(shape, batch):
     pool, so this is the high-water mark, an upper bound if blocks fragment). Run before any
     other conv of the backend, so that conv's reusable scratch buffers are counted too."""
     layer, x, dy = tinygan_case(shape, batch)
-    cupy, _ = backend.cupy_status() if backend.backend_name() == "cupy" else (None, None)
-    if cupy is None:
+    if backend.backend_name() == "numpy":
         tracemalloc.start()
         y, cache = layer.forward(x)
         dx = layer.backward(dy, cache)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         return peak - y.nbytes - dx.nbytes, "tracemalloc peak"
-    pool = cupy.get_default_memory_pool()
+    pool = backend.get_xp().get_default_memory_pool()
     backend.synchronize()
     pool.free_all_blocks()
     before = pool.total_bytes()
@@ -283,20 +284,24 @@ def fmt(value, spec):
     return "-" if value is None else format(value, spec)
 
 
-def print_table(name, results, summary, memory, header):
-    """The per-backend table, the ratio summary and the memory line."""
+def print_table(name, results, summary, memory, header, tolerance):
+    """The per-backend table, the ratio summary, any parity failure and the memory line."""
     print(f"\n== {name} backend: {header}")
     columns = ("shape", "fwd ms", "fwd+bwd ms", "GFLOP/s", "GEMM GFLOP/s", "vs GEMM",
                "torch f+b ms", "torch GFLOP/s", "tinygan/torch")
     print("  ".join(f"{c:>13}" if i else f"{c:<13}" for i, c in enumerate(columns)))
     for r in results:
         cells = (fmt(r["fwd_ms"], ".1f"), fmt(r["fwd_bwd_ms"], ".1f"), fmt(r["fwd_bwd_gflops"], ".1f"),
-                 fmt(r["gemm_gflops"], ".1f"), fmt(r["vs_gemm"], ".2f"), fmt(r.get("torch_fwd_bwd_ms"), ".1f"),
-                 fmt(r.get("torch_fwd_bwd_gflops"), ".1f"), fmt(r.get("tinygan_over_torch"), ".2f"))
+                 fmt(r["gemm_gflops"], ".1f"), fmt(r["vs_gemm"], ".3g"), fmt(r.get("torch_fwd_bwd_ms"), ".1f"),
+                 fmt(r.get("torch_fwd_bwd_gflops"), ".1f"), fmt(r.get("tinygan_over_torch"), ".3g"))
         print(f"{r['shape']:<13}  " + "  ".join(f"{c:>13}" for c in cells))
     if summary["geomean_tinygan_over_torch"] is not None:
-        print(f"geometric mean tinygan/torch: {summary['geomean_tinygan_over_torch']:.2f}; "
-              f"worst: {summary['worst_shape']} ({summary['worst_ratio']:.2f}x)")
+        print(f"geometric mean tinygan/torch: {summary['geomean_tinygan_over_torch']:.3g}; "
+              f"worst: {summary['worst_shape']} ({summary['worst_ratio']:.3g}x)")
+    for r in results:
+        if r["torch_parity_rel_error"] is not None and r["torch_parity_rel_error"] > tolerance:
+            print(f"WARNING {r['shape']}: tinygan and torch outputs differ by "
+                  f"{r['torch_parity_rel_error']:.1e} (relative), over {tolerance:.0e}")
     verdict = "ok" if memory["extra_peak_bytes"] <= MEMORY_TARGET_BYTES else "OVER"
     print(f"memory: {memory['shape']} batch {memory['batch']} forward+backward needs "
           f"{memory['extra_peak_bytes'] / 1e6:.0f} MB beyond x, dy, y, dx and parameters "
@@ -331,7 +336,7 @@ def run_backend(name, args, torch, torch_reason):
     header = (f"{args.threads} threads, float32, batch {args.batch}, TF32 {'on' if args.tf32 else 'off'}, "
               f"median of {args.repeats} after {args.warmup} warm-up; torch: "
               f"{torch_device or 'none (' + torch_reason + ')'}")
-    print_table(name, results, summary, memory, header)
+    print_table(name, results, summary, memory, header, PARITY_TOLERANCE[args.tf32])
     return {"shapes": results, "summary": summary, "memory": memory,
             "torch_device": torch_device, "torch_note": torch_reason}
 
