@@ -28,7 +28,7 @@ from .optim import Adam
 SAMPLE_ORDERS = ["0123", "4567", "8901", "1986", "3258", "5274"]
 SAMPLES_PER_ORDER = 6
 # Settings that define a run; a resumed run takes them from its checkpoint.
-RUN_SETTINGS = ("preset", "batch_size", "seed", "lr_g", "lr_d", "lr_decay_at", "lr_decay",
+RUN_SETTINGS = ("preset", "batch_size", "seed", "lr_g", "lr_d", "lr_decay_at", "lr_decay", "beta1",
                 "holdout", "per_object_noise", "combine", "texture")
 
 
@@ -58,6 +58,7 @@ def parse_args(argv=None):
     parser.add_argument("--lr-decay-at", type=float, nargs="*", default=[0.5, 0.75],
                         help="fractions of --steps where both learning rates are multiplied by --lr-decay")
     parser.add_argument("--lr-decay", type=float, default=0.1)
+    parser.add_argument("--beta1", type=float, default=0.9, help="Adam's first-moment decay (Keras: 0.9)")
     parser.add_argument("--holdout", default=None,
                         help="label orders never shown in training: a fraction of all orders "
                              "(e.g. 0.1, chosen by --seed) or a comma list like 1986,3258,5274")
@@ -68,6 +69,8 @@ def parse_args(argv=None):
     problems = [f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}"
                 for name in ("steps", "batch_size", "sample_every", "checkpoint_every", "log_every",
                              "lr_g", "lr_d", "lr_decay") if getattr(args, name) <= 0]
+    if not 0 <= args.beta1 < 1:
+        problems.append(f"--beta1 must be in [0, 1), got {args.beta1}")
     problems += [f"--lr-decay-at values must be in (0, 1), got {at}" for at in args.lr_decay_at if not 0 < at < 1]
     if args.holdout is not None:
         try:
@@ -130,8 +133,8 @@ class Trainer:
         model_rng = np.random.default_rng(settings["seed"])
         self.generator = Generator(self.config, model_rng)
         self.discriminator = Discriminator(self.config, model_rng)
-        self.opt_g = Adam(self.generator.named_parameters(), lr=settings["lr_g"])
-        self.opt_d = Adam(self.discriminator.named_parameters(), lr=settings["lr_d"])
+        self.opt_g = Adam(self.generator.named_parameters(), lr=settings["lr_g"], beta1=settings["beta1"])
+        self.opt_d = Adam(self.discriminator.named_parameters(), lr=settings["lr_d"], beta1=settings["beta1"])
         self.holdout = make_holdout(settings["holdout"], self.config.n_objects, settings["seed"])
         digits = resize_digits(load_digits("train", data_dir=data_dir, log=log), self.config.object_size)
         self.data_source = digits.source
