@@ -1,0 +1,103 @@
+"""Evaluation metrics on cases with known answers, and the evaluate command end to end."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import MNIST_DIR
+from tinygan import evaluate, judge, train
+from tinygan.data import CanvasConfig, CanvasDataset, DigitSet, blank_canvas, load_mnist
+
+requires_mnist = pytest.mark.skipif(not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
+                                    reason=f"MNIST test data not found at {MNIST_DIR}")
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYGAN_CACHE", str(tmp_path / "cache"))
+    if MNIST_DIR.is_dir():
+        monkeypatch.setenv("TINYGAN_DATA", str(MNIST_DIR))
+    train.backend.set_backend("numpy")
+
+
+@pytest.fixture(scope="module")
+def quick_judge():
+    """A judge trained for one epoch on 3000 digits, and its accuracy on 2000 test digits."""
+    digits, labels = load_mnist("train", data_dir=MNIST_DIR, download=False)
+    model = judge.fit_judge(judge.build_judge(0), digits[:3000], labels[:3000], epochs=1, log=lambda m: None)
+    test_digits, test_labels = load_mnist("test", data_dir=MNIST_DIR, download=False)
+    test = DigitSet(test_digits[:2000], test_labels[:2000], "mnist")
+    return model.eval(), test, judge.accuracy(model, judge.to_canvas_colours(test.images), test.labels)
+
+
+def test_wilson_interval_known_values():
+    low, high = evaluate.wilson_interval(50, 100)
+    assert low == pytest.approx(0.4038, abs=1e-4) and high == pytest.approx(0.5962, abs=1e-4)
+    assert evaluate.wilson_interval(0, 10)[0] == 0.0
+
+
+def test_frechet_distance_known_answers():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((4000, 5))
+    assert abs(evaluate.frechet_distance(a, a)) < 1e-8
+    assert evaluate.frechet_distance(a, a + 1.0) == pytest.approx(5.0, rel=1e-6)  # |mean shift|^2
+    b = 2 * rng.standard_normal((4000, 5))  # N(0, 4I) vs N(0, I): tr(I + 4I - 2 * 2I) = 5
+    assert evaluate.frechet_distance(a, b) == pytest.approx(5.0, rel=0.1)
+
+
+def test_background_score():
+    config = CanvasConfig()
+    ideal = blank_canvas(config)
+    boxes = np.broadcast_to(config.boxes(), (2, 4, 4))
+    images = np.stack([ideal, ideal])[..., None]
+    assert evaluate.background_score(images, boxes, ideal) == 0.0
+    white = np.ones_like(images)
+    outside = 128 * 128 - 4 * 28 * 28
+    assert evaluate.background_score(white, boxes, ideal) == pytest.approx((ideal < 0.5).sum() / outside)
+
+
+@requires_mnist
+def test_real_canvases_score_at_the_judges_accuracy(quick_judge):
+    model, test, judge_accuracy = quick_judge
+    config = CanvasConfig()
+    images, labels, boxes = CanvasDataset(test, config).sample(500, np.random.default_rng(1))
+    judged, _, _ = evaluate.judge_images(model, images, labels, boxes, 28)
+    report = evaluate.accuracy_report(labels, judged)["per_object"]
+    low, high = report["ci95"]
+    assert report["n"] == 2000 and low - 0.02 <= judge_accuracy <= high + 0.02
+    assert judge_accuracy > 0.8
+
+
+@requires_mnist
+def test_blank_canvases_score_near_chance(quick_judge):
+    model = quick_judge[0]
+    config = CanvasConfig()
+    labels = np.random.default_rng(2).integers(0, 10, (300, 4))
+    images = np.broadcast_to(blank_canvas(config)[..., None], (300, 128, 128, 1)).copy()
+    boxes = np.broadcast_to(config.boxes(), (300, 4, 4)).copy()
+    judged, _, _ = evaluate.judge_images(model, images, labels, boxes, 28)
+    report = evaluate.accuracy_report(labels, judged)
+    assert report["per_object"]["value"] < 0.2  # one verdict for every blank crop: ~1 in 10
+    assert report["all_correct"]["value"] < 0.01
+
+
+@requires_mnist
+def test_evaluate_command_end_to_end(tmp_path, quick_judge, capsys):
+    args = train.parse_args(["--preset", "tiny", "--batch-size", "4", "--steps", "2", "--holdout", "19,32,55",
+                             "--out", str(tmp_path / "run")])
+    assert train.run(args, log=lambda m: None) == 0
+    judge.save_judge(quick_judge[0], tmp_path / "judge.npz", quick_judge[2], seed=0, epochs=1)
+    assert evaluate.main(["--checkpoint", str(tmp_path / "run/checkpoint.npz"), "--judge", str(tmp_path / "judge.npz"),
+                          "--n", "20", "--out", str(tmp_path / "eval")]) == 0
+    report = json.loads((tmp_path / "eval/report.json").read_text())
+    assert report["held_out_orders"] == 3 and report["seen"]["per_object"]["n"] == 40
+    assert report["unseen"]["per_object"]["n"] == 40 and len(report["seen"]["per_position"]) == 2
+    assert (tmp_path / "eval/failures.png").stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "| digits correct (per object) |" in printed and "real canvases" in printed
+
+
+def test_evaluate_flags(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        evaluate.main(["--checkpoint", str(tmp_path / "missing.npz")])
+    assert "no file at" in capsys.readouterr().err
