@@ -1,4 +1,5 @@
 """Evaluation metrics on cases with known answers, and the evaluate command end to end."""
+import csv
 import json
 
 import numpy as np
@@ -101,3 +102,19 @@ def test_evaluate_flags(tmp_path, capsys):
     with pytest.raises(SystemExit):
         evaluate.main(["--checkpoint", str(tmp_path / "missing.npz")])
     assert "no file at" in capsys.readouterr().err
+
+
+@requires_mnist
+def test_train_logs_judge_accuracies_next_to_losses(tmp_path, quick_judge):
+    flags = ["--preset", "tiny", "--batch-size", "4", "--steps", "4", "--holdout", "19,32",
+             "--eval-every", "2", "--eval-samples", "5", "--out", str(tmp_path / "run")]
+    with pytest.raises(SystemExit, match="--eval-every: no trained judge"):
+        train.run(train.parse_args(flags), log=lambda m: None)
+    judge.save_judge(quick_judge[0], judge.judge_path(), quick_judge[2], seed=0, epochs=1)
+    messages = []
+    assert train.run(train.parse_args(flags), log=messages.append) == 0
+    with open(tmp_path / "run/losses.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert [bool(row["acc_seen"]) for row in rows] == [False, True, False, True]
+    assert 0 <= float(rows[1]["acc_unseen"]) <= 1
+    assert any(m.startswith("eval at step 4: judged digits correct, seen orders") for m in messages)

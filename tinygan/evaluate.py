@@ -117,6 +117,21 @@ def resize_crops(crops):
                      for c in crops])[..., None].astype(np.float32)
 
 
+def quick_accuracy(generator, dataset, judge, n_samples, seed):
+    """Per-object accuracy on n_samples seen orders (and unseen ones when the dataset holds
+    some out): {'seen': fraction, 'unseen': fraction or None}. For use during training."""
+    rng = np.random.default_rng(seed)
+    result = {"seen": None, "unseen": None}
+    for group in ("seen", "unseen") if len(dataset.holdout) else ("seen",):
+        labels = dataset.sample_labels(n_samples, rng, orders=group)
+        boxes = np.broadcast_to(dataset.config.boxes(), labels.shape + (4,)).copy()
+        images = generate(generator, labels, boxes, seed=int(rng.integers(2**31)))
+        judged, _, _ = judge_images(judge, images, labels, boxes, generator.config.object_size)
+        result[group] = float(np.mean(judged == labels))
+    generator.train()
+    return result
+
+
 def evaluate(generator, holdout, judge, test_digits, n_samples=1000, seed=0, log=print):
     """All metrics as a dict, plus (images, labels, judged, worst-first order) of the generated sets."""
     config = generator.config
