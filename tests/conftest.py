@@ -15,6 +15,16 @@ from tinygan import backend
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared/data/mnist"
 
 
+@pytest.fixture(autouse=True)
+def numpy_by_default():
+    """Every test starts on NumPy (also under TINYGAN_BACKEND=cupy); the ``xp`` fixture
+    switches to the backend under test."""
+    previous = backend._state["xp"]
+    backend.set_backend("numpy")
+    yield
+    backend._state["xp"] = previous
+
+
 def pytest_generate_tests(metafunc):
     if "xp" in metafunc.fixturenames:
         metafunc.parametrize("xp", ["numpy", "cupy"], indirect=True)
@@ -30,10 +40,7 @@ def xp(request):
             if os.environ.get("TINYGAN_BACKEND") == "cupy":
                 pytest.fail(f"TINYGAN_BACKEND=cupy but {reason}")
             pytest.skip(f"CuPy backend unavailable: {reason}")
-    previous = backend.get_xp()
-    module = backend.set_backend(name)
-    yield module
-    backend._state["xp"] = previous
+    return backend.set_backend(name)
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("TINYGAN_CACHE", str(tmp_path / "cache"))
     if MNIST_DIR.is_dir():
         monkeypatch.setenv("TINYGAN_DATA", str(MNIST_DIR))
-    train.backend.set_backend("numpy")
 
 
 @pytest.fixture(scope="module")

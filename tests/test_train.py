@@ -20,7 +20,6 @@ def data_environment(tmp_path, monkeypatch):
         monkeypatch.delenv("TINYGAN_DATA", raising=False)
     monkeypatch.setenv("TINYGAN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(mnist, "_open_url", lambda url, timeout: (_ for _ in ()).throw(OSError("offline")))
-    train.backend.set_backend("numpy")
 
 
 def run_train(out, *flags):

@@ -27,7 +27,6 @@ from .data import CanvasDataset, LabelOrderHoldout, blank_canvas, load_digits
 from .images import save_grid_png
 from .judge import classify, judge_features, load_judge, to_canvas_colours
 from .models.compositing import crop_boxes
-from .train import canvas_config, resize_digits
 
 Z_95 = 1.959964
 
@@ -135,12 +134,12 @@ def quick_accuracy(generator, dataset, judge, n_samples, seed):
 def evaluate(generator, holdout, judge, test_digits, n_samples=1000, seed=0, log=print):
     """All metrics as a dict, plus (images, labels, judged, worst-first order) of the generated sets."""
     config = generator.config
-    canvas = canvas_config(config)
+    canvas = config.canvas()
     size = config.object_size
-    dataset = CanvasDataset(resize_digits(test_digits, size), canvas, holdout)
+    dataset = CanvasDataset(test_digits.resized(size), canvas, holdout)
     rng = np.random.default_rng(seed)
     ideal = blank_canvas(canvas)
-    real_features = judge_features(judge, resize_crops(to_canvas_colours(test_digits.images)))
+    real_features = judge_features(judge, to_canvas_colours(test_digits.images))
     real_labels = np.asarray(test_digits.labels)
     report, failures = {"n_samples": n_samples, "seed": seed, "held_out_orders": len(holdout)}, []
     groups = ["seen"] + (["unseen"] if len(holdout) else [])

@@ -12,7 +12,6 @@ import numpy as np
 from . import backend
 from .checkpoint import load_generator
 from .images import save_grid_png
-from .train import canvas_config
 
 
 def parse_args(argv=None):
@@ -65,7 +64,7 @@ def main(argv=None):
     try:
         generator, step, _, _ = load_generator(args.checkpoint)
         config = generator.config
-        labels, boxes = requested_inputs(args, config, canvas_config(config).boxes())
+        labels, boxes = requested_inputs(args, config, config.canvas().boxes())
     except ValueError as err:
         parser.error(str(err))
     noise = np.random.default_rng(args.seed).random(generator.noise_shape(args.n), dtype=np.float32)

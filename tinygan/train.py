@@ -18,7 +18,8 @@ import numpy as np
 
 from . import backend
 from .checkpoint import read_checkpoint, restore_training, save_checkpoint
-from .data import CanvasConfig, CanvasDataset, LabelOrderHoldout, load_digits
+from .data import CanvasDataset, LabelOrderHoldout, load_digits
+from .evaluate import quick_accuracy
 from .images import save_grid_png
 from .judge import load_judge
 from .losses import softmax_cross_entropy
@@ -126,22 +127,6 @@ def noisy_targets(rng, batch, real):
     return np.stack(pair, axis=1).astype(np.float32)
 
 
-def canvas_config(config, texture=False):
-    cell = config.canvas_size // 2
-    return CanvasConfig(canvas_size=config.canvas_size, grid=2, digit_size=config.object_size,
-                        padding=(cell - config.object_size) // 2, border=2 if cell > config.object_size else 0,
-                        n_objects=config.n_objects, texture=texture)
-
-
-def resize_digits(digits, size):
-    """A DigitSet's images resized to size x size (for presets whose objects are not 28 px)."""
-    from PIL import Image
-    if digits.images.shape[1] == size:
-        return digits
-    images = np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR)) for im in digits.images])
-    return type(digits)(images=images, labels=digits.labels, source=digits.source)
-
-
 class Trainer:
     """Models, optimisers, data and one training step, for a run's settings."""
 
@@ -155,9 +140,9 @@ class Trainer:
         self.opt_g = Adam(self.generator.named_parameters(), lr=settings["lr_g"], beta1=settings["beta1"])
         self.opt_d = Adam(self.discriminator.named_parameters(), lr=settings["lr_d"], beta1=settings["beta1"])
         self.holdout = make_holdout(settings["holdout"], self.config.n_objects, settings["seed"])
-        digits = resize_digits(load_digits("train", data_dir=data_dir, log=log), self.config.object_size)
+        digits = load_digits("train", data_dir=data_dir, log=log).resized(self.config.object_size)
         self.data_source = digits.source
-        self.dataset = CanvasDataset(digits, canvas_config(self.config, settings["texture"]), self.holdout)
+        self.dataset = CanvasDataset(digits, self.config.canvas(settings["texture"]), self.holdout)
 
     def step(self, step):
         """One D update on real + fake, one G update; returns host float losses."""
@@ -278,7 +263,6 @@ def run(args, log=say):
             row = {"step": step, **{k: f"{v:.5f}" for k, v in losses.items()},
                    "lr_g": trainer.opt_g.lr, "lr_d": trainer.opt_d.lr, "seconds": f"{time.perf_counter() - began:.2f}"}
             if judge is not None and (step % args.eval_every == 0 or step == args.steps):
-                from .evaluate import quick_accuracy
                 accuracy = quick_accuracy(trainer.generator, trainer.dataset, judge, args.eval_samples, seed=step)
                 row.update(acc_seen=accuracy["seen"], acc_unseen=accuracy["unseen"])
                 log(f"eval at step {step}: judged digits correct, seen orders {100 * accuracy['seen']:.1f}%"

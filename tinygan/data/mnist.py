@@ -358,6 +358,16 @@ class DigitSet:
     def __len__(self):
         return len(self.labels)
 
+    def resized(self, size):
+        """This set with images resized to size x size (bilinear), for models whose objects
+        are not 28 pixels; itself when they already are."""
+        if self.images.shape[1:] == (size, size):
+            return self
+        from PIL import Image
+        images = np.stack([np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
+                           for image in self.images])
+        return DigitSet(images=images, labels=self.labels, source=self.source)
+
 
 def load_digits(split, data_dir=None, download=True, allow_synthetic=True, log=print,
                 seed=0, n_synthetic=None):

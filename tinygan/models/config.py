@@ -1,6 +1,8 @@
 """Model configuration and presets: 'paper' (Table 1), 'small' (CPU-trainable), 'tiny' (tests)."""
 from dataclasses import asdict, dataclass, fields, replace
 
+from ..data import CanvasConfig
+
 COMBINE_MODES = ("decisions", "features")
 
 
@@ -62,6 +64,13 @@ class GANConfig:
             raise ValueError(f"GANConfig: dropout must be in [0, 1), got {self.dropout}")
         if not 0 <= self.bn_momentum < 1:
             raise ValueError(f"GANConfig: bn_momentum must be in [0, 1), got {self.bn_momentum}")
+
+    def canvas(self, texture=False):
+        """The CanvasConfig of this model's images: a 2x2 grid, each object centred in its cell."""
+        cell = self.canvas_size // 2
+        return CanvasConfig(canvas_size=self.canvas_size, grid=2, digit_size=self.object_size,
+                            padding=(cell - self.object_size) // 2, border=2 if cell > self.object_size else 0,
+                            n_objects=self.n_objects, texture=texture)
 
     def to_dict(self):
         return asdict(self)

@@ -1,0 +1,219 @@
+"""Tests of tinygan.judge: shapes, batching, a short training run, checkpoints, the CLI.
+
+No test trains the full judge. Real MNIST comes from the project's shared test data
+(../shared/data/mnist from the repository root); tests that need it are skipped when
+it is absent. Every test keeps its cache (and so its judge.npz) in tmp_path.
+"""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinygan import judge
+from tinygan.data import load_mnist
+from tinygan.serialize import load_npz, model_state, save_npz_atomic
+
+MNIST_DIR = Path(__file__).resolve().parents[2] / "shared/data/mnist"
+requires_mnist = pytest.mark.skipif(
+    not (MNIST_DIR / "train-images-idx3-ubyte.gz").is_file(),
+    reason=f"MNIST test data not found at {MNIST_DIR}")
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    """A fresh cache folder; MNIST from the shared test data when it exists."""
+    monkeypatch.setenv("TINYGAN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    if MNIST_DIR.is_dir():
+        monkeypatch.setenv("TINYGAN_DATA", str(MNIST_DIR))
+    else:
+        monkeypatch.delenv("TINYGAN_DATA", raising=False)
+
+
+def random_images(n, seed=0):
+    return np.random.default_rng(seed).random((n, 28, 28, 1), dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def mnist_subsets():
+    """(train digits, train labels, test digits, test labels): 2000 and 1000 digits."""
+    train_digits, train_labels = load_mnist("train", data_dir=MNIST_DIR, download=False)
+    test_digits, test_labels = load_mnist("test", data_dir=MNIST_DIR, download=False)
+    return train_digits[:2000], train_labels[:2000], test_digits[:1000], test_labels[:1000]
+
+
+@pytest.fixture(scope="module")
+def small_judge(mnist_subsets):
+    """A judge trained for one epoch on 2000 MNIST digits (a few seconds)."""
+    train_digits, train_labels, _, _ = mnist_subsets
+    return judge.fit_judge(judge.build_judge(seed=0), train_digits, train_labels, epochs=1,
+                           seed=0, log=lambda line: None)
+
+
+def test_judge_path_follows_tinygan_cache(tmp_path):
+    assert judge.judge_path() == tmp_path / "cache" / "judge.npz"
+
+
+def test_forward_shapes_through_the_architecture():
+    model = judge.build_judge(seed=0)
+    h = random_images(3)
+    shapes = {}
+    for layer in model.layers:
+        h, _ = layer.forward(h)
+        shapes[layer.name] = h.shape
+    assert shapes["conv1"] == (3, 28, 28, 32)
+    assert shapes["conv2"] == (3, 14, 14, 32)
+    assert shapes["conv3"] == (3, 14, 14, 64)
+    assert shapes["conv4"] == (3, 7, 7, 64)
+    assert shapes["flatten"] == (3, 7 * 7 * 64)
+    assert shapes[judge.FEATURE_LAYER] == (3, 128)
+    assert shapes["logits"] == (3, 10)
+
+
+def test_build_is_deterministic_for_a_seed():
+    first, second, other = (model_state(judge.build_judge(seed)) for seed in (0, 0, 1))
+    assert all(np.array_equal(first[k], second[k]) for k in first)
+    assert not np.array_equal(first["judge/conv1.w"], other["judge/conv1.w"])
+
+
+def test_classify_and_features_shapes_and_batching_do_not_change_results():
+    model = judge.build_judge(seed=0)
+    x = random_images(23)
+    labels, probabilities = judge.classify(model, x, batch_size=500)
+    labels_7, probabilities_7 = judge.classify(model, x[..., 0], batch_size=7)  # (N, 28, 28) too
+    assert labels.shape == (23,) and labels.dtype == np.int64
+    assert probabilities.shape == (23, 10) and probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(labels, probabilities.argmax(axis=1))
+    np.testing.assert_array_equal(labels, labels_7)
+    np.testing.assert_allclose(probabilities, probabilities_7, rtol=1e-5, atol=1e-7)
+    features = judge.judge_features(model, x, batch_size=500)
+    assert features.shape == (23, 128)
+    np.testing.assert_allclose(judge.judge_features(model, x, batch_size=7), features, rtol=1e-5, atol=1e-6)
+
+
+def test_evaluation_runs_in_eval_mode_and_restores_the_mode():
+    model = judge.build_judge(seed=0)  # training mode: dropout active
+    x = random_images(8)
+    first = judge.judge_logits(model, x)
+    assert model.training
+    np.testing.assert_array_equal(judge.judge_logits(model, x), first)  # no dropout noise
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((2, 28, 28, 1), np.uint8), "floating"),
+    (np.zeros((2, 32, 32, 1), np.float32), "shape"),
+    (np.zeros((0, 28, 28, 1), np.float32), "no images"),
+])
+def test_bad_inputs_are_rejected(bad, message):
+    with pytest.raises(ValueError, match=message):
+        judge.classify(judge.build_judge(seed=0), bad)
+
+
+def test_random_shifts_move_digits_and_fill_with_white():
+    image = np.ones((1, 28, 28, 1), np.float32)
+    image[0, 10:18, 10:18] = 0.0
+    shifted = judge.random_shifts(np.repeat(image, 50, axis=0), np.random.default_rng(0), max_shift=2)
+    assert shifted.shape == (50, 28, 28, 1)
+    assert all(np.sum(s == 0.0) == 64 for s in shifted)  # the black square stays whole
+    assert np.all(shifted[:, :2, :2] == 1.0) and np.all(shifted[:, -2:, -2:] == 1.0)
+    assert len({np.argwhere(s[..., 0] == 0.0)[0].tobytes() for s in shifted}) > 5
+
+
+@requires_mnist
+def test_short_training_run_is_clearly_above_chance(mnist_subsets, small_judge):
+    _, _, test_digits, test_labels = mnist_subsets
+    assert judge.accuracy(small_judge, judge.to_canvas_colours(test_digits), test_labels) > 0.6
+
+
+@requires_mnist
+def test_training_is_deterministic_for_a_seed(mnist_subsets):
+    train_digits, train_labels, _, _ = mnist_subsets
+
+    def weights(seed):
+        model = judge.fit_judge(judge.build_judge(seed), train_digits[:128], train_labels[:128],
+                                epochs=1, seed=seed, log=lambda line: None)
+        return model_state(model)
+
+    first, second = weights(0), weights(0)
+    assert all(np.array_equal(first[k], second[k]) for k in first)
+
+
+@requires_mnist
+def test_save_load_roundtrip_gives_identical_predictions(mnist_subsets, small_judge, tmp_path):
+    test_images = judge.to_canvas_colours(mnist_subsets[2][:200])
+    path = tmp_path / "judge.npz"
+    judge.save_judge(small_judge, path, test_accuracy=0.75, seed=0, epochs=1)
+    loaded, info = judge.load_judge(path)
+    assert not loaded.training
+    assert (info.test_accuracy, info.seed, info.epochs, info.arch_version) == (0.75, 0, 1, judge.ARCH_VERSION)
+    expected_labels, expected_probabilities = judge.classify(small_judge, test_images)
+    labels, probabilities = judge.classify(loaded, test_images)
+    np.testing.assert_array_equal(labels, expected_labels)
+    np.testing.assert_array_equal(probabilities, expected_probabilities)
+
+
+def saved_judge(path):
+    judge.save_judge(judge.build_judge(seed=0), path, test_accuracy=0.5, seed=0, epochs=1)
+    return load_npz(path)
+
+
+def test_checkpoint_of_another_architecture_version_is_refused(tmp_path):
+    path = tmp_path / "judge.npz"
+    state = saved_judge(path)
+    state["meta/arch_version"] = np.asarray("judge-0 something else")
+    save_npz_atomic(path, state)
+    with pytest.raises(ValueError, match="retrain it with: python -m tinygan.judge --train"):
+        judge.load_judge(path)
+
+
+def test_checkpoint_with_a_misshapen_tensor_is_refused(tmp_path):
+    path = tmp_path / "judge.npz"
+    state = saved_judge(path)
+    state["judge/dense1.w"] = np.zeros((100, 128), np.float32)
+    save_npz_atomic(path, state)
+    with pytest.raises(ValueError, match=r"judge/dense1\.w.*retrain it with"):
+        judge.load_judge(path)
+
+
+def test_missing_checkpoint_names_the_training_command():
+    with pytest.raises(ValueError, match=r"no trained judge at .*judge\.npz; train one with: "
+                                         r"python -m tinygan\.judge --train"):
+        judge.load_judge()
+
+
+def test_missing_checkpoint_is_trained_when_allowed(monkeypatch):
+    def quick_train(data_dir=None, log=print):
+        return judge.build_judge(seed=0).eval(), 0.5
+
+    monkeypatch.setattr(judge, "train_judge", quick_train)
+    model, info = judge.load_judge(train_if_missing=True, log=lambda line: None)
+    assert info.test_accuracy == 0.5 and judge.judge_path().is_file()
+    assert judge.load_judge()[1] == info
+
+
+@pytest.mark.parametrize("argv", [["--bogus"], ["--train", "--epochs", "0"], ["--epochs", "2"],
+                                  ["--train", "--seed", "x"]])
+def test_cli_rejects_bad_flags(argv):
+    with pytest.raises(SystemExit) as exit_info:
+        judge.parse_args(argv)
+    assert exit_info.value.code == 2
+
+
+def test_cli_without_a_judge_exits_with_the_training_command(capsys):
+    with pytest.raises(SystemExit, match="python -m tinygan.judge --train"):
+        judge.main([])
+
+
+@requires_mnist
+def test_cli_reports_stored_and_measured_accuracy(mnist_subsets, small_judge, capsys, tmp_path,
+                                                  monkeypatch):
+    _, _, test_digits, test_labels = mnist_subsets
+    monkeypatch.setattr(judge, "load_mnist", lambda split, data_dir=None: (test_digits, test_labels))
+    path = tmp_path / "judge.npz"
+    judge.save_judge(small_judge, path, test_accuracy=0.75, seed=0, epochs=1)
+    judge.main(["--path", str(path)])
+    out = capsys.readouterr().out
+    assert "stored test accuracy 0.7500" in out
+    measured = float(out.split("re-evaluated test accuracy ")[1].split()[0])
+    assert measured > 0.6
