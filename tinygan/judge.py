@@ -12,6 +12,10 @@ The dense-128 activations (after PReLU, eval mode) are the judge's features.
 
 Train and save it once with ``python -m tinygan.judge --train``; it is stored in
 :func:`judge_path`. ``python -m tinygan.judge`` loads it and re-checks its accuracy.
+Measured: the default 4 epochs (Adam 1e-3 halved each epoch, batch 64, random shifts
+of up to 2 px) reach 99.23% on MNIST's test set with seed 0, in 337 s on 2 shared CPU
+cores with ``OPENBLAS_NUM_THREADS=1`` (on a busy machine, two OpenBLAS threads were
+several times slower).
 """
 import argparse
 import sys
