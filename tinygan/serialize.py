@@ -54,6 +54,9 @@ def save_npz_atomic(path, arrays):
             np.savez(file, **{k: np.asarray(v) for k, v in arrays.items()})
             file.flush()
             os.fsync(file.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; follow the umask like open()
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
