@@ -45,6 +45,16 @@ def test_frechet_distance_known_answers():
     assert evaluate.frechet_distance(a, b) == pytest.approx(5.0, rel=0.1)
 
 
+def test_seen_unseen_comparison_respects_the_intervals():
+    def report(seen_hits, unseen_hits, n=1000):
+        return {"seen": {"per_object": evaluate.proportion(np.arange(n) < seen_hits)},
+                "unseen": {"per_object": evaluate.proportion(np.arange(n) < unseen_hits)}}
+
+    assert "the paper's open problem" in evaluate.compare_seen_unseen(report(900, 700))
+    assert "no measurable gap" in evaluate.compare_seen_unseen(report(900, 890))
+    assert "more accurately" in evaluate.compare_seen_unseen(report(700, 900))
+
+
 def test_background_score():
     config = CanvasConfig()
     ideal = blank_canvas(config)
