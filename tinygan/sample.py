@@ -69,7 +69,7 @@ def main(argv=None):
         parser.error(str(err))
     noise = np.random.default_rng(args.seed).random(generator.noise_shape(args.n), dtype=np.float32)
     images, _ = generator.forward(*(backend.to_device(a) for a in (noise, labels, boxes)))
-    save_grid_png(args.out, backend.to_host(images), args.columns)
+    save_grid_png(args.out, backend.to_host(images), min(args.columns, args.n))
     print(f"wrote {args.out}: {args.n} images of {'-'.join(map(str, args.labels))} "
           f"from {args.checkpoint} (step {step})")
     return 0
