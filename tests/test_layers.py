@@ -8,7 +8,7 @@ import pytest
 from reference import conv2d_naive, conv2d_naive_backward
 from tinygan.backend import to_host
 from tinygan.gradcheck import check_layer
-from tinygan.layers import (BatchNorm, Conv2D, Dense, Dropout, Flatten, PReLU, Reshape,
+from tinygan.layers import (BatchNorm, Conv2D, Dense, Dropout, Flatten, MinibatchStd, PReLU, Reshape,
                             Sequential, Sigmoid, Tanh, Upsample)
 
 F64 = np.float64
@@ -161,6 +161,17 @@ def test_dropout_behaviour(xp):
 @pytest.mark.parametrize("layer", [Sigmoid(), Tanh(), Flatten(), Reshape((3, 8))])
 def test_stateless_layer_gradients(xp, rng, layer):
     check_layer(layer, xp.asarray(rng.standard_normal((2, 4, 3, 2)) * 3))
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_minibatch_std_gradients(xp, rng, training):
+    check_layer(MinibatchStd().train(training), xp.asarray(rng.standard_normal((5, 4)) * 2))
+
+
+def test_minibatch_std_value(xp):
+    x = xp.asarray([[0.0, 1.0], [2.0, 1.0]])  # stds 1 and 0
+    y, _ = MinibatchStd(eps=0.0).forward(x)
+    np.testing.assert_allclose(to_host(y), [[0.0, 1.0, 0.5], [2.0, 1.0, 0.5]])
 
 
 def test_sigmoid_is_finite_for_large_inputs(xp):

@@ -40,9 +40,11 @@ def test_generator_gradients(xp, rng, training, per_object_noise, layout):
 
 
 @pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("combine,layout", [("decisions", "apart"), ("features", "overlapping")])
-def test_discriminator_gradients(xp, rng, training, combine, layout):
-    config = preset("tiny", combine=combine)
+@pytest.mark.parametrize("combine,layout,minibatch_std", [("decisions", "apart", False),
+                                                          ("features", "overlapping", False),
+                                                          ("decisions", "overlapping", True)])
+def test_discriminator_gradients(xp, rng, training, combine, layout, minibatch_std):
+    config = preset("tiny", combine=combine, minibatch_std=minibatch_std)
     discriminator = Discriminator(config, rng, F64).train(training)
     labels, boxes = inputs(xp, rng, config, layout=layout)
     image = xp.asarray(rng.random((3, 16, 16, 1)))

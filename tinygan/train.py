@@ -40,7 +40,7 @@ OPTIMISER_DEFAULTS = {
 }
 # Settings that define a run; a resumed run takes them from its checkpoint.
 RUN_SETTINGS = ("preset", "batch_size", "seed", "lr_g", "lr_d", "lr_decay_at", "lr_decay", "beta1",
-                "holdout", "per_object_noise", "combine", "texture")
+                "holdout", "per_object_noise", "combine", "minibatch_std", "texture")
 
 
 def say(message):
@@ -79,6 +79,8 @@ def parse_args(argv=None):
     parser.add_argument("--eval-samples", type=int, default=200, help="images per accuracy at --eval-every")
     parser.add_argument("--per-object-noise", action="store_true", help="a separate z per object")
     parser.add_argument("--combine", choices=COMBINE_MODES, default="decisions")
+    parser.add_argument("--minibatch-std", action="store_true",
+                        help="give the discriminator each batch's spread (against mode collapse)")
     parser.add_argument("--texture", action="store_true", help="textured canvas backgrounds")
     args = parser.parse_args(argv)
     for name, value in OPTIMISER_DEFAULTS[args.preset].items():
@@ -133,7 +135,7 @@ class Trainer:
     def __init__(self, settings, data_dir=None, log=say):
         self.settings, self.log = settings, log
         self.config = preset(settings["preset"], per_object_noise=settings["per_object_noise"],
-                             combine=settings["combine"])
+                             combine=settings["combine"], minibatch_std=settings.get("minibatch_std", False))
         model_rng = np.random.default_rng(settings["seed"])
         self.generator = Generator(self.config, model_rng)
         self.discriminator = Discriminator(self.config, model_rng)
@@ -226,7 +228,7 @@ def run(args, log=say):
     start = 0
     if args.resume:
         _, start, _, saved, _ = read_checkpoint(args.resume)
-        settings.update({name: saved[name] for name in RUN_SETTINGS})
+        settings.update({name: saved.get(name, settings[name]) for name in RUN_SETTINGS})
         if start >= args.steps:
             raise SystemExit(f"{args.resume} is at step {start}; pass --steps larger than that to continue")
     judge = None

@@ -3,8 +3,9 @@ from .activations import Dropout, PReLU, Sigmoid, Tanh
 from .base import Layer, Sequential
 from .conv import Conv2D
 from .dense import Dense
+from .minibatch import MinibatchStd
 from .norm import BatchNorm
 from .shape import Flatten, Reshape, Upsample
 
-__all__ = ["BatchNorm", "Conv2D", "Dense", "Dropout", "Flatten", "Layer", "PReLU", "Reshape",
+__all__ = ["BatchNorm", "Conv2D", "Dense", "Dropout", "Flatten", "Layer", "MinibatchStd", "PReLU", "Reshape",
            "Sequential", "Sigmoid", "Tanh", "Upsample"]

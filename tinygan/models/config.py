@@ -23,6 +23,8 @@ class GANConfig:
     combine: 'decisions' (paper: a final Dense over 2 + 2 * n_objects decisions) or
         'features' (original code: a final Dense over the concatenated dense features).
     per_object_noise: each object draws its own z (else all share the global z, as the code).
+    minibatch_std: append each discriminator pathway's batch spread to its features
+        (MinibatchStd, not in the paper), so a generator that ignores its noise is caught.
     bn_momentum: BatchNorm running-statistics momentum (Keras convention).
     prelu_init: initial PReLU slope (0 as Keras). The tiny preset uses 0.2: with 0, whole
         feature maps start at exactly 0, sigmoid gives exactly 0.5 everywhere, and min
@@ -40,6 +42,7 @@ class GANConfig:
     dropout: float = 0.2
     combine: str = "decisions"
     per_object_noise: bool = False
+    minibatch_std: bool = False
     bn_momentum: float = 0.99
     prelu_init: float = 0.0
 

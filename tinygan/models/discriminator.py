@@ -4,7 +4,7 @@ them into one real-vs-fake decision (2 logits, for a softmax)."""
 import numpy as np
 
 from ..backend import get_xp
-from ..layers import Conv2D, Dense, Dropout, Flatten, Layer, PReLU, Sequential
+from ..layers import Conv2D, Dense, Dropout, Flatten, Layer, MinibatchStd, PReLU, Sequential
 from .compositing import check_boxes, crop_boxes, crop_boxes_backward
 from .generator import check_labels, one_hot
 
@@ -20,9 +20,15 @@ def strided_convs(channels, config, rng, dtype):
 
 
 def dense_block(in_features, config, rng, dtype):
-    """Dense -> PReLU -> Dropout: a pathway's feature vector of config.disc_dense."""
-    return [Dense(in_features, config.disc_dense, rng=rng, dtype=dtype),
-            PReLU(config.disc_dense, alpha_init=config.prelu_init, dtype=dtype), Dropout(config.dropout)]
+    """Dense -> PReLU -> Dropout (-> MinibatchStd with config.minibatch_std): a pathway's
+    feature vector of feature_width(config)."""
+    layers = [Dense(in_features, config.disc_dense, rng=rng, dtype=dtype),
+              PReLU(config.disc_dense, alpha_init=config.prelu_init, dtype=dtype), Dropout(config.dropout)]
+    return layers + ([MinibatchStd()] if config.minibatch_std else [])
+
+
+def feature_width(config):
+    return config.disc_dense + (1 if config.minibatch_std else 0)
 
 
 def flat_size(size, channels):
@@ -52,11 +58,11 @@ class Discriminator(Layer):
                                                   c, rng, dtype), name="local_dense")
         self.decisions = c.combine == "decisions"
         if self.decisions:
-            self.global_decision = Dense(c.disc_dense, 2, rng=rng, dtype=dtype, name="global_decision")
-            self.local_decision = Dense(c.disc_dense, 2, rng=rng, dtype=dtype, name="local_decision")
+            self.global_decision = Dense(feature_width(c), 2, rng=rng, dtype=dtype, name="global_decision")
+            self.local_decision = Dense(feature_width(c), 2, rng=rng, dtype=dtype, name="local_decision")
             final_in = 2 + 2 * c.n_objects
         else:
-            final_in = c.disc_dense * (1 + c.n_objects)
+            final_in = feature_width(c) * (1 + c.n_objects)
         self.final = Dense(final_in, 2, rng=rng, dtype=dtype, name="final")
 
     def children(self):
@@ -99,7 +105,7 @@ class Discriminator(Layer):
         c = self.config
         batch, n, size = dlogits.shape[0], c.n_objects, c.object_size
         dcombined = self.final.backward(dlogits, cache["final"])
-        width = 2 if self.decisions else c.disc_dense
+        width = 2 if self.decisions else feature_width(c)
         dglobal_out, dlocal_out = dcombined[:, :width], dcombined[:, width:].reshape(batch * n, width)
         if self.decisions:
             dglobal_out = self.global_decision.backward(dglobal_out, cache["global_decision"])
