@@ -79,8 +79,9 @@ def parse_args(argv=None):
     parser.add_argument("--eval-samples", type=int, default=200, help="images per accuracy at --eval-every")
     parser.add_argument("--per-object-noise", action="store_true", help="a separate z per object")
     parser.add_argument("--combine", choices=COMBINE_MODES, default="decisions")
-    parser.add_argument("--minibatch-std", action="store_true",
-                        help="give the discriminator each batch's spread (against mode collapse)")
+    parser.add_argument("--minibatch-std", action=argparse.BooleanOptionalAction, default=None,
+                        help="give the discriminator each batch's spread, against mode collapse "
+                             "(default: off, the paper's discriminator)")
     parser.add_argument("--texture", action="store_true", help="textured canvas backgrounds")
     args = parser.parse_args(argv)
     for name, value in OPTIMISER_DEFAULTS[args.preset].items():
@@ -134,8 +135,10 @@ class Trainer:
 
     def __init__(self, settings, data_dir=None, log=say):
         self.settings, self.log = settings, log
-        self.config = preset(settings["preset"], per_object_noise=settings["per_object_noise"],
-                             combine=settings["combine"], minibatch_std=settings.get("minibatch_std", False))
+        overrides = {"per_object_noise": settings["per_object_noise"], "combine": settings["combine"]}
+        if settings["minibatch_std"] is not None:
+            overrides["minibatch_std"] = settings["minibatch_std"]
+        self.config = preset(settings["preset"], **overrides)
         model_rng = np.random.default_rng(settings["seed"])
         self.generator = Generator(self.config, model_rng)
         self.discriminator = Discriminator(self.config, model_rng)
