@@ -24,6 +24,7 @@ import numpy as np
 from . import backend
 from .checkpoint import load_generator
 from .data import CanvasDataset, LabelOrderHoldout, blank_canvas, load_digits
+from .data.mnist import resize_images
 from .images import save_grid_png
 from .judge import classify, judge_features, load_judge, to_canvas_colours
 from .models.compositing import crop_boxes
@@ -113,9 +114,7 @@ def resize_crops(crops):
     """Crops at the judge's 28x28 (for models whose objects have another size)."""
     if crops.shape[1] == 28:
         return crops
-    from PIL import Image
-    return np.stack([np.asarray(Image.fromarray(c[..., 0]).resize((28, 28), Image.BILINEAR))
-                     for c in crops])[..., None].astype(np.float32)
+    return resize_images(crops[..., 0], 28)[..., None]
 
 
 def quick_accuracy(generator, dataset, judge, n_samples, seed):

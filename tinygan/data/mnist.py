@@ -363,10 +363,14 @@ class DigitSet:
         are not 28 pixels; itself when they already are."""
         if self.images.shape[1:] == (size, size):
             return self
-        from PIL import Image
-        images = np.stack([np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
-                           for image in self.images])
-        return DigitSet(images=images, labels=self.labels, source=self.source)
+        return DigitSet(images=resize_images(self.images, size), labels=self.labels, source=self.source)
+
+
+def resize_images(images, size):
+    """(N, H, W) uint8 or float32 images -> (N, size, size) of the same dtype, bilinear (Pillow)."""
+    from PIL import Image
+    return np.stack([np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
+                     for image in images])
 
 
 def load_digits(split, data_dir=None, download=True, allow_synthetic=True, log=print,

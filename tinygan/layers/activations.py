@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..backend import get_xp
+from ..backend import rng as backend_rng
 from .base import Layer, sum_rows
 
 
@@ -105,8 +106,7 @@ class Dropout(Layer):
         if not self.training or self.rate == 0:
             return x, None
         if self.rng is None:
-            from ..backend import rng
-            self.rng = rng()
+            self.rng = backend_rng()
         keep = self.rng.random(x.shape, dtype=np.float32) >= self.rate
         mask = keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.rate))
         return x * mask, mask
