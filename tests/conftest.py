@@ -46,3 +46,23 @@ def xp(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+def converge_spectral_norms(model, iterations=200):
+    """Run every spectrally normalised layer's power iteration until ``u`` is its weight's
+    top right-singular vector; return a function that puts those ``u`` back (call it
+    before each forward of a gradcheck, so each forward starts from the same ``u``)."""
+    saved = []
+    for _, layer in model.walk():
+        if getattr(layer, "spectral", None) is not None:
+            w = layer.params["w"]
+            for _ in range(iterations):
+                layer.spectral.power_iteration(w.reshape(-1, w.shape[-1]))
+            saved.append((layer.spectral.u, layer.spectral.u.copy()))
+
+    def restore():
+        for u, value in saved:
+            u[...] = value
+
+    restore.saved = saved
+    return restore

@@ -245,3 +245,22 @@ def test_bad_constructor_arguments():
         Upsample(1.5)
     with pytest.raises(ValueError, match="momentum"):
         BatchNorm(3, momentum=1.0)
+
+
+def test_skipped_gradients_change_nothing_else(xp, rng):
+    """need_dx=False gives the same parameter gradients and no input gradient; a frozen
+    model gives the same input gradient and adds no parameter gradient."""
+    model = small_stack(rng, dropout_seed=3).eval()
+    x = xp.asarray(rng.standard_normal((3, 6, 6, 1)))
+    y, cache = model.forward(x)
+    dy = xp.asarray(rng.standard_normal(y.shape))
+    dx = to_host(model.backward(dy, cache))
+    grads = {name: to_host(layer.grads[key]).copy() for name, layer, key in model.named_parameters()}
+    model.zero_grad()
+    assert model.backward(dy, cache, need_dx=False) is None
+    for name, layer, key in model.named_parameters():
+        np.testing.assert_array_equal(to_host(layer.grads[key]), grads[name], err_msg=name)
+    model.zero_grad()
+    np.testing.assert_array_equal(to_host(model.freeze().backward(dy, cache)), dx)
+    assert all(float(abs(layer.grads[key]).sum()) == 0 for _, layer, key in model.named_parameters())
+    assert not model.freeze(False).layers[0].frozen

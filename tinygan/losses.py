@@ -43,3 +43,42 @@ def binary_cross_entropy_with_logits(logits, targets):
     loss = (xp.maximum(logits, 0) - logits * targets + xp.log1p(xp.exp(-xp.abs(logits)))).mean()
     sigmoid = (1 + xp.tanh(logits * 0.5)) * 0.5
     return loss, (sigmoid - targets) / logits.size
+
+
+def hinge_loss(scores, real):
+    """The discriminator's hinge loss (Lim & Ye 2017; Miyato et al. 2018), mean over all
+    elements: ``max(0, 1 - s)`` for real samples, ``max(0, 1 + s)`` for fake ones.
+
+    scores: (N, K) raw discriminator scores. Returns (scalar loss, dscores (N, K))."""
+    sign = 1.0 if real else -1.0
+    margin = 1.0 - sign * scores
+    active = (margin > 0).astype(scores.dtype)
+    return (margin * active).sum() / scores.size, active * (-sign / scores.size)
+
+
+def generator_hinge_loss(scores):
+    """The generator's side of the hinge loss: ``-mean(s)`` over the fake samples' scores.
+    scores: (N, K). Returns (scalar loss, dscores (N, K))."""
+    xp = get_xp()
+    return -scores.mean(), xp.full(scores.shape, -1.0 / scores.size, dtype=scores.dtype)
+
+
+def mode_seeking_loss(images, noise, weight, eps=1e-5):
+    """Mode-seeking regularisation (Mao et al., 2019) for a batch whose second half has the
+    same labels and boxes as its first half but other noise: the generator should map
+    different noise to different images. ``ratio = mean|I_a - I_b| / mean|z_a - z_b|``
+    over the two halves, ``loss = weight / (ratio + eps)``.
+
+    images: (2M, ...) generated images; noise: (2M, ...) their noise. Returns (scalar loss,
+    dimages of the images' shape); the noise is held constant."""
+    xp = get_xp()
+    half = images.shape[0] // 2
+    if images.shape[0] != 2 * half or noise.shape[0] != images.shape[0]:
+        raise ValueError(f"mode_seeking_loss: expected an even batch of images and noise, got "
+                         f"{images.shape[0]} images and {noise.shape[0]} noise rows")
+    image_gap = images[:half] - images[half:]
+    noise_gap = xp.abs(noise[:half] - noise[half:]).mean()
+    ratio = xp.abs(image_gap).mean() / noise_gap
+    loss = weight / (ratio + eps)
+    dfirst = xp.sign(image_gap) * (-weight / (ratio + eps) ** 2 / (noise_gap * image_gap.size))
+    return loss, xp.concatenate([dfirst, -dfirst])

@@ -1,11 +1,12 @@
 """Hand-written layers, each with its forward and backward side by side."""
 from .activations import Dropout, PReLU, Sigmoid, Tanh
 from .base import Layer, Sequential
+from .conditional import ClassProjection, ConditionalBatchNorm, one_hot
 from .conv import Conv2D
 from .dense import Dense
 from .minibatch import MinibatchStd
 from .norm import BatchNorm
 from .shape import Flatten, Reshape, Upsample
 
-__all__ = ["BatchNorm", "Conv2D", "Dense", "Dropout", "Flatten", "Layer", "MinibatchStd", "PReLU", "Reshape",
-           "Sequential", "Sigmoid", "Tanh", "Upsample"]
+__all__ = ["BatchNorm", "ClassProjection", "ConditionalBatchNorm", "Conv2D", "Dense", "Dropout", "Flatten", "Layer", "MinibatchStd", "PReLU", "Reshape",
+           "Sequential", "Sigmoid", "Tanh", "Upsample", "one_hot"]

@@ -51,14 +51,28 @@ class PReLU(Layer):
             raise ValueError(f"{self.name}: slope shape {self.alpha_shape} does not fit input shape "
                              f"{tuple(x.shape)}; expected (N, ..., {', '.join(map(str, self.alpha_shape))})")
         xp = get_xp()
-        positive = x > 0
-        return xp.where(positive, x, self.params["alpha"] * x), (x, positive)
+        rows = x.reshape(x.shape[0], -1)  # one row per sample: long inner loops for the slope
+        negative = xp.minimum(rows, 0)
+        y = xp.maximum(rows, 0)
+        y += negative * self._alpha_row(x.shape)
+        return y.reshape(x.shape), (negative, x.shape)
 
     def backward(self, dy, cache):
-        x, positive = cache
+        negative, shape = cache
         xp = get_xp()
-        self.grads["alpha"] += sum_to_shape(xp.where(positive, 0, dy * x), self.alpha_shape)
-        return xp.where(positive, dy, dy * self.params["alpha"])
+        rows = dy.reshape(negative.shape)
+        if not self.frozen:
+            self.grads["alpha"] += sum_to_shape(sum_rows(rows * negative).reshape((1,) + shape[1:]), self.alpha_shape)
+        slope = xp.sign(negative)  # -1 where x < 0, else 0
+        slope *= 1 - self._alpha_row(shape)
+        slope += 1  # alpha where x < 0, else 1
+        slope *= rows
+        return slope.reshape(shape)
+
+    def _alpha_row(self, shape):
+        """The slopes broadcast to one sample of ``shape`` and flattened: (prod(shape[1:]),)."""
+        alpha = self.params["alpha"]
+        return get_xp().broadcast_to(alpha, shape[1:]).reshape(-1) if tuple(shape[1:]) != alpha.shape else alpha.reshape(-1)
 
 
 class Sigmoid(Layer):

@@ -16,14 +16,37 @@ def sum_rows(matrix):
     return get_xp().ones(matrix.shape[0], dtype=matrix.dtype) @ matrix
 
 
+def channel_rows(x, channels):
+    """View ``x`` (N, C) or (N, H, W, C) as 2-D rows that each hold whole channel vectors:
+    (N, C) or (N * H, W * C). NumPy broadcasts a per-channel vector over a short last axis
+    (8-16 channels) about ten times slower than over a row of W * C values, so elementwise
+    per-channel work runs on these wide rows with the vector tiled by :func:`tile_channels`."""
+    return x.reshape(-1, x.shape[-2] * channels if x.ndim == 4 else channels)
+
+
+def tile_channels(vector, rows):
+    """A per-channel vector (C,) repeated to the width of ``rows`` from :func:`channel_rows`."""
+    repeats = rows.shape[1] // vector.shape[0]
+    return get_xp().tile(vector, repeats) if repeats > 1 else vector
+
+
+def channel_sums(rows, channels):
+    """Per-channel sums (C,) of wide ``rows`` from :func:`channel_rows`."""
+    sums = sum_rows(rows)
+    return sums.reshape(-1, channels).sum(axis=0) if sums.shape[0] > channels else sums
+
+
 class Layer:
     """Base class: parameter bookkeeping, train/eval mode and input checks."""
+
+    takes_labels = False  # True for layers whose forward is forward(x, labels)
 
     def __init__(self, name=None):
         self.name = name or type(self).__name__
         self.params = {}
         self.grads = {}
         self.training = True
+        self.frozen = False
 
     def add_param(self, key, value):
         """Register a parameter array and its zeroed gradient."""
@@ -62,6 +85,20 @@ class Layer:
     def eval(self):
         return self.train(False)
 
+    def freeze(self, frozen=True):
+        """Stop (False: resume) adding parameter gradients here and in every child, for a
+        backward pass that needs only the input gradient (the generator's update through
+        the discriminator). A frozen layer's backward still returns its input gradient."""
+        self.frozen = frozen
+        for child in self.children().values():
+            child.freeze(frozen)
+        return self
+
+    def backward_without_input(self, dy, cache):
+        """Add the parameter gradients only, when nobody needs the input gradient (a
+        model's first layer). Layers that can skip that work override this."""
+        self.backward(dy, cache)
+
     def zero_grad(self):
         for key in self.grads:
             self.grads[key][...] = 0
@@ -96,7 +133,9 @@ class Layer:
 
 class Sequential(Layer):
     """Layers applied in order. The cache is the list of the layers' caches.
-    Repeated layer names get a suffix ('Conv2D', 'Conv2D_1', ...) so paths stay unique."""
+    Repeated layer names get a suffix ('Conv2D', 'Conv2D_1', ...) so paths stay unique.
+    ``forward(x, labels)`` also hands ``labels`` to the layers whose ``takes_labels`` is set
+    (class-conditional layers, :mod:`.conditional`)."""
 
     def __init__(self, layers, name="Sequential"):
         super().__init__(name)
@@ -111,14 +150,19 @@ class Sequential(Layer):
     def children(self):
         return {layer.name: layer for layer in self.layers}
 
-    def forward(self, x):
+    def forward(self, x, labels=None):
         caches = []
         for layer in self.layers:
-            x, cache = layer.forward(x)
+            x, cache = layer.forward(x, labels) if layer.takes_labels else layer.forward(x)
             caches.append(cache)
         return x, caches
 
-    def backward(self, dy, cache):
-        for layer, layer_cache in zip(reversed(self.layers), reversed(cache)):
+    def backward(self, dy, cache, need_dx=True):
+        """dy -> dx (None with ``need_dx=False``: the first layer skips its input gradient)."""
+        for index in range(len(self.layers) - 1, -1, -1):
+            layer, layer_cache = self.layers[index], cache[index]
+            if index == 0 and not need_dx:
+                layer.backward_without_input(dy, layer_cache)
+                return None
             dy = layer.backward(dy, layer_cache)
         return dy

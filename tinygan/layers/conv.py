@@ -14,7 +14,8 @@ import numpy as np
 
 from ..backend import get_xp
 from ..init import get_initialiser
-from .base import Layer, sum_rows
+from .base import Layer, channel_rows, sum_rows, tile_channels
+from .spectral import SpectralNorm
 
 DEFAULT_BLOCK_BYTES = {"numpy": 8 << 20, "cupy": 512 << 20}
 
@@ -115,8 +116,9 @@ def conv2d_forward(x_pad, w, stride, block_bytes):
     return y
 
 
-def conv2d_backward(dy, x_pad, w, stride, pads, block_bytes, need_dx=True):
-    """Gradients of conv2d_forward: returns (dx (N, H, W, C) or None, dw (k, k, C, F)).
+def conv2d_backward(dy, x_pad, w, stride, pads, block_bytes, need_dx=True, need_dw=True):
+    """Gradients of conv2d_forward: returns (dx (N, H, W, C), dw (k, k, C, F)), each None
+    when not needed.
 
     ``pads`` = (top, bottom, left, right) that made x_pad from x."""
     xp = get_xp()
@@ -124,19 +126,20 @@ def conv2d_backward(dy, x_pad, w, stride, pads, block_bytes, need_dx=True):
     kernel, filters = w.shape[0], w.shape[3]
     out_h, out_w = dy.shape[1], dy.shape[2]
     dy_rows = dy.reshape(-1, filters)
-    dw = xp.zeros((kernel * kernel * channels, filters), dtype=w.dtype)
+    dw = xp.zeros((kernel * kernel * channels, filters), dtype=w.dtype) if need_dw else None
     row_bytes = out_w * kernel * kernel * channels * x_pad.itemsize
     transposed = stride == 1 and max(pads) <= kernel - 1
     dx_pad = None if transposed or not need_dx else xp.zeros_like(x_pad)
-    for block in _blocks(n, out_h, row_bytes, block_bytes):
+    for block in _blocks(n, out_h, row_bytes, block_bytes) if need_dw or dx_pad is not None else ():
         n0, n1, h0, h1 = block
         start, stop = (n0 * out_h + h0) * out_w, ((n1 - 1) * out_h + h1) * out_w
-        dw += _im2col(x_pad, block, kernel, stride, out_w).T @ dy_rows[start:stop]
+        if need_dw:
+            dw += _im2col(x_pad, block, kernel, stride, out_w).T @ dy_rows[start:stop]
         if dx_pad is not None:
             dcols = scratch("dcols", (stop - start, kernel * kernel * channels), dy.dtype)
             xp.matmul(dy_rows[start:stop], w.reshape(-1, filters).T, out=dcols)
             _col2im_add(dx_pad, dcols, block, kernel, stride, out_w)
-    dw = dw.reshape(w.shape)
+    dw = dw.reshape(w.shape) if need_dw else None
     if not need_dx:
         return None, dw
     top, bottom, left, right = pads
@@ -153,11 +156,12 @@ class Conv2D(Layer):
     x: (N, H, W, C) -> y: (N, Ho, Wo, F); w: (k, k, C, F); b: (F,).
     ``padding``: 'same' (Keras/TensorFlow: Ho = ceil(H / stride), any odd padding
     goes after), 'valid', an int p (p on every side) or ((top, bottom), (left, right)).
+    ``spectral_norm=True`` uses ``w / sigma(w)`` in place of w (:mod:`.spectral`).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding="same",
                  bias=True, init="glorot_uniform", rng=None, dtype=np.float32,
-                 block_bytes=None, name=None):
+                 block_bytes=None, spectral_norm=False, name=None):
         super().__init__(name)
         for arg, value in (("kernel_size", kernel_size), ("stride", stride),
                            ("in_channels", in_channels), ("out_channels", out_channels)):
@@ -175,6 +179,10 @@ class Conv2D(Layer):
                                                   k * k * in_channels, k * k * out_channels, dtype))
         if bias:
             self.add_param("b", np.zeros(out_channels, dtype=dtype))
+        self.spectral = SpectralNorm(out_channels, rng, dtype) if spectral_norm else None
+
+    def buffers(self):
+        return {"sn_u": self.spectral.u} if self.spectral else {}
 
     def pads(self, height, width):
         """(top, bottom, left, right) zero padding for an input of this size."""
@@ -206,15 +214,24 @@ class Conv2D(Layer):
                              f"{self.kernel_size}x{self.kernel_size} kernel after padding")
         pads = self.pads(x.shape[1], x.shape[2])
         x_pad = pad_nhwc(x, pads)
-        y = conv2d_forward(x_pad, self.params["w"], self.stride, self._block_bytes())
+        w, w_cache = (self.params["w"], None) if self.spectral is None else \
+            self.spectral.forward(self.params["w"], self.training)
+        y = conv2d_forward(x_pad, w, self.stride, self._block_bytes())
         if "b" in self.params:
-            y += self.params["b"]
-        return y, (x_pad, pads)
+            rows = channel_rows(y, self.out_channels)
+            rows += tile_channels(self.params["b"], rows)
+        return y, (x_pad, pads, w, w_cache)
 
-    def backward(self, dy, cache):
-        x_pad, pads = cache
-        if "b" in self.params:
+    def backward(self, dy, cache, need_dx=True):
+        """dy (N, Ho, Wo, F) -> dx (N, H, W, C), or None with ``need_dx=False``; adds the
+        parameter gradients unless the layer is frozen."""
+        x_pad, pads, w, w_cache = cache
+        if "b" in self.params and not self.frozen:
             self.grads["b"] += sum_rows(dy.reshape(-1, self.out_channels))
-        dx, dw = conv2d_backward(dy, x_pad, self.params["w"], self.stride, pads, self._block_bytes())
-        self.grads["w"] += dw
+        dx, dw = conv2d_backward(dy, x_pad, w, self.stride, pads, self._block_bytes(), need_dx, not self.frozen)
+        if dw is not None:
+            self.grads["w"] += dw if w_cache is None else SpectralNorm.backward(dw, w_cache)
         return dx
+
+    def backward_without_input(self, dy, cache):
+        self.backward(dy, cache, need_dx=False)

@@ -1,0 +1,104 @@
+"""Layers conditioned on a class label per sample: the projection discriminator's class
+term and class-conditional batch normalisation.
+
+Both take ``labels`` (N,) int besides their input; a :class:`Sequential` passes its
+``labels`` to every layer whose ``takes_labels`` is True.
+"""
+import numpy as np
+
+from ..backend import get_xp
+from ..init import get_initialiser
+from .base import Layer
+from .norm import BatchNorm
+
+
+def one_hot(labels, n_classes, dtype):
+    """labels (...) int -> (..., n_classes) on the backend."""
+    return get_xp().eye(n_classes, dtype=dtype)[labels]
+
+
+def _check_class_labels(layer, labels, batch, n_classes):
+    if getattr(labels, "shape", None) != (batch,) or getattr(labels, "dtype", np.dtype(float)).kind not in "iu":
+        raise ValueError(f"{layer.name}: expected integer labels of shape ({batch},), got "
+                         f"{getattr(labels, 'shape', type(labels).__name__)} {getattr(labels, 'dtype', '')}")
+
+
+class ClassProjection(Layer):
+    """The class term of a projection discriminator (Miyato & Koyama, 2018): the inner
+    product of a learned class embedding with the features, ``s = <embed[label], h>``.
+
+    h: (N, F), labels: (N,) int -> s: (N, 1); embed: (n_classes, F).
+    """
+    takes_labels = True
+
+    def __init__(self, n_classes, features, rng=None, dtype=np.float32, name=None):
+        super().__init__(name)
+        rng = rng if rng is not None else np.random.default_rng()
+        self.n_classes, self.features = n_classes, features
+        self.add_param("embed", get_initialiser("glorot_uniform")((n_classes, features), rng,
+                                                                  n_classes, features, dtype))
+
+    def forward(self, h, labels):
+        self.check_input(h, 2, (self.features,))
+        _check_class_labels(self, labels, h.shape[0], self.n_classes)
+        hot = one_hot(labels, self.n_classes, h.dtype)
+        embedded = hot @ self.params["embed"]
+        return (embedded * h).sum(axis=1, keepdims=True), (h, hot, embedded)
+
+    def backward(self, ds, cache):
+        h, hot, embedded = cache
+        if not self.frozen:
+            self.grads["embed"] += hot.T @ (ds * h)
+        return ds * embedded
+
+
+class ConditionalBatchNorm(Layer):
+    """Batch normalisation whose scale and shift are chosen by each sample's class
+    (de Vries et al., 2017; Miyato & Koyama, 2018): ``y = x_hat * gamma[label] + beta[label]``,
+    x_hat from a :class:`BatchNorm` without its own affine (same statistics, momentum, eps).
+
+    x: (N, C) or (N, H, W, C), labels: (N,) int -> y: same shape as x;
+    gamma, beta: (n_classes, C), initialised to 1 and 0.
+    """
+    takes_labels = True
+
+    def __init__(self, channels, n_classes, momentum=0.99, eps=1e-3, dtype=np.float32, name=None):
+        super().__init__(name)
+        self.channels, self.n_classes = channels, n_classes
+        self.norm = BatchNorm(channels, momentum, eps, dtype, affine=False, name="norm")
+        self.add_param("gamma", np.ones((n_classes, channels), dtype=dtype))
+        self.add_param("beta", np.zeros((n_classes, channels), dtype=dtype))
+
+    def children(self):
+        return {"norm": self.norm}
+
+    def forward(self, x, labels):
+        _check_class_labels(self, labels, getattr(x, "shape", (0,))[0], self.n_classes)
+        x_hat, norm_cache = self.norm.forward(x)
+        hot = one_hot(labels, self.n_classes, x.dtype)
+        scale, shift = hot @ self.params["gamma"], hot @ self.params["beta"]  # (N, C)
+        rows, scale_rows = _sample_rows(x_hat), _tile_per_sample(scale, x_hat)
+        y = rows * scale_rows[:, None, :]
+        y += _tile_per_sample(shift, x_hat)[:, None, :]
+        return y.reshape(x.shape), (norm_cache, rows, hot, scale_rows)
+
+    def backward(self, dy, cache):
+        norm_cache, x_hat_rows, hot, scale_rows = cache
+        n, c = dy.shape[0], self.channels
+        dy_rows = dy.reshape(x_hat_rows.shape)
+        per_sample = lambda rows: rows.sum(axis=1).reshape(n, -1, c).sum(axis=1)  # (N, S, W*C) -> (N, C)
+        if not self.frozen:
+            self.grads["gamma"] += hot.T @ per_sample(dy_rows * x_hat_rows)
+            self.grads["beta"] += hot.T @ per_sample(dy_rows)
+        return self.norm.backward((dy_rows * scale_rows[:, None, :]).reshape(dy.shape), norm_cache)
+
+
+def _sample_rows(x):
+    """x (N, C) or (N, H, W, C) viewed as (N, rows, width) with width C or W * C."""
+    return x.reshape(x.shape[0], -1, x.shape[-2] * x.shape[-1] if x.ndim == 4 else x.shape[-1])
+
+
+def _tile_per_sample(values, x):
+    """Per-sample channel values (N, C) repeated to the width of :func:`_sample_rows`: (N, width)."""
+    repeats = x.shape[-2] if x.ndim == 4 else 1
+    return get_xp().tile(values, (1, repeats)) if repeats > 1 else values
