@@ -127,3 +127,6 @@ def test_train_logs_judge_accuracies_next_to_losses(tmp_path, quick_judge):
     assert [bool(row["acc_seen"]) for row in rows] == [False, True, False, True]
     assert 0 <= float(rows[1]["acc_unseen"]) <= 1
     assert any(m.startswith("eval at step 4: judged digits correct, seen orders") for m in messages)
+    assert all(float(row["frechet"]) > 0 for row in rows if row["acc_seen"])
+    assert (tmp_path / "run/best.npz").is_file() and (tmp_path / "run/progress.png").is_file()
+    assert any("best so far" in m for m in messages)

@@ -3,6 +3,7 @@ crops, compositing against plain loops, and the models' input errors."""
 import numpy as np
 import pytest
 
+from conftest import converge_spectral_norms
 from tinygan.backend import rng as backend_rng
 from tinygan.backend import to_host
 from tinygan.gradcheck import check_gradients
@@ -25,32 +26,42 @@ def parameters_of(model):
 
 
 @pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("per_object_noise,layout", [(False, "apart"), (True, "overlapping")])
-def test_generator_gradients(xp, rng, training, per_object_noise, layout):
-    config = preset("tiny", per_object_noise=per_object_noise)
+@pytest.mark.parametrize("per_object_noise,layout,conditional_bn", [(False, "apart", False), (True, "overlapping", False),
+                                                                    (True, "apart", True)])
+def test_generator_gradients(xp, rng, training, per_object_noise, layout, conditional_bn):
+    config = preset("tiny", per_object_noise=per_object_noise, conditional_bn=conditional_bn, noise="normal")
     generator = Generator(config, rng, F64).train(training)
     for _, layer in generator.walk():  # non-trivial running statistics for eval mode
         if hasattr(layer, "running_var"):
             layer.running_mean[...] = xp.asarray(rng.standard_normal(layer.running_mean.shape) * 0.1)
             layer.running_var[...] = xp.asarray(0.5 + rng.random(layer.running_var.shape))
+        if "gamma" in layer.params and layer.params["gamma"].ndim == 2:  # class-conditional: classes differ
+            layer.params["gamma"][...] = xp.asarray(0.5 + rng.random(layer.params["gamma"].shape))
+            layer.params["beta"][...] = xp.asarray(rng.standard_normal(layer.params["beta"].shape) * 0.1)
     labels, boxes = inputs(xp, rng, config, layout=layout)
-    noise = xp.asarray(rng.random(generator.noise_shape(3)))
+    noise = xp.asarray(generator.sample_noise(rng, 3).astype(F64))
     check_gradients(lambda z: generator.forward(z, labels, boxes), generator.backward, noise,
                     parameters_of(generator), max_elementwise=60, directions=3)
 
 
 @pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("combine,layout,minibatch_std", [("decisions", "apart", False),
-                                                          ("features", "overlapping", False),
-                                                          ("decisions", "overlapping", True)])
-def test_discriminator_gradients(xp, rng, training, combine, layout, minibatch_std):
-    config = preset("tiny", combine=combine, minibatch_std=minibatch_std)
+@pytest.mark.parametrize("combine,layout,minibatch_std,recipe", [("decisions", "apart", False, False),
+                                                                 ("features", "overlapping", False, False),
+                                                                 ("decisions", "overlapping", True, False),
+                                                                 ("scores", "apart", False, False),
+                                                                 ("scores", "overlapping", False, True)])
+def test_discriminator_gradients(xp, rng, training, combine, layout, minibatch_std, recipe):
+    """``recipe``: spectral norm and the projection head (u converged, then held fixed)."""
+    config = preset("tiny", combine=combine, minibatch_std=minibatch_std, spectral_norm=recipe, projection=recipe)
     discriminator = Discriminator(config, rng, F64).train(training)
     labels, boxes = inputs(xp, rng, config, layout=layout)
     image = xp.asarray(rng.random((3, 16, 16, 1)))
+    restore_u = converge_spectral_norms(discriminator)
+    assert len(restore_u.saved) == (10 if recipe else 0)  # 6 convs, 2 dense layers, 2 heads
 
     def forward(x):
         discriminator.set_rng(backend_rng(5))  # the same dropout masks every call
+        restore_u()  # and the same power-iteration start
         return discriminator.forward(x, labels, boxes)
 
     check_gradients(forward, discriminator.backward, image, parameters_of(discriminator),
@@ -109,3 +120,20 @@ def test_config_validation():
         preset("tiny", canvas_size=18)
     with pytest.raises(ValueError, match="unknown preset 'huge'"):
         preset("huge")
+
+
+def test_discriminator_skips_only_what_is_not_needed(xp, rng):
+    config = preset("tiny", combine="scores", spectral_norm=True, projection=True)
+    discriminator = Discriminator(config, rng, F64).eval()
+    labels, boxes = inputs(xp, rng, config)
+    out, cache = discriminator.forward(xp.asarray(rng.random((3, 16, 16, 1))), labels, boxes)
+    dout = xp.asarray(rng.standard_normal(out.shape))
+    dimage = to_host(discriminator.backward(dout, cache))
+    grads = {name: to_host(g).copy() for name, _, g in parameters_of(discriminator)}
+    discriminator.zero_grad()
+    assert discriminator.backward(dout, cache, need_dimage=False) is None
+    for name, _, grad in parameters_of(discriminator):
+        np.testing.assert_allclose(to_host(grad), grads[name], rtol=1e-12, atol=1e-14, err_msg=name)
+    discriminator.zero_grad()
+    np.testing.assert_array_equal(to_host(discriminator.freeze().backward(dout, cache)), dimage)
+    assert all(float(abs(g).sum()) == 0 for _, _, g in parameters_of(discriminator))

@@ -1,6 +1,7 @@
 """Training checkpoints: models, optimisers, step, config and training settings in one .npz.
 
 Layout of the file: 'G/...' and 'D/...' model arrays (see serialize.model_state),
+'ema:G/...' the generator's weight average when the run keeps one (tinygan.ema),
 'optG:...' and 'optD:...' optimiser state, and 'meta:*' entries: step, the model
 config and training settings as JSON, and the held-out label orders. Randomness of
 step t is drawn from (seed, t), so the seed restores every random stream.
@@ -9,15 +10,19 @@ import json
 
 import numpy as np
 
-from .models import Discriminator, GANConfig, Generator
+from .models import GANConfig, Generator
 from .serialize import load_model_state, load_npz, model_state, save_npz_atomic
 
 FORMAT_VERSION = 1
+AVERAGE_PREFIX = "ema:"
 
 
-def save_checkpoint(path, generator, discriminator, opt_g, opt_d, step, settings, holdout):
-    """Write everything needed to resume training at ``step`` (atomically)."""
+def save_checkpoint(path, generator, discriminator, opt_g, opt_d, step, settings, holdout, average=None):
+    """Write everything needed to resume training at ``step`` (atomically). ``average``:
+    the generator holding the weight average, if the run keeps one."""
     arrays = {**model_state(generator), **model_state(discriminator)}
+    if average is not None:
+        arrays.update({AVERAGE_PREFIX + k: v for k, v in model_state(average).items()})
     arrays.update({f"optG:{k}": v for k, v in opt_g.state_dict().items()})
     arrays.update({f"optD:{k}": v for k, v in opt_d.state_dict().items()})
     arrays.update({
@@ -43,19 +48,33 @@ def read_checkpoint(path):
     return arrays, int(arrays["meta:step"]), config, settings, arrays["meta:holdout"]
 
 
-def load_generator(path, dtype=np.float32):
-    """The generator of a checkpoint in eval mode, with its config, settings and holdout."""
+def average_state(arrays):
+    """The weight-average entries of a checkpoint, without their prefix (empty if none)."""
+    return {k[len(AVERAGE_PREFIX):]: v for k, v in arrays.items() if k.startswith(AVERAGE_PREFIX)}
+
+
+def load_generator(path, dtype=np.float32, average=True, log=print):
+    """The generator of a checkpoint in eval mode, with its step, settings and holdout.
+
+    With ``average`` (the default) it is the weight average when the checkpoint has one;
+    a checkpoint without one (older, or trained with --ema 0) gives the trained generator
+    and a one-line note through ``log``."""
     arrays, step, config, settings, holdout = read_checkpoint(path)
     generator = Generator(config, dtype=dtype)
-    load_model_state(generator, arrays, source=str(path))
+    averaged = average_state(arrays) if average else {}
+    if average and not averaged:
+        log(f"note: {path} holds no weight average (an older checkpoint, or --ema 0): using the trained generator")
+    load_model_state(generator, averaged or arrays, source=str(path))
     return generator.eval(), step, settings, holdout
 
 
-def restore_training(path, generator, discriminator, opt_g, opt_d):
-    """Load models and optimisers of a checkpoint in place; return its step."""
+def restore_training(path, generator, discriminator, opt_g, opt_d, average=None):
+    """Load models, optimisers (and the weight average) of a checkpoint in place; return its step."""
     arrays, step, _, _, _ = read_checkpoint(path)
     load_model_state(generator, arrays, source=str(path))
     load_model_state(discriminator, arrays, source=str(path))
+    if average is not None:
+        load_model_state(average, average_state(arrays), source=f"{path} (weight average)")
     for prefix, opt in (("optG:", opt_g), ("optD:", opt_d)):
         opt.load_state_dict({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
     return step

@@ -93,7 +93,7 @@ def generate(generator, labels, boxes, seed, batch_size=64):
     parts = []
     for start in range(0, len(labels), batch_size):
         stop = min(start + batch_size, len(labels))
-        noise = rng.random(generator.noise_shape(stop - start), dtype=np.float32)
+        noise = generator.sample_noise(rng, stop - start)
         images, _ = generator.forward(*(backend.to_device(a) for a in
                                         (noise, labels[start:stop], boxes[start:stop])))
         parts.append(backend.to_host(images))
@@ -117,18 +117,22 @@ def resize_crops(crops):
     return resize_images(crops[..., 0], 28)[..., None]
 
 
-def quick_accuracy(generator, dataset, judge, n_samples, seed):
-    """Per-object accuracy on n_samples seen orders (and unseen ones when the dataset holds
-    some out): {'seen': fraction, 'unseen': fraction or None}. For use during training."""
+def quick_evaluation(generator, dataset, judge, n_samples, seed, real_features=None):
+    """For use during training: per-object accuracy on ``n_samples`` images of seen orders
+    (and of unseen ones when the dataset holds some out) and, given the judge's
+    ``real_features`` of real digits, the Fréchet distance of the seen images' crops.
+    Returns {'seen': fraction, 'unseen': fraction or None, 'frechet': float or None}.
+    The generator is left in eval mode."""
     rng = np.random.default_rng(seed)
-    result = {"seen": None, "unseen": None}
+    result = {"seen": None, "unseen": None, "frechet": None}
     for group in ("seen", "unseen") if len(dataset.holdout) else ("seen",):
         labels = dataset.sample_labels(n_samples, rng, orders=group)
         boxes = np.broadcast_to(dataset.config.boxes(), labels.shape + (4,)).copy()
         images = generate(generator, labels, boxes, seed=int(rng.integers(2**31)))
-        judged, _, _ = judge_images(judge, images, labels, boxes, generator.config.object_size)
+        judged, _, crops = judge_images(judge, images, labels, boxes, generator.config.object_size)
         result[group] = float(np.mean(judged == labels))
-    generator.train()
+        if group == "seen" and real_features is not None:
+            result["frechet"] = frechet_distance(judge_features(judge, resize_crops(crops)), real_features)
     return result
 
 

@@ -67,7 +67,7 @@ def main(argv=None):
         labels, boxes = requested_inputs(args, config, config.canvas().boxes())
     except ValueError as err:
         parser.error(str(err))
-    noise = np.random.default_rng(args.seed).random(generator.noise_shape(args.n), dtype=np.float32)
+    noise = generator.sample_noise(np.random.default_rng(args.seed), args.n)
     images, _ = generator.forward(*(backend.to_device(a) for a in (noise, labels, boxes)))
     save_grid_png(args.out, backend.to_host(images), min(args.columns, args.n))
     print(f"wrote {args.out}: {args.n} images of {'-'.join(map(str, args.labels))} "

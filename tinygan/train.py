@@ -1,9 +1,15 @@
-"""Train the multi-object GAN: ``python -m tinygan.train [--preset small] [--steps N] ...``.
+"""Train the multi-object GAN: ``python -m tinygan.train [--preset small] [--recipe tinygan] ...``.
 
-Each step trains the discriminator on a real and a fake batch with the paper's noisy
-soft targets, then the generator through the discriminator. Writes to --out:
-losses.csv, samples/step_*.png (fixed labels and noise), checkpoint.npz (atomically,
-at intervals, at the end and on Ctrl-C). ``--resume PATH`` continues a run.
+Each step trains the discriminator on a real and a fake batch, then the generator
+through the updated discriminator. ``--recipe`` picks the loss, stabilisers, conditioning
+and optimiser: 'tinygan' (the default, measured best) or 'paper' (the original: soft noisy
+targets, decisions combined by a final layer, the original learning rates); each
+ingredient can also be set on its own. Writes to --out: losses.csv, progress.png,
+samples/step_*.png (fixed labels and noise), checkpoint.npz (atomically, at intervals, at
+the end and on Ctrl-C) and, with evaluations, best.npz. ``--resume PATH`` continues a run.
+
+How long: the default run (small preset) takes about 45 minutes on 2 CPU cores; the
+expected duration is printed after the first steps.
 """
 import argparse
 import csv
@@ -19,28 +25,29 @@ import numpy as np
 from . import backend
 from .checkpoint import read_checkpoint, restore_training, save_checkpoint
 from .data import CanvasDataset, LabelOrderHoldout, load_digits
-from .evaluate import quick_accuracy
+from .ema import WeightAverage, refresh_batch_statistics
+from .evaluate import quick_evaluation
 from .images import save_grid_png
-from .judge import load_judge
-from .losses import softmax_cross_entropy
-from .models import COMBINE_MODES, PRESETS, Discriminator, Generator, preset
+from .judge import judge_features, judge_path, load_judge, to_canvas_colours
+from .losses import generator_hinge_loss, hinge_loss, mode_seeking_loss, softmax_cross_entropy
+from .models import COMBINE_MODES, NOISE_KINDS, PRESETS, Discriminator, Generator, preset
 from .optim import Adam
+from .plot import save_progress_png
+from .recipes import DEFAULT_RECIPE, INGREDIENTS, RECIPES, conflicts, recipe_settings
 
 # Label orders drawn in every sample grid: easy orders and the paper's failure cases.
 SAMPLE_ORDERS = ["0123", "4567", "8901", "1986", "3258", "5274"]
 SAMPLES_PER_ORDER = 6
-# Optimiser defaults per preset. 'paper' runs the original code's schedule (10000 steps at
-# G 1e-4 / D 1e-3, then 1e-5 / 1e-4, then 1e-6 / 1e-5: decay 0.1 at 50% and 75% of the steps).
-# At those rates the 'small' preset barely leaves its initial grey in a CPU hour (300 steps:
-# mean pixel 0.42), so 'small' and 'tiny' use higher rates with DCGAN's beta1 and a gentler decay.
-OPTIMISER_DEFAULTS = {
-    "paper": {"lr_g": 1e-4, "lr_d": 1e-3, "beta1": 0.9, "lr_decay_at": [0.5, 0.75], "lr_decay": 0.1},
-    "small": {"lr_g": 5e-4, "lr_d": 5e-4, "beta1": 0.5, "lr_decay_at": [0.5, 0.75], "lr_decay": 0.3},
-    "tiny": {"lr_g": 5e-4, "lr_d": 5e-4, "beta1": 0.5, "lr_decay_at": [0.5, 0.75], "lr_decay": 0.3},
-}
 # Settings that define a run; a resumed run takes them from its checkpoint.
-RUN_SETTINGS = ("preset", "batch_size", "seed", "lr_g", "lr_d", "lr_decay_at", "lr_decay", "beta1",
-                "holdout", "per_object_noise", "combine", "minibatch_std", "texture")
+RUN_SETTINGS = ("preset", "recipe", "batch_size", "seed", "lr_g", "lr_d", "lr_decay_at", "lr_decay", "beta1",
+                "beta2", "holdout", "texture", *INGREDIENTS)
+# Model fields that come from the settings.
+CONFIG_SETTINGS = ("combine", "per_object_noise", "noise", "conditional_bn", "spectral_norm", "projection",
+                   "minibatch_std", "dropout")
+# Images drawn with fixed seeds to measure the weight average's BatchNorm statistics.
+STATISTICS_BATCHES, STATISTICS_BATCH_SIZE = 8, 64
+DEFAULT_EVAL_EVERY = 500
+LOSS_FIELDS = ["d_real", "d_fake", "g", "mode_seeking"]
 
 
 def say(message):
@@ -52,7 +59,9 @@ def parse_args(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small",
                         help="model size: paper (Table 1), small (trains on a CPU), tiny (tests)")
-    parser.add_argument("--steps", type=int, default=5000, help="total training steps")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default=DEFAULT_RECIPE,
+                        help="training recipe: tinygan (default, measured best) or paper (the original)")
+    parser.add_argument("--steps", type=int, default=4000, help="total training steps")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", default="runs/tinygan", help="output folder")
     parser.add_argument("--seed", type=int, default=0)
@@ -64,37 +73,61 @@ def parse_args(argv=None):
     parser.add_argument("--sample-every", type=int, default=250, help="steps between sample grids")
     parser.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
     parser.add_argument("--log-every", type=int, default=10, help="steps between progress lines")
-    parser.add_argument("--lr-g", type=float, default=None, help="generator learning rate (default: per preset)")
-    parser.add_argument("--lr-d", type=float, default=None, help="discriminator learning rate (default: per preset)")
-    parser.add_argument("--lr-decay-at", type=float, nargs="*", default=None,
-                        help="fractions of --steps where both learning rates are multiplied by --lr-decay")
-    parser.add_argument("--lr-decay", type=float, default=None, help="learning-rate factor at each --lr-decay-at")
-    parser.add_argument("--beta1", type=float, default=None, help="Adam's first-moment decay (default: per preset)")
+    parser.add_argument("--eval-every", type=int, default=None,
+                        help=f"steps between judge evaluations (accuracy on seen and unseen orders, Fréchet "
+                             f"distance) that also keep best.npz; default {DEFAULT_EVAL_EVERY} when a judge is "
+                             f"trained (python -m tinygan.judge --train), else 0 (never)")
+    parser.add_argument("--eval-samples", type=int, default=200, help="images per group at each evaluation")
     parser.add_argument("--holdout", default=None,
                         help="label orders never shown in training: a fraction of all orders "
                              "(e.g. 0.1, chosen by --seed) or a comma list like 1986,3258,5274")
-    parser.add_argument("--eval-every", type=int, default=0,
-                        help="steps between judge accuracies of seen and unseen orders (0: never; "
-                             "needs a judge: python -m tinygan.judge --train)")
-    parser.add_argument("--eval-samples", type=int, default=200, help="images per accuracy at --eval-every")
-    parser.add_argument("--per-object-noise", action="store_true", help="a separate z per object")
-    parser.add_argument("--combine", choices=COMBINE_MODES, default="decisions")
-    parser.add_argument("--minibatch-std", action=argparse.BooleanOptionalAction, default=None,
-                        help="give the discriminator each batch's spread, against mode collapse "
-                             "(default: off, the paper's discriminator)")
     parser.add_argument("--texture", action="store_true", help="textured canvas backgrounds")
+    recipe = parser.add_argument_group("recipe ingredients (default: from --recipe)")
+    recipe.add_argument("--lr-g", type=float, default=None, help="generator learning rate")
+    recipe.add_argument("--lr-d", type=float, default=None, help="discriminator learning rate")
+    recipe.add_argument("--lr-decay-at", type=float, nargs="*", default=None,
+                        help="fractions of --steps where both learning rates are multiplied by --lr-decay")
+    recipe.add_argument("--lr-decay", type=float, default=None, help="learning-rate factor at each --lr-decay-at")
+    recipe.add_argument("--beta1", type=float, default=None, help="Adam's first-moment decay")
+    recipe.add_argument("--beta2", type=float, default=None, help="Adam's second-moment decay")
+    recipe.add_argument("--loss", choices=["paper", "hinge"], default=None,
+                        help="paper: softmax cross-entropy on the paper's soft noisy targets; hinge")
+    recipe.add_argument("--combine", choices=COMBINE_MODES, default=None,
+                        help="discriminator output: a final layer over decisions (paper) or features (code), "
+                             "or one score per pathway (scores, for the hinge loss)")
+    recipe.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=None,
+                        help="spectral normalisation of the discriminator's weights")
+    recipe.add_argument("--projection", action=argparse.BooleanOptionalAction, default=None,
+                        help="projection discriminator (class embedding . features) for each object")
+    recipe.add_argument("--conditional-bn", action=argparse.BooleanOptionalAction, default=None,
+                        help="class-conditional BatchNorm in the local generator")
+    recipe.add_argument("--noise", choices=NOISE_KINDS, default=None, help="noise distribution")
+    recipe.add_argument("--per-object-noise", action=argparse.BooleanOptionalAction, default=None,
+                        help="a separate z per object")
+    recipe.add_argument("--minibatch-std", action=argparse.BooleanOptionalAction, default=None,
+                        help="give the discriminator each batch's spread, against mode collapse")
+    recipe.add_argument("--dropout", type=float, default=None, help="discriminator dropout rate")
+    recipe.add_argument("--ema", type=float, default=None,
+                        help="decay of the generator's weight average used for samples and evaluation (0: none)")
+    recipe.add_argument("--ema-start", type=int, default=None, help="steps before the weight average starts")
+    recipe.add_argument("--mode-seeking", type=float, default=None,
+                        help="weight of the mode-seeking term (different noise, different digits; 0: off)")
     args = parser.parse_args(argv)
-    for name, value in OPTIMISER_DEFAULTS[args.preset].items():
+    for name, value in recipe_settings(args.recipe, args.preset).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
     problems = [f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}"
                 for name in ("steps", "batch_size", "sample_every", "checkpoint_every", "log_every",
                              "lr_g", "lr_d", "lr_decay") if getattr(args, name) <= 0]
-    if args.eval_every < 0 or args.eval_samples < 1:
+    if (args.eval_every is not None and args.eval_every < 0) or args.eval_samples < 1:
         problems.append(f"--eval-every must be >= 0 and --eval-samples >= 1, got {args.eval_every}, {args.eval_samples}")
-    if not 0 <= args.beta1 < 1:
-        problems.append(f"--beta1 must be in [0, 1), got {args.beta1}")
+    for name in ("beta1", "beta2"):
+        if not 0 <= getattr(args, name) < 1:
+            problems.append(f"--{name} must be in [0, 1), got {getattr(args, name)}")
+    if args.ema_start < 0:
+        problems.append(f"--ema-start must be >= 0, got {args.ema_start}")
     problems += [f"--lr-decay-at values must be in (0, 1), got {at}" for at in args.lr_decay_at if not 0 < at < 1]
+    problems += conflicts(vars(args))
     if args.holdout is not None:
         try:
             make_holdout(args.holdout, PRESETS[args.preset].n_objects, args.seed)
@@ -130,77 +163,160 @@ def noisy_targets(rng, batch, real):
     return np.stack(pair, axis=1).astype(np.float32)
 
 
+def settings_of_checkpoint(saved):
+    """A checkpoint's run settings; those it predates take the paper recipe's values (the
+    only recipe before recipes existed)."""
+    recipe = saved.get("recipe", "paper")
+    known = {k: v for k, v in saved.items() if not (k in INGREDIENTS and v is None)}  # old 'minibatch_std': None
+    return {**recipe_settings(recipe, saved["preset"]), "recipe": recipe, **known}
+
+
 class Trainer:
     """Models, optimisers, data and one training step, for a run's settings."""
 
     def __init__(self, settings, data_dir=None, log=say):
         self.settings, self.log = settings, log
-        overrides = {"per_object_noise": settings["per_object_noise"], "combine": settings["combine"]}
-        if settings["minibatch_std"] is not None:
-            overrides["minibatch_std"] = settings["minibatch_std"]
-        self.config = preset(settings["preset"], **overrides)
+        self.config = preset(settings["preset"], **{name: settings[name] for name in CONFIG_SETTINGS})
         model_rng = np.random.default_rng(settings["seed"])
         self.generator = Generator(self.config, model_rng)
         self.discriminator = Discriminator(self.config, model_rng)
-        self.opt_g = Adam(self.generator.named_parameters(), lr=settings["lr_g"], beta1=settings["beta1"])
-        self.opt_d = Adam(self.discriminator.named_parameters(), lr=settings["lr_d"], beta1=settings["beta1"])
+        adam = dict(beta1=settings["beta1"], beta2=settings["beta2"])
+        self.opt_g = Adam(self.generator.named_parameters(), lr=settings["lr_g"], **adam)
+        self.opt_d = Adam(self.discriminator.named_parameters(), lr=settings["lr_d"], **adam)
+        self.average = None
+        if settings["ema"]:
+            self.average = WeightAverage(self.generator, Generator(self.config, np.random.default_rng(0)),
+                                         settings["ema"], settings["ema_start"])
+        self.statistics_step = None  # the step at which the average's BN statistics were measured
         self.holdout = make_holdout(settings["holdout"], self.config.n_objects, settings["seed"])
         digits = load_digits("train", data_dir=data_dir, log=log).resized(self.config.object_size)
         self.data_source = digits.source
         self.dataset = CanvasDataset(digits, self.config.canvas(settings["texture"]), self.holdout)
 
+    def discriminator_loss(self, out, real, targets):
+        if self.settings["loss"] == "paper":
+            return softmax_cross_entropy(out, targets)
+        return hinge_loss(out, real)
+
+    def generator_loss(self, out, targets):
+        if self.settings["loss"] == "paper":
+            return softmax_cross_entropy(out, targets)
+        return generator_hinge_loss(out)
+
     def step(self, step):
         """One D update on real + fake, one G update; returns host float losses."""
-        rng = np.random.default_rng([self.settings["seed"], step])
-        batch = self.settings["batch_size"]
+        s = self.settings
+        rng = np.random.default_rng([s["seed"], step])
+        batch = s["batch_size"]
         G, D = self.generator, self.discriminator
         real, labels, boxes = self.dataset.sample(batch, rng)
-        real, labels, boxes = backend.to_device(real), backend.to_device(labels), backend.to_device(boxes)
-        noise = backend.to_device(rng.random(G.noise_shape(batch), dtype=np.float32))
-        target_real, target_fake, target_g = (backend.to_device(noisy_targets(rng, batch, real=r))
-                                              for r in (True, False, True))
+        fake_labels, fake_boxes = labels, boxes
+        if s["mode_seeking"]:  # the second half of the fake batch repeats the first half's labels
+            half = batch // 2
+            fake_labels, fake_boxes = (np.concatenate([a[:half], a[:half]]) for a in (labels, boxes))
+        real, labels, boxes, fake_labels, fake_boxes = (backend.to_device(a) for a in
+                                                        (real, labels, boxes, fake_labels, fake_boxes))
+        noise = backend.to_device(G.sample_noise(rng, batch))
+        targets = [backend.to_device(noisy_targets(rng, batch, real=r)) if s["loss"] == "paper" else None
+                   for r in (True, False, True)]
         D.set_rng(backend.rng(int(rng.integers(2**31))))
         G.train()
-        fake, g_cache = G.forward(noise, labels, boxes)
+        fake, g_cache = G.forward(noise, fake_labels, fake_boxes)
 
         D.zero_grad()  # D sees 2B images; each half's loss is weighted 1/2, as one batch of 2B
-        logits, cache = D.forward(real, labels, boxes)
-        loss_real, dlogits = softmax_cross_entropy(logits, target_real)
-        D.backward(dlogits * 0.5, cache)
-        logits, cache = D.forward(fake, labels, boxes)
-        loss_fake, dlogits = softmax_cross_entropy(logits, target_fake)
-        D.backward(dlogits * 0.5, cache)
+        out, cache = D.forward(real, labels, boxes)
+        loss_real, dout = self.discriminator_loss(out, True, targets[0])
+        D.backward(dout * 0.5, cache, need_dimage=False)
+        out, cache = D.forward(fake, fake_labels, fake_boxes)
+        loss_fake, dout = self.discriminator_loss(out, False, targets[1])
+        D.backward(dout * 0.5, cache, need_dimage=False)
         self.opt_d.step()
 
         G.zero_grad()  # G through the updated D, on the same fake batch (G is unchanged)
-        logits, cache = D.forward(fake, labels, boxes)
-        loss_g, dlogits = softmax_cross_entropy(logits, target_g)
-        G.backward(D.backward(dlogits, cache), g_cache)
+        out, cache = D.forward(fake, fake_labels, fake_boxes)
+        loss_g, dout = self.generator_loss(out, targets[2])
+        dfake = D.freeze().backward(dout, cache)  # only the image gradient: D's own are not needed
+        D.freeze(False)
+        losses = {"d_real": loss_real, "d_fake": loss_fake, "g": loss_g}
+        if s["mode_seeking"]:
+            losses["mode_seeking"], dmode = mode_seeking_loss(fake, noise, s["mode_seeking"])
+            dfake += dmode
+        G.backward(dfake, g_cache, need_dnoise=False)
         self.opt_g.step()
-        return {name: float(backend.to_host(value)) for name, value in
-                (("d_real", loss_real), ("d_fake", loss_fake), ("g", loss_g))}
+        if self.average is not None:
+            self.average.update(step)
+        return {name: float(backend.to_host(value)) for name, value in losses.items()}
 
     def set_learning_rates(self, step, total):
         s = self.settings
         self.opt_g.lr = learning_rate(s["lr_g"], step, total, s["lr_decay_at"], s["lr_decay"])
         self.opt_d.lr = learning_rate(s["lr_d"], step, total, s["lr_decay_at"], s["lr_decay"])
 
-    def sample_grid(self, path):
-        """Fixed orders x fixed noise, drawn in eval mode; rows captioned with the labels."""
+    def sampler(self, step):
+        """The generator that draws samples and is evaluated, in eval mode: the weight
+        average when the run keeps one (its BatchNorm statistics measured afresh at this
+        step, on fixed seen label orders and noise), else the trained generator."""
+        if self.average is None:
+            return self.generator.eval()
+        if self.statistics_step != step:
+            rng = np.random.default_rng(0)
+            batches = []
+            for _ in range(STATISTICS_BATCHES):
+                labels = self.dataset.sample_labels(STATISTICS_BATCH_SIZE, rng)
+                boxes = np.broadcast_to(self.dataset.config.boxes(), labels.shape + (4,))
+                noise = self.average.average.sample_noise(rng, STATISTICS_BATCH_SIZE)
+                batches.append(tuple(backend.to_device(a) for a in (noise, labels, boxes)))
+            refresh_batch_statistics(self.average.average, batches)
+            self.statistics_step = step
+        return self.average.average.eval()
+
+    def sample_grid(self, path, step):
+        """Fixed orders x fixed noise, drawn by :meth:`sampler`; rows captioned with the labels."""
         n = self.config.n_objects
         orders = np.array([[int(d) for d in order[:n]] for order in SAMPLE_ORDERS])
         labels = np.repeat(orders, SAMPLES_PER_ORDER, axis=0)
-        rng = np.random.default_rng(12345)
-        noise = rng.random(self.generator.noise_shape(len(labels)), dtype=np.float32)
+        generator = self.sampler(step)
+        noise = generator.sample_noise(np.random.default_rng(12345), len(labels))
         boxes = np.broadcast_to(self.dataset.config.boxes(), labels.shape + (4,)).copy()
-        images, _ = self.generator.eval().forward(*(backend.to_device(a) for a in (noise, labels, boxes)))
+        images, _ = generator.forward(*(backend.to_device(a) for a in (noise, labels, boxes)))
         self.generator.train()
         save_grid_png(path, backend.to_host(images), SAMPLES_PER_ORDER,
                       captions=["-".join(order[:n]) for order in SAMPLE_ORDERS])
 
     def save(self, path, step):
+        average = None if self.average is None else self.sampler(step)
         save_checkpoint(path, self.generator, self.discriminator, self.opt_g, self.opt_d, step,
-                        self.settings, self.holdout.to_array())
+                        self.settings, self.holdout.to_array(), average=average)
+        self.generator.train()
+
+
+class Judgement:
+    """Evaluations during training with the digit judge, and the rule that keeps best.npz:
+    the higher per-object accuracy (mean of seen and unseen orders) wins; within one point,
+    the lower Fréchet distance wins."""
+
+    def __init__(self, judge, n_samples, data_dir, log):
+        self.judge, self.n_samples = judge, n_samples
+        test = load_digits("test", data_dir=data_dir, log=log)
+        self.real_features = judge_features(judge, to_canvas_colours(test.images))
+        self.best = None
+
+    def evaluate(self, trainer, step):
+        result = quick_evaluation(trainer.sampler(step), trainer.dataset, self.judge, self.n_samples, seed=step,
+                                  real_features=self.real_features)
+        trainer.generator.train()
+        groups = [result[g] for g in ("seen", "unseen") if result[g] is not None]
+        result["accuracy"] = float(np.mean(groups))
+        return result
+
+    def is_best(self, result):
+        """Record ``result`` as the best so far if the rule prefers it; True if it does."""
+        best = self.best
+        if best is None or result["accuracy"] > best["accuracy"] + 0.01 or (
+                result["accuracy"] >= best["accuracy"] - 0.01 and result["frechet"] < best["frechet"]):
+            self.best = result
+            return True
+        return False
 
 
 def format_duration(seconds):
@@ -211,18 +327,42 @@ def format_duration(seconds):
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
 
 
-def open_loss_log(path, start_step):
-    """losses.csv, keeping only rows before start_step when resuming."""
-    fields = ["step", "d_real", "d_fake", "g", "lr_g", "lr_d", "seconds", "acc_seen", "acc_unseen"]
-    rows = []
-    if start_step > 0 and os.path.exists(path):
-        with open(path, newline="") as file:
-            rows = [row for row in csv.DictReader(file) if int(row["step"]) <= start_step]
+LOG_FIELDS = ["step", *LOSS_FIELDS, "lr_g", "lr_d", "seconds", "acc_seen", "acc_unseen", "frechet"]
+
+
+def read_loss_log(path, until_step):
+    """Rows of losses.csv up to ``until_step`` (all fields as strings; missing ones empty)."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as file:
+        return [{field: row.get(field) or "" for field in LOG_FIELDS}
+                for row in csv.DictReader(file) if int(row["step"]) <= until_step]
+
+
+def open_loss_log(path, rows):
+    """losses.csv, rewritten with ``rows`` (the rows before a resumed step)."""
     file = open(path, "w", newline="")
-    writer = csv.DictWriter(file, fieldnames=fields)
+    writer = csv.DictWriter(file, fieldnames=LOG_FIELDS)
     writer.writeheader()
     writer.writerows(rows)
     return file, writer
+
+
+def load_run_judge(args, log):
+    """The judge for --eval-every (or None when evaluations are off), and the interval."""
+    eval_every = args.eval_every
+    if eval_every is None:
+        eval_every = DEFAULT_EVAL_EVERY if judge_path().is_file() else 0
+        if not eval_every:
+            log(f"note: no digit judge at {judge_path()}, so no evaluations and no best.npz "
+                f"(python -m tinygan.judge --train makes one in about 8 minutes)")
+    if not eval_every:
+        return None, 0
+    try:
+        judge, _ = load_judge()
+    except ValueError as err:
+        raise SystemExit(f"--eval-every: {err}")
+    return judge, eval_every
 
 
 def run(args, log=say):
@@ -231,27 +371,28 @@ def run(args, log=say):
     start = 0
     if args.resume:
         _, start, _, saved, _ = read_checkpoint(args.resume)
-        settings.update({name: saved.get(name, settings[name]) for name in RUN_SETTINGS})
+        settings = {name: settings_of_checkpoint(saved)[name] for name in RUN_SETTINGS}
         if start >= args.steps:
             raise SystemExit(f"{args.resume} is at step {start}; pass --steps larger than that to continue")
-    judge = None
-    if args.eval_every:
-        try:
-            judge, _ = load_judge()
-        except ValueError as err:
-            raise SystemExit(f"--eval-every: {err}")
+    judge, eval_every = load_run_judge(args, log)
     trainer = Trainer(settings, data_dir=args.data_dir, log=log)
+    judgement = None if judge is None else Judgement(judge, args.eval_samples, args.data_dir, log)
     if args.resume:
-        restore_training(args.resume, trainer.generator, trainer.discriminator, trainer.opt_g, trainer.opt_d)
+        restore_training(args.resume, trainer.generator, trainer.discriminator, trainer.opt_g, trainer.opt_d,
+                         None if trainer.average is None else trainer.average.average)
         log(f"resumed from {args.resume} at step {start}")
     os.makedirs(os.path.join(args.out, "samples"), exist_ok=True)
     with open(os.path.join(args.out, "settings.json"), "w") as file:
         json.dump({**settings, "config": trainer.config.to_dict(), "data": trainer.data_source,
                    "backend": backend.backend_name(), "steps": args.steps}, file, indent=2)
     checkpoint_path = os.path.join(args.out, "checkpoint.npz")
-    log(f"tinygan: preset {settings['preset']} on {backend.backend_name()}, {trainer.data_source} digits, "
-        f"batch {settings['batch_size']}, steps {start}..{args.steps}, writing to {args.out}")
-    csv_file, writer = open_loss_log(os.path.join(args.out, "losses.csv"), start)
+    best_path = os.path.join(args.out, "best.npz")
+    log_path = os.path.join(args.out, "losses.csv")
+    log(f"tinygan: preset {settings['preset']}, recipe {settings['recipe']} on {backend.backend_name()}, "
+        f"{trainer.data_source} digits, batch {settings['batch_size']}, steps {start}..{args.steps}, "
+        f"writing to {args.out}")
+    rows = read_loss_log(log_path, start) if start else []
+    csv_file, writer = open_loss_log(log_path, rows)
     step, began, recent = start, time.perf_counter(), []
     try:
         while step < args.steps:
@@ -265,14 +406,25 @@ def run(args, log=say):
                 return 1
             step += 1
             recent = (recent + [time.perf_counter() - tick])[-20:]
-            row = {"step": step, **{k: f"{v:.5f}" for k, v in losses.items()},
-                   "lr_g": trainer.opt_g.lr, "lr_d": trainer.opt_d.lr, "seconds": f"{time.perf_counter() - began:.2f}"}
-            if judge is not None and (step % args.eval_every == 0 or step == args.steps):
-                accuracy = quick_accuracy(trainer.generator, trainer.dataset, judge, args.eval_samples, seed=step)
-                row.update(acc_seen=accuracy["seen"], acc_unseen=accuracy["unseen"])
-                log(f"eval at step {step}: judged digits correct, seen orders {100 * accuracy['seen']:.1f}%"
-                    + ("" if accuracy["unseen"] is None else f", unseen orders {100 * accuracy['unseen']:.1f}%"))
+            row = {field: "" for field in LOG_FIELDS}
+            row.update({"step": step, **{k: f"{v:.5f}" for k, v in losses.items()}, "lr_g": trainer.opt_g.lr,
+                        "lr_d": trainer.opt_d.lr, "seconds": f"{time.perf_counter() - began:.2f}"})
+            if step == start + 5 and step < args.steps:
+                per_step = float(np.median(recent[1:]))
+                log(f"expected duration: {format_duration(per_step * (args.steps - step))} for "
+                    f"{args.steps - step} more steps at {per_step:.2f} s/step")
+            if judgement is not None and (step % eval_every == 0 or step == args.steps):
+                result = judgement.evaluate(trainer, step)
+                row.update(acc_seen=result["seen"], acc_unseen="" if result["unseen"] is None else result["unseen"],
+                           frechet=f"{result['frechet']:.3f}")
+                best = judgement.is_best(result)
+                if best:
+                    trainer.save(best_path, step)
+                log(f"eval at step {step}: judged digits correct, seen orders {100 * result['seen']:.1f}%"
+                    + ("" if result["unseen"] is None else f", unseen orders {100 * result['unseen']:.1f}%")
+                    + f"; Fréchet distance {result['frechet']:.1f}" + (f"; best so far: {best_path}" if best else ""))
             writer.writerow(row)
+            rows.append(row)
             if step % args.log_every == 0 or step == args.steps:
                 per_step = float(np.median(recent))
                 log(f"step {step}/{args.steps} | D real {losses['d_real']:.3f} fake {losses['d_fake']:.3f} "
@@ -280,7 +432,8 @@ def run(args, log=say):
                     f"| ETA {format_duration(per_step * (args.steps - step))}")
                 csv_file.flush()
             if step % args.sample_every == 0 or step == args.steps:
-                trainer.sample_grid(os.path.join(args.out, "samples", f"step_{step:06d}.png"))
+                trainer.sample_grid(os.path.join(args.out, "samples", f"step_{step:06d}.png"), step)
+                save_progress_png(os.path.join(args.out, "progress.png"), rows)
             if step % args.checkpoint_every == 0 and step != args.steps:
                 trainer.save(checkpoint_path, step)
     except KeyboardInterrupt:
@@ -293,7 +446,8 @@ def run(args, log=say):
     trainer.save(checkpoint_path, step)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     log(f"done: {step} steps in {format_duration(time.perf_counter() - began)}, "
-        f"peak host memory {peak_mb:.0f} MB; checkpoint {checkpoint_path}")
+        f"peak host memory {peak_mb:.0f} MB; checkpoint {checkpoint_path}"
+        + ("" if judgement is None or judgement.best is None else f", best evaluation {best_path}"))
     return 0
 
 

@@ -3,7 +3,8 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from ..data import CanvasConfig
 
-COMBINE_MODES = ("decisions", "features")
+COMBINE_MODES = ("decisions", "features", "scores")
+NOISE_KINDS = ("uniform", "normal")
 
 
 @dataclass(frozen=True)
@@ -20,9 +21,18 @@ class GANConfig:
     disc_channels: the three stride-2 convs of both discriminator pathways.
     disc_dense: width of each discriminator pathway's dense layer.
     dropout: discriminator dropout rate.
-    combine: 'decisions' (paper: a final Dense over 2 + 2 * n_objects decisions) or
-        'features' (original code: a final Dense over the concatenated dense features).
+    combine: 'decisions' (paper: a final Dense over 2 + 2 * n_objects decisions),
+        'features' (original code: a final Dense over the concatenated dense features), both
+        giving 2 logits for a softmax; or 'scores': no final layer, one raw score per pathway
+        (global, then each object: (B, 1 + n_objects)) for a hinge loss that averages them.
     per_object_noise: each object draws its own z (else all share the global z, as the code).
+    noise: 'uniform' (U(0, 1), the paper) or 'normal' (N(0, 1)).
+    conditional_bn: the local generator's BatchNorms take their scale and shift from the
+        object's class (ConditionalBatchNorm), besides the one-hot label at its input.
+    spectral_norm: every discriminator weight is spectrally normalised.
+    projection: the local discriminator scores the class as the inner product of a learned
+        class embedding with its features (projection discriminator) instead of reading the
+        one-hot label concatenated after Flatten; needs combine='scores'.
     minibatch_std: append each discriminator pathway's batch spread to its features
         (MinibatchStd, not in the paper), so a generator that ignores its noise is caught.
     bn_momentum: BatchNorm running-statistics momentum (Keras convention).
@@ -42,6 +52,10 @@ class GANConfig:
     dropout: float = 0.2
     combine: str = "decisions"
     per_object_noise: bool = False
+    noise: str = "uniform"
+    conditional_bn: bool = False
+    spectral_norm: bool = False
+    projection: bool = False
     minibatch_std: bool = False
     bn_momentum: float = 0.99
     prelu_init: float = 0.0
@@ -63,6 +77,10 @@ class GANConfig:
             object.__setattr__(self, name, value)
         if self.combine not in COMBINE_MODES:
             raise ValueError(f"GANConfig: combine must be one of {COMBINE_MODES}, got {self.combine!r}")
+        if self.noise not in NOISE_KINDS:
+            raise ValueError(f"GANConfig: noise must be one of {NOISE_KINDS}, got {self.noise!r}")
+        if self.projection and self.combine != "scores":
+            raise ValueError(f"GANConfig: projection needs combine='scores', got {self.combine!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"GANConfig: dropout must be in [0, 1), got {self.dropout}")
         if not 0 <= self.bn_momentum < 1:

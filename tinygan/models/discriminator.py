@@ -1,19 +1,20 @@
 """The discriminator: a global pathway judges the whole image, a local pathway (weights
-shared by all objects) judges each box crop with its label, and a final Dense combines
-them into one real-vs-fake decision (2 logits, for a softmax)."""
+shared by all objects) judges each box crop with its label, and their decisions are
+combined: by a final Dense into one real-vs-fake decision (2 logits, for a softmax; the
+paper), or as one raw score per pathway that the hinge loss averages ('scores')."""
 import numpy as np
 
 from ..backend import get_xp
-from ..layers import Conv2D, Dense, Dropout, Flatten, Layer, MinibatchStd, PReLU, Sequential
+from ..layers import ClassProjection, Conv2D, Dense, Dropout, Flatten, Layer, MinibatchStd, PReLU, Sequential, one_hot
 from .compositing import check_boxes, crop_boxes, crop_boxes_backward
-from .generator import check_labels, one_hot
+from .generator import check_labels
 
 
 def strided_convs(channels, config, rng, dtype):
     """Three 3x3 stride-2 convs, each followed by PReLU and Dropout, then Flatten."""
     layers, previous = [], 1
     for width in channels:
-        layers += [Conv2D(previous, width, 3, 2, rng=rng, dtype=dtype),
+        layers += [Conv2D(previous, width, 3, 2, rng=rng, dtype=dtype, spectral_norm=config.spectral_norm),
                    PReLU(width, alpha_init=config.prelu_init, dtype=dtype), Dropout(config.dropout)]
         previous = width
     return layers + [Flatten()]
@@ -22,7 +23,7 @@ def strided_convs(channels, config, rng, dtype):
 def dense_block(in_features, config, rng, dtype):
     """Dense -> PReLU -> Dropout (-> MinibatchStd with config.minibatch_std): a pathway's
     feature vector of feature_width(config)."""
-    layers = [Dense(in_features, config.disc_dense, rng=rng, dtype=dtype),
+    layers = [Dense(in_features, config.disc_dense, rng=rng, dtype=dtype, spectral_norm=config.spectral_norm),
               PReLU(config.disc_dense, alpha_init=config.prelu_init, dtype=dtype), Dropout(config.dropout)]
     return layers + ([MinibatchStd()] if config.minibatch_std else [])
 
@@ -38,39 +39,44 @@ def flat_size(size, channels):
 
 
 class Discriminator(Layer):
-    """(image, labels, boxes) -> logits (B, 2): index 0 'fake', index 1 'real'.
+    """(image, labels, boxes) -> decisions.
 
     image: (B, canvas, canvas, 1); labels: (B, n_objects) int; boxes: (B, n_objects, 4).
-    In 'decisions' mode each pathway ends in Dense(2) and the final Dense reads the
-    2 + 2 * n_objects decisions (paper); in 'features' mode it reads the concatenated
-    dense features (original code).
+    combine='decisions': each pathway ends in Dense(2) and the final Dense reads the
+        2 + 2 * n_objects decisions (paper); 'features': the final Dense reads the
+        concatenated dense features (original code). Both return logits (B, 2): index 0
+        'fake', index 1 'real'.
+    combine='scores': each pathway ends in Dense(1) (plus, with ``projection``, the inner
+        product of its features with the object's class embedding); returns raw scores
+        (B, 1 + n_objects): column 0 the whole image, column 1 + k object k.
     """
 
     def __init__(self, config, rng=None, dtype=np.float32, name="D"):
         super().__init__(name)
         rng = rng if rng is not None else np.random.default_rng()
         c, self.config, self.dtype = config, config, np.dtype(dtype)
+        sn = dict(rng=rng, dtype=dtype, spectral_norm=c.spectral_norm)
         self.global_pathway = Sequential(
             strided_convs(c.disc_channels, c, rng, dtype)
             + dense_block(flat_size(c.canvas_size, c.disc_channels), c, rng, dtype), name="global")
         self.local_convs = Sequential(strided_convs(c.disc_channels, c, rng, dtype), name="local_convs")
-        self.local_dense = Sequential(dense_block(flat_size(c.object_size, c.disc_channels) + c.n_classes,
+        label_width = 0 if c.projection else c.n_classes
+        self.local_dense = Sequential(dense_block(flat_size(c.object_size, c.disc_channels) + label_width,
                                                   c, rng, dtype), name="local_dense")
-        self.decisions = c.combine == "decisions"
-        if self.decisions:
-            self.global_decision = Dense(feature_width(c), 2, rng=rng, dtype=dtype, name="global_decision")
-            self.local_decision = Dense(feature_width(c), 2, rng=rng, dtype=dtype, name="local_decision")
-            final_in = 2 + 2 * c.n_objects
-        else:
-            final_in = feature_width(c) * (1 + c.n_objects)
-        self.final = Dense(final_in, 2, rng=rng, dtype=dtype, name="final")
+        width = 1 if c.combine == "scores" else 2
+        self.heads = {}
+        if c.combine != "features":
+            self.heads["global_decision"] = Dense(feature_width(c), width, name="global_decision", **sn)
+            self.heads["local_decision"] = Dense(feature_width(c), width, name="local_decision", **sn)
+        if c.projection:
+            self.heads["projection"] = ClassProjection(c.n_classes, feature_width(c), rng, dtype, name="projection")
+        if c.combine != "scores":
+            final_in = 2 + 2 * c.n_objects if c.combine == "decisions" else feature_width(c) * (1 + c.n_objects)
+            self.heads["final"] = Dense(final_in, 2, name="final", **sn)
 
     def children(self):
-        parts = {"global": self.global_pathway, "local_convs": self.local_convs, "local_dense": self.local_dense}
-        if self.decisions:
-            parts.update(global_decision=self.global_decision, local_decision=self.local_decision)
-        parts["final"] = self.final
-        return parts
+        return {"global": self.global_pathway, "local_convs": self.local_convs, "local_dense": self.local_dense,
+                **self.heads}
 
     def set_rng(self, generator):
         """Give every Dropout layer this backend generator (for reproducible masks)."""
@@ -79,7 +85,7 @@ class Discriminator(Layer):
                 layer.rng = generator
 
     def forward(self, image, labels, boxes):
-        xp, c = get_xp(), self.config
+        xp, c, heads = get_xp(), self.config, self.heads
         want = (c.canvas_size, c.canvas_size, 1)
         if getattr(image, "ndim", 0) != 4 or tuple(image.shape[1:]) != want:
             raise ValueError(f"{self.name}: expected images of shape (B, {', '.join(map(str, want))}), "
@@ -90,28 +96,45 @@ class Discriminator(Layer):
         cache = {"boxes": boxes, "image_shape": image.shape}
         global_out, cache["global"] = self.global_pathway.forward(image)
         crops = crop_boxes(image, boxes, size).reshape(batch * n, size, size, 1)
-        local_flat, cache["local_convs"] = self.local_convs.forward(crops)
-        labels_hot = one_hot(labels, c.n_classes, image.dtype).reshape(batch * n, c.n_classes)
-        local_out, cache["local_dense"] = self.local_dense.forward(xp.concatenate([local_flat, labels_hot], axis=1))
-        if self.decisions:
-            global_out, cache["global_decision"] = self.global_decision.forward(global_out)
-            local_out, cache["local_decision"] = self.local_decision.forward(local_out)
+        local_out, cache["local_convs"] = self.local_convs.forward(crops)
+        if not c.projection:
+            labels_hot = one_hot(labels, c.n_classes, image.dtype).reshape(batch * n, c.n_classes)
+            local_out = xp.concatenate([local_out, labels_hot], axis=1)
+        local_features, cache["local_dense"] = self.local_dense.forward(local_out)
+        local_out = local_features
+        if "global_decision" in heads:
+            global_out, cache["global_decision"] = heads["global_decision"].forward(global_out)
+            local_out, cache["local_decision"] = heads["local_decision"].forward(local_features)
+        if c.projection:
+            class_term, cache["projection"] = heads["projection"].forward(local_features, labels.reshape(-1))
+            local_out = local_out + class_term
         combined = xp.concatenate([global_out, local_out.reshape(batch, -1)], axis=1)
-        logits, cache["final"] = self.final.forward(combined)
+        if "final" not in heads:
+            return combined, cache
+        logits, cache["final"] = heads["final"].forward(combined)
         return logits, cache
 
-    def backward(self, dlogits, cache):
-        """dlogits (B, 2) -> dimage (B, H, W, 1); adds parameter gradients."""
-        c = self.config
-        batch, n, size = dlogits.shape[0], c.n_objects, c.object_size
-        dcombined = self.final.backward(dlogits, cache["final"])
-        width = 2 if self.decisions else feature_width(c)
+    def backward(self, dout, cache, need_dimage=True):
+        """dout (B, 2) for logits or (B, 1 + n) for scores -> dimage (B, H, W, 1), or None
+        with ``need_dimage=False`` (the discriminator's own update); adds parameter gradients
+        unless frozen (the generator's update)."""
+        c, heads = self.config, self.heads
+        batch, n, size = dout.shape[0], c.n_objects, c.object_size
+        dcombined = heads["final"].backward(dout, cache["final"]) if "final" in heads else dout
+        width = dcombined.shape[1] // (1 + n)
         dglobal_out, dlocal_out = dcombined[:, :width], dcombined[:, width:].reshape(batch * n, width)
-        if self.decisions:
-            dglobal_out = self.global_decision.backward(dglobal_out, cache["global_decision"])
-            dlocal_out = self.local_decision.backward(dlocal_out, cache["local_decision"])
-        dimage = self.global_pathway.backward(dglobal_out, cache["global"])
-        dlocal_in = self.local_dense.backward(dlocal_out, cache["local_dense"])
-        dcrops = self.local_convs.backward(dlocal_in[:, :-c.n_classes], cache["local_convs"])
+        dlocal_features = dlocal_out
+        if "global_decision" in heads:
+            dglobal_out = heads["global_decision"].backward(dglobal_out, cache["global_decision"])
+            dlocal_features = heads["local_decision"].backward(dlocal_out, cache["local_decision"])
+        if c.projection:
+            dlocal_features = dlocal_features + heads["projection"].backward(dlocal_out, cache["projection"])
+        dimage = self.global_pathway.backward(dglobal_out, cache["global"], need_dimage)
+        dlocal_in = self.local_dense.backward(dlocal_features, cache["local_dense"])
+        if not c.projection:
+            dlocal_in = dlocal_in[:, :-c.n_classes]
+        dcrops = self.local_convs.backward(dlocal_in, cache["local_convs"], need_dimage)
+        if not need_dimage:
+            return None
         dimage += crop_boxes_backward(dcrops.reshape(batch, n, size, size, 1), cache["boxes"], cache["image_shape"])
         return dimage
