@@ -3,6 +3,13 @@
 Tests that take the ``xp`` fixture run once per backend: NumPy always, CuPy when it
 imports and sees a CUDA device (skipped with the reason otherwise). With
 TINYGAN_BACKEND=cupy an unusable CuPy fails the run instead of skipping.
+
+Real MNIST (``MNIST_DIR``) is the first of these folders that holds the four published
+``.gz`` files: ``$TINYGAN_DATA``, ``../shared/data/mnist`` beside the repository, the
+tinygan cache (where a first training run downloads them). Tests that need it carry
+``requires_mnist`` and are skipped, naming all three, when there is none. Uncompressed
+files, which tinygan also reads, do not count: tests check the .gz files' published
+checksums, serve them as downloads and corrupt copies of them.
 """
 import os
 from pathlib import Path
@@ -11,8 +18,40 @@ import numpy as np
 import pytest
 
 from tinygan import backend
+from tinygan.data.mnist import MNIST_FILES, default_cache_dir
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared/data/mnist"
+SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared/data/mnist"
+MNIST_GZ_NAMES = [spec.gz_name for spec in MNIST_FILES]
+
+
+def holds_mnist(directory):
+    """True if ``directory`` holds the four MNIST .gz files."""
+    return all((directory / name).is_file() for name in MNIST_GZ_NAMES)
+
+
+def find_test_mnist():
+    """The folder of real MNIST for the tests (see the module docstring), or None. Called
+    at import, before any test points TINYGAN_CACHE at a temporary folder."""
+    from_environment = os.environ.get("TINYGAN_DATA")
+    candidates = [Path(from_environment).expanduser()] if from_environment else []
+    return next((c for c in candidates + [SHARED_MNIST, default_cache_dir()] if holds_mnist(c)), None)
+
+
+MNIST_DIR = find_test_mnist()
+requires_mnist = pytest.mark.skipif(
+    MNIST_DIR is None,
+    reason=f"real MNIST ({', '.join(MNIST_GZ_NAMES)}) not found in TINYGAN_DATA "
+           f"({os.environ.get('TINYGAN_DATA') or 'unset'}), in {SHARED_MNIST} or in the tinygan cache "
+           f"{default_cache_dir()}")
+
+
+def use_test_mnist(monkeypatch):
+    """Point TINYGAN_DATA at MNIST_DIR, or unset it when there is none (so tinygan falls back
+    to synthetic digits)."""
+    if MNIST_DIR is None:
+        monkeypatch.delenv("TINYGAN_DATA", raising=False)
+    else:
+        monkeypatch.setenv("TINYGAN_DATA", str(MNIST_DIR))
 
 
 @pytest.fixture(autouse=True)

@@ -105,7 +105,8 @@ def loss_layer(loss_fn):
 
 
 @pytest.mark.parametrize("loss_fn", [lambda s: hinge_loss(s, real=True), lambda s: hinge_loss(s, real=False),
-                                     generator_hinge_loss])
+                                     generator_hinge_loss, lambda s: hinge_loss(s, False, [0.5, 0.2, 0.3]),
+                                     lambda s: generator_hinge_loss(s, [0.5, 0.2, 0.3])])
 def test_hinge_loss_gradients(xp, rng, loss_fn):
     scores = rng.standard_normal((6, 3)) * 2
     scores[np.abs(np.abs(scores) - 1) < 0.05] += 0.2  # keep the hinge's kink out of the differences
@@ -118,6 +119,7 @@ def test_hinge_loss_values(xp):
     assert float(hinge_loss(scores, real=True)[0]) == pytest.approx((0 + 0.5 + 4) / 3)
     assert float(hinge_loss(scores, real=False)[0]) == pytest.approx((3 + 1.5 + 0) / 3)
     assert float(generator_hinge_loss(scores)[0]) == pytest.approx(0.5 / 3)
+    assert float(hinge_loss(scores, real=True, weights=[0.5, 0.25, 0.25])[0]) == pytest.approx(0.5 * 0 + 0.25 * 4.5)
 
 
 def test_mode_seeking_loss_gradients(xp, rng):

@@ -1,8 +1,8 @@
 """Tests of tinygan.data: MNIST finding and verification, synthetic digits, canvases.
 
-Real MNIST is read from the project's shared test data (../shared/data/mnist from the
-repository root); tests that need it are skipped when it is absent. No test touches the
-network: an autouse fixture replaces the downloader and points the cache at tmp_path.
+Real MNIST is conftest's MNIST_DIR ($TINYGAN_DATA, ../shared/data/mnist or the tinygan
+cache); tests that need it are skipped when there is none. No test touches the network:
+an autouse fixture replaces the downloader and points the cache at tmp_path.
 """
 
 import gzip
@@ -12,17 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import MNIST_DIR, MNIST_GZ_NAMES, requires_mnist
 from tinygan.data import (CanvasConfig, CanvasDataset, DigitSet, LabelOrderHoldout,
                           MnistError, blank_canvas, compose, find_mnist, load_digits,
                           load_mnist, load_npz, one_hot, read_idx, save_npz,
                           synthetic_digits)
 from tinygan.data import mnist, synthetic
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared/data/mnist"
-GZ_NAMES = [spec.gz_name for spec in mnist.MNIST_FILES]
-requires_mnist = pytest.mark.skipif(
-    not all((MNIST_DIR / name).is_file() for name in GZ_NAMES),
-    reason=f"MNIST test data not found at {MNIST_DIR}")
 DEFAULT_BOXES = [[18, 18, 46, 46], [18, 82, 46, 110], [82, 18, 110, 46], [82, 82, 110, 110]]
 
 
@@ -40,12 +36,12 @@ def offline_environment(tmp_path, monkeypatch):
 
 
 def serve_from_mnist_dir(url, timeout):
-    """A stand-in downloader that serves the shared MNIST files."""
+    """A stand-in downloader that serves the test MNIST files."""
     return open(MNIST_DIR / url.rsplit("/", 1)[1], "rb")
 
 
-def link_mnist(directory, names=GZ_NAMES):
-    """A folder holding (symlinks to) the shared MNIST .gz files in `names`."""
+def link_mnist(directory, names=MNIST_GZ_NAMES):
+    """A folder holding (symlinks to) the test MNIST .gz files in `names`."""
     directory.mkdir(parents=True, exist_ok=True)
     for name in names:
         (directory / name).symlink_to(MNIST_DIR / name)
@@ -88,7 +84,7 @@ def test_raw_idx_files_read_like_gz(tmp_path):
 
 @requires_mnist
 def test_corrupted_gz_is_caught_by_checksum(tmp_path):
-    data_dir = link_mnist(tmp_path / "data", GZ_NAMES[:3])
+    data_dir = link_mnist(tmp_path / "data", MNIST_GZ_NAMES[:3])
     name = mnist.TEST_LABELS.gz_name
     content = bytearray((MNIST_DIR / name).read_bytes())
     content[len(content) // 2] ^= 0xFF
@@ -138,8 +134,8 @@ def test_small_idx_round_trip(tmp_path):
 
 @requires_mnist
 def test_explicit_folder_lacking_a_file_is_an_error(tmp_path, monkeypatch):
-    partial = link_mnist(tmp_path / "partial", GZ_NAMES[:3])
-    with pytest.raises(MnistError, match=f"lacks {GZ_NAMES[3]}"):
+    partial = link_mnist(tmp_path / "partial", MNIST_GZ_NAMES[:3])
+    with pytest.raises(MnistError, match=f"lacks {MNIST_GZ_NAMES[3]}"):
         find_mnist(partial)
     monkeypatch.setenv("TINYGAN_DATA", str(partial))
     with pytest.raises(MnistError, match="TINYGAN_DATA"):
@@ -184,7 +180,7 @@ def test_download_fills_the_cache_and_rejects_corrupt_mirrors(monkeypatch):
     monkeypatch.setattr(mnist, "_open_url", corrupt_first_mirror)
     cache = find_mnist(log=lambda message: None)
     assert cache == mnist.default_cache_dir()
-    assert sorted(p.name for p in cache.iterdir()) == sorted(GZ_NAMES)  # no temp files left
+    assert sorted(p.name for p in cache.iterdir()) == sorted(MNIST_GZ_NAMES)  # no temp files left
     assert all(mnist.sha256_of(cache / s.gz_name) == s.sha256 for s in mnist.MNIST_FILES)
 
 

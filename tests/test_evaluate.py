@@ -5,19 +5,15 @@ import json
 import numpy as np
 import pytest
 
-from conftest import MNIST_DIR
+from conftest import MNIST_DIR, requires_mnist, use_test_mnist
 from tinygan import evaluate, judge, train
 from tinygan.data import CanvasConfig, CanvasDataset, DigitSet, blank_canvas, load_mnist
-
-requires_mnist = pytest.mark.skipif(not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
-                                    reason=f"MNIST test data not found at {MNIST_DIR}")
 
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("TINYGAN_CACHE", str(tmp_path / "cache"))
-    if MNIST_DIR.is_dir():
-        monkeypatch.setenv("TINYGAN_DATA", str(MNIST_DIR))
+    use_test_mnist(monkeypatch)
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +30,17 @@ def test_wilson_interval_known_values():
     low, high = evaluate.wilson_interval(50, 100)
     assert low == pytest.approx(0.4038, abs=1e-4) and high == pytest.approx(0.5962, abs=1e-4)
     assert evaluate.wilson_interval(0, 10)[0] == 0.0
+
+
+def test_diversity_is_one_for_real_digits_and_zero_for_one_glyph():
+    rng = np.random.default_rng(0)
+    real = rng.standard_normal((400, 5))
+    real_labels = np.repeat([0, 1], 200)
+    same = evaluate.diversity(real[::-1], real_labels[::-1], real, real_labels, 2)
+    assert same["mean"] == pytest.approx(1.0, abs=0.05)
+    collapsed = evaluate.diversity(np.repeat(real[:1], 50, axis=0), np.zeros(50, int), real, real_labels, 2)
+    assert collapsed["per_class"]["0"] == pytest.approx(0.0, abs=1e-6) and np.isnan(collapsed["per_class"]["1"])
+    assert evaluate.mean_pairwise_distance(np.array([[0.0, 0.0], [3.0, 4.0]])) == pytest.approx(5.0)
 
 
 def test_frechet_distance_known_answers():

@@ -1,33 +1,24 @@
 """Tests of tinygan.judge: shapes, batching, a short training run, checkpoints, the CLI.
 
-No test trains the full judge. Real MNIST comes from the project's shared test data
-(../shared/data/mnist from the repository root); tests that need it are skipped when
-it is absent. Every test keeps its cache (and so its judge.npz) in tmp_path.
+No test trains the full judge. Real MNIST is conftest's MNIST_DIR ($TINYGAN_DATA,
+../shared/data/mnist or the tinygan cache); tests that need it are skipped when there is
+none. Every test keeps its cache (and so its judge.npz) in tmp_path.
 """
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from conftest import MNIST_DIR, requires_mnist, use_test_mnist
 from tinygan import judge
 from tinygan.data import load_mnist
 from tinygan.serialize import load_npz, model_state, save_npz_atomic
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared/data/mnist"
-requires_mnist = pytest.mark.skipif(
-    not (MNIST_DIR / "train-images-idx3-ubyte.gz").is_file(),
-    reason=f"MNIST test data not found at {MNIST_DIR}")
-
 
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path, monkeypatch):
-    """A fresh cache folder; MNIST from the shared test data when it exists."""
+    """A fresh cache folder; MNIST from the test data when there is some."""
     monkeypatch.setenv("TINYGAN_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    if MNIST_DIR.is_dir():
-        monkeypatch.setenv("TINYGAN_DATA", str(MNIST_DIR))
-    else:
-        monkeypatch.delenv("TINYGAN_DATA", raising=False)
+    use_test_mnist(monkeypatch)
 
 
 def random_images(n, seed=0):

@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import MNIST_DIR
+from conftest import use_test_mnist
 from tinygan import checkpoint, train
 from tinygan.backend import to_host
 from tinygan.data import mnist
@@ -18,10 +18,7 @@ from tinygan.serialize import load_npz, save_npz_atomic
 
 @pytest.fixture(autouse=True)
 def data_environment(tmp_path, monkeypatch):
-    if MNIST_DIR.is_dir():
-        monkeypatch.setenv("TINYGAN_DATA", str(MNIST_DIR))
-    else:
-        monkeypatch.delenv("TINYGAN_DATA", raising=False)
+    use_test_mnist(monkeypatch)
     monkeypatch.setenv("TINYGAN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(mnist, "_open_url", lambda url, timeout: (_ for _ in ()).throw(OSError("offline")))
 

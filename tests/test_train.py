@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import MNIST_DIR
+from conftest import use_test_mnist
 from tinygan import sample, train
 from tinygan.checkpoint import read_checkpoint
 from tinygan.data import mnist
@@ -14,11 +14,8 @@ from tinygan.data import mnist
 
 @pytest.fixture(autouse=True)
 def data_environment(tmp_path, monkeypatch):
-    """Real MNIST when the shared copy exists, else the synthetic fallback; never the network."""
-    if MNIST_DIR.is_dir():
-        monkeypatch.setenv("TINYGAN_DATA", str(MNIST_DIR))
-    else:
-        monkeypatch.delenv("TINYGAN_DATA", raising=False)
+    """Real MNIST when the tests have it (conftest.MNIST_DIR), else the synthetic fallback; never the network."""
+    use_test_mnist(monkeypatch)
     monkeypatch.setenv("TINYGAN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(mnist, "_open_url", lambda url, timeout: (_ for _ in ()).throw(OSError("offline")))
 

@@ -12,6 +12,10 @@ import numpy
 _state = {"xp": None}
 
 
+class BackendUnavailable(RuntimeError):
+    """The requested backend cannot run here (CuPy missing, or no CUDA device)."""
+
+
 def cupy_status():
     """Return ``(cupy_module_or_None, reason)``: why CuPy can or cannot be used."""
     try:
@@ -37,7 +41,7 @@ def set_backend(name=None):
     else:
         cupy, reason = cupy_status()
         if cupy is None and name == "cupy":
-            raise RuntimeError(f"backend 'cupy' was requested but {reason}")
+            raise BackendUnavailable(f"backend 'cupy' was requested but {reason}")
         _state["xp"] = cupy if cupy is not None else numpy
     return _state["xp"]
 

@@ -21,7 +21,7 @@ import sys
 
 import numpy as np
 
-from . import backend
+from . import backend, cli
 from .checkpoint import load_generator
 from .data import CanvasDataset, LabelOrderHoldout, blank_canvas, load_digits
 from .data.mnist import resize_images
@@ -73,6 +73,35 @@ def frechet_distance(features_a, features_b):
     cross = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
     trace_root = np.sqrt(np.clip(cross, 0, None)).sum()
     return float(mean_gap @ mean_gap + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root)
+
+
+def mean_pairwise_distance(features, limit=300, seed=0):
+    """Mean Euclidean distance between two different rows of ``features`` (N, D), over at
+    most ``limit`` rows drawn with ``seed`` (nan for fewer than two rows)."""
+    features = np.asarray(features, np.float64)
+    if len(features) > limit:
+        features = features[np.random.default_rng(seed).choice(len(features), limit, replace=False)]
+    n = len(features)
+    if n < 2:
+        return float("nan")
+    squared = (features * features).sum(axis=1)
+    gaps = np.sqrt(np.clip(squared[:, None] + squared[None, :] - 2 * features @ features.T, 0, None))
+    return float(gaps.sum() / (n * (n - 1)))
+
+
+def diversity(features, labels, real_features, real_labels, n_classes):
+    """How varied the generated digits of each class are, against real digits of that class:
+    the mean pairwise distance of judge features within the class, generated over real.
+    1 means as varied as MNIST; a generator that draws one glyph per class gives about 0.
+    Returns {'per_class': {class: ratio}, 'mean': ..., 'min': ...}."""
+    ratios = {}
+    for c in range(n_classes):
+        generated = mean_pairwise_distance(features[labels == c])
+        real = mean_pairwise_distance(real_features[real_labels == c])
+        ratios[str(c)] = generated / real if real > 0 else float("nan")
+    values = [v for v in ratios.values() if np.isfinite(v)]
+    return {"per_class": ratios, "mean": float(np.mean(values)) if values else float("nan"),
+            "min": float(np.min(values)) if values else float("nan")}
 
 
 def background_score(images, boxes, ideal):
@@ -159,6 +188,7 @@ def evaluate(generator, holdout, judge, test_digits, n_samples=1000, seed=0, log
             "frechet": frechet_distance(features, real_features),
             "frechet_per_class": {str(c): frechet_distance(features[labels.ravel() == c], real_features[real_labels == c])
                                   for c in range(config.n_classes)},
+            "diversity": diversity(features, labels.ravel(), real_features, real_labels, config.n_classes),
             "background": background_score(images, boxes, ideal)}
         wrong = (judged != labels).sum(axis=1)
         order = np.lexsort((requested_p.min(axis=1), -wrong))  # most wrong digits, then least sure
@@ -190,6 +220,9 @@ def format_table(report):
         for g in groups) + " |")
     lines.append("| Fréchet distance (judge features) | " + " | ".join(
         f"{report[g]['frechet']:.2f}" if "frechet" in report[g] else "-" for g in groups) + " |")
+    lines.append("| within-class spread / real digits' (mean, worst class) | " + " | ".join(
+        f"{report[g]['diversity']['mean']:.2f}, {report[g]['diversity']['min']:.2f}" if "diversity" in report[g] else "-"
+        for g in groups) + " |")
     lines.append("| background error outside boxes | " + " | ".join(f"{report[g]['background']:.4f}" for g in groups) + " |")
     lines.append(f"\n{report['n_samples']} images per group, 95% Wilson intervals in brackets; "
                  f"{report['held_out_orders']} label orders held out from training.")
@@ -222,8 +255,8 @@ def save_failures(path, failures, per_group=6):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tinygan.evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.ArgumentParser(prog="python -m tinygan.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="checkpoint.npz written by tinygan.train")
     parser.add_argument("--n", type=int, default=500, help="images per group (seen, unseen, real)")
     parser.add_argument("--seed", type=int, default=0)
@@ -271,4 +304,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run_command(main))

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import cli
 from .backend import get_xp, rng as backend_rng, synchronize, to_device, to_host
 from .data import default_cache_dir, load_mnist
 from .layers import Conv2D, Dense, Dropout, Flatten, PReLU, Sequential
@@ -270,7 +271,7 @@ def positive_int(text):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m tinygan.judge",
         description="Train (--train) or check the MNIST digit judge used to evaluate generators.")
     parser.add_argument("--train", action="store_true", help="train a judge and save it")
@@ -299,11 +300,11 @@ def main(argv=None):
         model, info = load_judge(path)
         test_digits, test_labels = load_mnist("test", data_dir=args.data_dir)
     except ValueError as err:
-        sys.exit(f"tinygan.judge: {err}")
+        sys.exit(str(err))
     print(f"judge: {path}: stored test accuracy {info.test_accuracy:.4f} "
           f"(seed {info.seed}, {info.epochs} epochs)")
     print(f"judge: re-evaluated test accuracy {accuracy(model, to_canvas_colours(test_digits), test_labels):.4f}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.run_command(main))

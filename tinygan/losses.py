@@ -45,22 +45,32 @@ def binary_cross_entropy_with_logits(logits, targets):
     return loss, (sigmoid - targets) / logits.size
 
 
-def hinge_loss(scores, real):
-    """The discriminator's hinge loss (Lim & Ye 2017; Miyato et al. 2018), mean over all
-    elements: ``max(0, 1 - s)`` for real samples, ``max(0, 1 + s)`` for fake ones.
+def _column_weights(scores, weights):
+    """Per-column weights (K,) on the backend, uniform 1/K when ``weights`` is None."""
+    k = scores.shape[1]
+    return get_xp().asarray([1.0 / k] * k if weights is None else weights, dtype=scores.dtype)
+
+
+def hinge_loss(scores, real, weights=None):
+    """The discriminator's hinge loss (Lim & Ye 2017; Miyato et al. 2018): ``max(0, 1 - s)``
+    for real samples, ``max(0, 1 + s)`` for fake ones, averaged over the batch and summed
+    over the K columns with ``weights`` (K,) (default: 1/K each, the mean).
 
     scores: (N, K) raw discriminator scores. Returns (scalar loss, dscores (N, K))."""
     sign = 1.0 if real else -1.0
     margin = 1.0 - sign * scores
     active = (margin > 0).astype(scores.dtype)
-    return (margin * active).sum() / scores.size, active * (-sign / scores.size)
+    scale = _column_weights(scores, weights) * (1.0 / scores.shape[0])
+    return (margin * active * scale).sum(), active * (-sign * scale)
 
 
-def generator_hinge_loss(scores):
-    """The generator's side of the hinge loss: ``-mean(s)`` over the fake samples' scores.
+def generator_hinge_loss(scores, weights=None):
+    """The generator's side of the hinge loss: ``-s`` over the fake samples' scores, mean
+    over the batch, columns weighted as in :func:`hinge_loss`.
     scores: (N, K). Returns (scalar loss, dscores (N, K))."""
     xp = get_xp()
-    return -scores.mean(), xp.full(scores.shape, -1.0 / scores.size, dtype=scores.dtype)
+    scale = _column_weights(scores, weights) * (-1.0 / scores.shape[0])
+    return (scores * scale).sum(), xp.broadcast_to(scale, scores.shape).copy()
 
 
 def mode_seeking_loss(images, noise, weight, eps=1e-5):

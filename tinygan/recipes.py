@@ -11,6 +11,7 @@ a flag given on the command line wins over the recipe.
 INGREDIENTS = {
     "loss": ("paper", "hinge"),            # paper: softmax CE on soft noisy targets; hinge (needs scores)
     "combine": ("decisions", "scores"),    # final Dense over decisions / features, or per-pathway scores
+    "global_weight": (0.0, 0.5),           # hinge loss: weight of the whole image's score (objects share the rest)
     "spectral_norm": (False, True),        # spectral normalisation of every discriminator weight
     "projection": (False, True),           # projection discriminator for the local pathway
     "conditional_bn": (False, True),       # class-conditional BatchNorm in the local generator
@@ -59,6 +60,10 @@ def conflicts(settings):
     if settings["loss"] == "hinge" and not scores:
         problems.append(f"--loss hinge needs one score per pathway (--combine scores), got --combine "
                         f"{settings['combine']}")
+    if settings["loss"] == "hinge" and not 0 < settings["global_weight"] < 1:
+        problems.append(f"--global-weight must be in (0, 1) for the hinge loss, got {settings['global_weight']}")
+    if settings["loss"] == "paper" and settings["global_weight"]:
+        problems.append("--global-weight weighs the hinge loss's scores; the paper loss learns its combination")
     if settings["projection"] and not scores:
         problems.append("--projection adds a class term to each object's score: it needs --loss hinge "
                         "(--combine scores)")

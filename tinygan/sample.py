@@ -9,14 +9,14 @@ import sys
 
 import numpy as np
 
-from . import backend
+from . import backend, cli
 from .checkpoint import load_generator
 from .images import save_grid_png
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tinygan.sample", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.ArgumentParser(prog="python -m tinygan.sample", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="checkpoint.npz written by tinygan.train")
     parser.add_argument("--labels", required=True, nargs="+", type=int, help="one digit class per object")
     parser.add_argument("--boxes", nargs="+", type=int, default=None,
@@ -76,4 +76,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run_command(main))

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from . import backend
+from . import backend, cli
 from .checkpoint import read_checkpoint, restore_training, save_checkpoint
 from .data import CanvasDataset, LabelOrderHoldout, load_digits
 from .ema import WeightAverage, refresh_batch_statistics
@@ -31,6 +31,7 @@ from .images import save_grid_png
 from .judge import judge_features, judge_path, load_judge, to_canvas_colours
 from .losses import generator_hinge_loss, hinge_loss, mode_seeking_loss, softmax_cross_entropy
 from .models import COMBINE_MODES, NOISE_KINDS, PRESETS, Discriminator, Generator, preset
+from .models.compositing import crop_boxes, crop_boxes_backward
 from .optim import Adam
 from .plot import save_progress_png
 from .recipes import DEFAULT_RECIPE, INGREDIENTS, RECIPES, conflicts, recipe_settings
@@ -55,8 +56,8 @@ def say(message):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tinygan.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.ArgumentParser(prog="python -m tinygan.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small",
                         help="model size: paper (Table 1), small (trains on a CPU), tiny (tests)")
     parser.add_argument("--recipe", choices=sorted(RECIPES), default=DEFAULT_RECIPE,
@@ -95,6 +96,8 @@ def parse_args(argv=None):
     recipe.add_argument("--combine", choices=COMBINE_MODES, default=None,
                         help="discriminator output: a final layer over decisions (paper) or features (code), "
                              "or one score per pathway (scores, for the hinge loss)")
+    recipe.add_argument("--global-weight", type=float, default=None,
+                        help="hinge loss: weight of the whole image's score; the objects' scores share the rest")
     recipe.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=None,
                         help="spectral normalisation of the discriminator's weights")
     recipe.add_argument("--projection", action=argparse.BooleanOptionalAction, default=None,
@@ -193,15 +196,20 @@ class Trainer:
         self.data_source = digits.source
         self.dataset = CanvasDataset(digits, self.config.canvas(settings["texture"]), self.holdout)
 
+    def score_weights(self):
+        """Hinge loss weights of the (1 + n_objects) scores: the image's, then each object's."""
+        n, global_weight = self.config.n_objects, self.settings["global_weight"]
+        return [global_weight] + [(1 - global_weight) / n] * n
+
     def discriminator_loss(self, out, real, targets):
         if self.settings["loss"] == "paper":
             return softmax_cross_entropy(out, targets)
-        return hinge_loss(out, real)
+        return hinge_loss(out, real, self.score_weights())
 
     def generator_loss(self, out, targets):
         if self.settings["loss"] == "paper":
             return softmax_cross_entropy(out, targets)
-        return generator_hinge_loss(out)
+        return generator_hinge_loss(out, self.score_weights())
 
     def step(self, step):
         """One D update on real + fake, one G update; returns host float losses."""
@@ -238,9 +246,11 @@ class Trainer:
         dfake = D.freeze().backward(dout, cache)  # only the image gradient: D's own are not needed
         D.freeze(False)
         losses = {"d_real": loss_real, "d_fake": loss_fake, "g": loss_g}
-        if s["mode_seeking"]:
-            losses["mode_seeking"], dmode = mode_seeking_loss(fake, noise, s["mode_seeking"])
-            dfake += dmode
+        if s["mode_seeking"]:  # on the objects' boxes: the background should not vary
+            size = self.config.object_size
+            crops = crop_boxes(fake, fake_boxes, size)
+            losses["mode_seeking"], dcrops = mode_seeking_loss(crops, noise, s["mode_seeking"])
+            dfake += crop_boxes_backward(dcrops, fake_boxes, fake.shape)
         G.backward(dfake, g_cache, need_dnoise=False)
         self.opt_g.step()
         if self.average is not None:
@@ -457,4 +467,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run_command(main))
