@@ -266,6 +266,9 @@ def parse_args(argv=None):
     parser.add_argument("--train-judge", action="store_true", help="train the judge if none is cached")
     parser.add_argument("--data-dir", default=None, help="folder with the four MNIST files")
     parser.add_argument("--backend", choices=["auto", "numpy", "cupy"], default=None)
+    parser.add_argument("--average", action=argparse.BooleanOptionalAction, default=True,
+                        help="use the generator's weight average when the checkpoint has one (default); "
+                             "--no-average: the trained generator")
     args = parser.parse_args(argv)
     if args.n < 2:
         parser.error(f"--n must be at least 2, got {args.n}")
@@ -278,14 +281,15 @@ def main(argv=None):
     args, parser = parse_args(argv)
     backend.set_backend(args.backend)
     try:
-        generator, step, _, holdout = load_generator(args.checkpoint)
+        generator, step, _, holdout = load_generator(args.checkpoint, average=args.average)
         judge, info = load_judge(args.judge, train_if_missing=args.train_judge, data_dir=args.data_dir)
     except ValueError as err:
         parser.error(str(err))
     test_digits = load_digits("test", data_dir=args.data_dir)
     holdout = LabelOrderHoldout.from_array(holdout) if len(holdout) else LabelOrderHoldout([], generator.config.n_objects)
     report, failures = evaluate(generator, holdout, judge, test_digits, args.n, args.seed)
-    report.update(checkpoint=os.path.abspath(args.checkpoint), step=step, judge_test_accuracy=info.test_accuracy,
+    report.update(checkpoint=os.path.abspath(args.checkpoint), step=step, average=args.average,
+                  judge_test_accuracy=info.test_accuracy,
                   digits=test_digits.source)
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "eval")
     os.makedirs(out, exist_ok=True)

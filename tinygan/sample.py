@@ -25,6 +25,9 @@ def parse_args(argv=None):
     parser.add_argument("--columns", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backend", choices=["auto", "numpy", "cupy"], default=None)
+    parser.add_argument("--average", action=argparse.BooleanOptionalAction, default=True,
+                        help="use the generator's weight average when the checkpoint has one (default); "
+                             "--no-average: the trained generator")
     parser.add_argument("--out", default="samples.png", help="PNG file to write")
     args = parser.parse_args(argv)
     if args.n < 1 or args.columns < 1:
@@ -62,7 +65,7 @@ def main(argv=None):
     args, parser = parse_args(argv)
     backend.set_backend(args.backend)
     try:
-        generator, step, _, _ = load_generator(args.checkpoint)
+        generator, step, _, _ = load_generator(args.checkpoint, average=args.average)
         config = generator.config
         labels, boxes = requested_inputs(args, config, config.canvas().boxes())
     except ValueError as err:
