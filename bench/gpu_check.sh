@@ -6,10 +6,11 @@
 # Steps, each under its own `timeout` so the whole script stays under ~8 minutes, each
 # logging to $OUT/<step>.log; a failing step is recorded and the script goes on:
 #   setup   CuPy from wheels carried in .whl/ when that folder exists (the machine is offline)
-#   tests   the test suite on CuPy (TINYGAN_BACKEND=cupy python -m pytest -q -x)
+#   tests   the test suite on CuPy (TINYGAN_BACKEND=cupy python -m pytest -q)
 #   bench   python bench/conv_speed.py --backend cupy --json $OUT/conv_gpu.json
-#   small   python -m tinygan.train --backend cupy --preset small --steps 30
-#   paper   python -m tinygan.train --backend cupy --preset paper --steps 5
+#   step    python bench/step_speed.py --backend cupy --presets small paper (against torch on CUDA)
+#   small   python -m tinygan.train --backend cupy --preset small --steps 200
+#   paper   python -m tinygan.train --backend cupy --preset paper --steps 200
 # A summary table (step, status, seconds, key figure) is printed last.
 set -u
 
@@ -69,16 +70,18 @@ for name in ("cupy", "torch", "pytest"):
 echo "cupy: $CUPY_STATUS" | tee -a "$OUT/machine.log"
 
 if [ "$CUPY_STATUS" = ok ]; then
-    TINYGAN_BACKEND=cupy run_step tests 120 '(passed|failed|error)' \
-        python -m pytest -q -x
-    run_step bench 150 'geometric mean' \
+    TINYGAN_BACKEND=cupy run_step tests 150 '(passed|failed|error)' \
+        python -m pytest -q
+    run_step bench 120 'geometric mean' \
         python bench/conv_speed.py --backend cupy --json "$OUT/conv_gpu.json"
-    run_step small 60 '.' \
-        python -m tinygan.train --backend cupy --preset small --steps 30 --out "$OUT/run_small"
-    run_step paper 60 '.' \
-        python -m tinygan.train --backend cupy --preset paper --steps 5 --out "$OUT/run_paper"
+    run_step step 120 '^paper ' \
+        python bench/step_speed.py --backend cupy --presets small paper --json "$OUT/step_gpu.json"
+    run_step small 60 's/step' \
+        python -m tinygan.train --backend cupy --preset small --steps 200 --log-every 50 --out "$OUT/run_small"
+    run_step paper 90 's/step' \
+        python -m tinygan.train --backend cupy --preset paper --steps 200 --log-every 50 --out "$OUT/run_paper"
 else
-    for step in tests bench small paper; do skip_step "$step" "cupy unusable: ${CUPY_STATUS:0:70}"; done
+    for step in tests bench step small paper; do skip_step "$step" "cupy unusable: ${CUPY_STATUS:0:70}"; done
 fi
 
 if [ -f "$OUT/bench.log" ]; then
