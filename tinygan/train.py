@@ -62,7 +62,7 @@ def parse_args(argv=None):
                         help="model size: paper (Table 1), small (trains on a CPU), tiny (tests)")
     parser.add_argument("--recipe", choices=sorted(RECIPES), default=DEFAULT_RECIPE,
                         help="training recipe: tinygan (default, measured best) or paper (the original)")
-    parser.add_argument("--steps", type=int, default=4000, help="total training steps")
+    parser.add_argument("--steps", type=int, default=3000, help="total training steps")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", default="runs/tinygan", help="output folder")
     parser.add_argument("--seed", type=int, default=0)
