@@ -84,12 +84,12 @@ class Shape:
 
 # ----------------------------------------------------------------------------- environment
 
-def configure_environment(args, argv):
+def configure_environment(args, argv, script=__file__):
     """Fix the BLAS thread count and the TF32 mode before numpy's BLAS and CuPy read them.
 
     OpenBLAS, MKL and OpenMP read their thread count once, when numpy loads its BLAS, which
     has already happened here; so when the environment does not already ask for
-    ``args.threads`` the script restarts itself once with it set (and CUPY_TF32 with it).
+    ``args.threads`` the ``script`` restarts itself once with it set (and CUPY_TF32 with it).
 
     CuPy: ``CUPY_TF32=1`` lets cuBLAS use TF32 tensor cores for float32 matmuls (CuPy docs,
     "Environment variables"; read in cupy/_core/_routines_linalg.pyx ``get_compute_type``
@@ -99,7 +99,7 @@ def configure_environment(args, argv):
     wanted["CUPY_TF32"] = "1" if args.tf32 else "0"
     if all(os.environ.get(name) == value for name, value in wanted.items()):
         return
-    os.execve(sys.executable, [sys.executable, str(Path(__file__).resolve()), *argv],
+    os.execve(sys.executable, [sys.executable, str(Path(script).resolve()), *argv],
               {**os.environ, **wanted})
 
 

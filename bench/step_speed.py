@@ -42,7 +42,7 @@ import numpy as np
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))  # run from a checkout, uninstalled
 sys.path.insert(0, str(BENCH))
-from conv_speed import THREAD_VARIABLES, interleaved_medians, machine_info  # noqa: E402
+from conv_speed import configure_environment, interleaved_medians, load_torch, machine_info  # noqa: E402
 
 from tinygan import backend, train  # noqa: E402
 from tinygan.models import PRESETS  # noqa: E402
@@ -54,30 +54,6 @@ CHECK_BATCH = {"forward": 3, "step": 4}
 
 
 # ----------------------------------------------------------------------------- environment
-
-def configure_environment(args, argv):
-    """Fix the BLAS thread count and the TF32 mode before numpy's BLAS and CuPy read them
-    (restarting this script once with them set, as bench/conv_speed.py does)."""
-    wanted = {name: str(args.threads) for name in THREAD_VARIABLES}
-    wanted["CUPY_TF32"] = "1" if args.tf32 else "0"
-    if all(os.environ.get(name) == value for name, value in wanted.items()):
-        return
-    os.execve(sys.executable, [sys.executable, str(Path(__file__).resolve()), *argv], {**os.environ, **wanted})
-
-
-def load_torch(args):
-    """(torch module or None, reason); sets its thread count and TF32 mode to match tinygan's."""
-    if args.no_torch:
-        return None, "--no-torch"
-    try:
-        import torch
-    except ImportError as err:
-        return None, f"torch is not installed ({err})"
-    torch.set_num_threads(args.threads)
-    torch.backends.cuda.matmul.allow_tf32 = args.tf32
-    torch.backends.cudnn.allow_tf32 = args.tf32
-    return torch, "ok"
-
 
 def log(message):
     print(message, file=sys.stderr, flush=True)
@@ -317,7 +293,7 @@ def run(args, torch=None, torch_reason="--no-torch"):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    configure_environment(args, argv)
+    configure_environment(args, argv, __file__)
     torch, torch_reason = load_torch(args)
     record = run(args, torch, torch_reason)
     failed = [name for name, r in record["presets"].items() if r.get("parity") and not r["parity"]["ok"]]
