@@ -54,6 +54,14 @@ def use_test_mnist(monkeypatch):
         monkeypatch.setenv("TINYGAN_DATA", str(MNIST_DIR))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def numpy_for_shared_fixtures():
+    """Module-scoped fixtures (a trained judge, say) are built before any test's own
+    fixtures run: build them on NumPy too, never on TINYGAN_BACKEND's choice, so that a
+    test on NumPy never meets CuPy parameters."""
+    backend.set_backend("numpy")
+
+
 @pytest.fixture(autouse=True)
 def numpy_by_default():
     """Every test starts on NumPy (also under TINYGAN_BACKEND=cupy); the ``xp`` fixture
