@@ -212,7 +212,8 @@ class Trainer:
         return generator_hinge_loss(out, self.score_weights())
 
     def step(self, step):
-        """One D update on real + fake, one G update; returns host float losses."""
+        """One D update on real + fake, one G update; returns the losses as backend scalars
+        (read them in bulk, :class:`LossLog`: on a GPU each read waits for the device)."""
         s = self.settings
         rng = np.random.default_rng([s["seed"], step])
         batch = s["batch_size"]
@@ -227,7 +228,8 @@ class Trainer:
         noise = backend.to_device(G.sample_noise(rng, batch))
         targets = [backend.to_device(noisy_targets(rng, batch, real=r)) if s["loss"] == "paper" else None
                    for r in (True, False, True)]
-        D.set_rng(backend.rng(int(rng.integers(2**31))))
+        if s["dropout"]:  # a device generator for the dropout masks (none to make without dropout)
+            D.set_rng(backend.rng(int(rng.integers(2**31))))
         G.train()
         fake, g_cache = G.forward(noise, fake_labels, fake_boxes)
 
@@ -255,7 +257,7 @@ class Trainer:
         self.opt_g.step()
         if self.average is not None:
             self.average.update(step)
-        return {name: float(backend.to_host(value)) for name, value in losses.items()}
+        return losses
 
     def set_learning_rates(self, step, total):
         s = self.settings
@@ -340,22 +342,51 @@ def format_duration(seconds):
 LOG_FIELDS = ["step", *LOSS_FIELDS, "lr_g", "lr_d", "seconds", "acc_seen", "acc_unseen", "frechet"]
 
 
-def read_loss_log(path, until_step):
-    """Rows of losses.csv up to ``until_step`` (all fields as strings; missing ones empty)."""
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as file:
-        return [{field: row.get(field) or "" for field in LOG_FIELDS}
-                for row in csv.DictReader(file) if int(row["step"]) <= until_step]
+class LossLog:
+    """losses.csv. Each step's row waits with its losses still on the device until
+    :meth:`flush` reads all waiting losses in one copy (not one device sync per step),
+    checks that they are finite and writes the rows. A resumed run keeps the rows up to
+    its step. ``rows`` holds every written row (for progress.png)."""
 
+    def __init__(self, path, start):
+        self.rows = []
+        if start and os.path.exists(path):
+            with open(path, newline="") as file:
+                self.rows = [{field: row.get(field) or "" for field in LOG_FIELDS}
+                             for row in csv.DictReader(file) if int(row["step"]) <= start]
+        self.file = open(path, "w", newline="")
+        self.writer = csv.DictWriter(self.file, fieldnames=LOG_FIELDS)
+        self.writer.writeheader()
+        self.writer.writerows(self.rows)
+        self.waiting = []
 
-def open_loss_log(path, rows):
-    """losses.csv, rewritten with ``rows`` (the rows before a resumed step)."""
-    file = open(path, "w", newline="")
-    writer = csv.DictWriter(file, fieldnames=LOG_FIELDS)
-    writer.writeheader()
-    writer.writerows(rows)
-    return file, writer
+    def add(self, row, losses):
+        self.waiting.append((row, losses))
+
+    def flush(self):
+        """Write the waiting rows; return None, or (step, losses) of the first step whose
+        losses are not all finite (that row and the later ones are not written)."""
+        if not self.waiting:
+            return None
+        names = list(self.waiting[0][1])
+        xp = backend.get_xp()
+        values = backend.to_host(xp.stack([xp.stack([losses[n] for n in names]) for _, losses in self.waiting]))
+        waiting, self.waiting = self.waiting, []
+        for (row, _), numbers in zip(waiting, values.astype(float)):
+            losses = dict(zip(names, numbers.tolist()))
+            if not all(math.isfinite(v) for v in losses.values()):
+                return row["step"], losses
+            row.update({k: f"{v:.5f}" for k, v in losses.items()})
+            self.writer.writerow(row)
+            self.rows.append(row)
+        self.file.flush()
+        return None
+
+    def last_losses(self):
+        return {name: float(self.rows[-1][name]) for name in LOSS_FIELDS if self.rows[-1][name] != ""}
+
+    def close(self):
+        self.file.close()
 
 
 def load_run_judge(args, log):
@@ -401,58 +432,63 @@ def run(args, log=say):
     log(f"tinygan: preset {settings['preset']}, recipe {settings['recipe']} on {backend.backend_name()}, "
         f"{trainer.data_source} digits, batch {settings['batch_size']}, steps {start}..{args.steps}, "
         f"writing to {args.out}")
-    rows = read_loss_log(log_path, start) if start else []
-    csv_file, writer = open_loss_log(log_path, rows)
+    loss_log = LossLog(log_path, start)
     step, began, recent = start, time.perf_counter(), []
     try:
         while step < args.steps:
             tick = time.perf_counter()
             trainer.set_learning_rates(step, args.steps)
             losses = trainer.step(step)
-            if not all(math.isfinite(v) for v in losses.values()):
-                kept = checkpoint_path if os.path.exists(checkpoint_path) else "none written yet"
-                log(f"error: a loss became {losses} at step {step + 1}; stopping. "
-                    f"Last good checkpoint: {kept}")
-                return 1
             step += 1
             recent = (recent + [time.perf_counter() - tick])[-20:]
             row = {field: "" for field in LOG_FIELDS}
-            row.update({"step": step, **{k: f"{v:.5f}" for k, v in losses.items()}, "lr_g": trainer.opt_g.lr,
-                        "lr_d": trainer.opt_d.lr, "seconds": f"{time.perf_counter() - began:.2f}"})
+            row.update({"step": step, "lr_g": trainer.opt_g.lr, "lr_d": trainer.opt_d.lr,
+                        "seconds": f"{time.perf_counter() - began:.2f}"})
             if step == start + 5 and step < args.steps:
                 per_step = float(np.median(recent[1:]))
                 log(f"expected duration: {format_duration(per_step * (args.steps - step))} for "
                     f"{args.steps - step} more steps at {per_step:.2f} s/step")
+            result = None
             if judgement is not None and (step % eval_every == 0 or step == args.steps):
                 result = judgement.evaluate(trainer, step)
                 row.update(acc_seen=result["seen"], acc_unseen="" if result["unseen"] is None else result["unseen"],
                            frechet=f"{result['frechet']:.3f}")
+            loss_log.add(row, losses)
+            if result is None and step != args.steps and all(step % every for every in (
+                    args.log_every, args.sample_every, args.checkpoint_every)):
+                continue  # nothing to show or save: leave the losses on the device
+            failed = loss_log.flush()  # read the losses, and stop on a NaN before anything is saved
+            if failed is not None:
+                kept = checkpoint_path if os.path.exists(checkpoint_path) else "none written yet"
+                log(f"error: a loss became {failed[1]} at step {failed[0]}; stopping. Last good checkpoint: {kept}")
+                return 1
+            if result is not None:
                 best = judgement.is_best(result)
                 if best:
                     trainer.save(best_path, step)
                 log(f"eval at step {step}: judged digits correct, seen orders {100 * result['seen']:.1f}%"
                     + ("" if result["unseen"] is None else f", unseen orders {100 * result['unseen']:.1f}%")
                     + f"; Fréchet distance {result['frechet']:.1f}" + (f"; best so far: {best_path}" if best else ""))
-            writer.writerow(row)
-            rows.append(row)
             if step % args.log_every == 0 or step == args.steps:
-                per_step = float(np.median(recent))
-                log(f"step {step}/{args.steps} | D real {losses['d_real']:.3f} fake {losses['d_fake']:.3f} "
-                    f"| G {losses['g']:.3f} | {1 / per_step:.2f} it/s ({per_step:.2f} s/step) "
+                per_step, shown = float(np.median(recent)), loss_log.last_losses()
+                log(f"step {step}/{args.steps} | D real {shown['d_real']:.3f} fake {shown['d_fake']:.3f} "
+                    f"| G {shown['g']:.3f} | {1 / per_step:.2f} it/s ({per_step:.2f} s/step) "
                     f"| ETA {format_duration(per_step * (args.steps - step))}")
-                csv_file.flush()
             if step % args.sample_every == 0 or step == args.steps:
                 trainer.sample_grid(os.path.join(args.out, "samples", f"step_{step:06d}.png"), step)
-                save_progress_png(os.path.join(args.out, "progress.png"), rows)
+                save_progress_png(os.path.join(args.out, "progress.png"), loss_log.rows)
             if step % args.checkpoint_every == 0 and step != args.steps:
                 trainer.save(checkpoint_path, step)
     except KeyboardInterrupt:
+        if loss_log.flush() is not None:  # a NaN not yet seen: keep the last good checkpoint
+            log(f"\ninterrupted at step {step} after a loss became NaN: {checkpoint_path} left as it was")
+            return 1
         trainer.save(checkpoint_path, step)
         log(f"\ninterrupted at step {step}: saved {checkpoint_path}; continue with "
             f"python -m tinygan.train --resume {checkpoint_path} --steps {args.steps} --out {args.out}")
         return 130
     finally:
-        csv_file.close()
+        loss_log.close()
     trainer.save(checkpoint_path, step)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     log(f"done: {step} steps in {format_duration(time.perf_counter() - began)}, "

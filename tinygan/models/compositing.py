@@ -4,7 +4,7 @@ Both are gathers/scatters through integer pixel indices, with their exact gradie
 The image is NHWC with one channel; boxes are (top, left, bottom, right), bottom/right
 exclusive, each exactly ``size`` x ``size`` pixels.
 """
-from ..backend import get_xp
+from ..backend import get_xp, to_host
 
 
 def check_boxes(boxes, batch, n_objects, size, canvas_size, where="boxes"):
@@ -18,9 +18,11 @@ def check_boxes(boxes, batch, n_objects, size, canvas_size, where="boxes"):
     if boxes.dtype.kind not in "iu":
         raise ValueError(f"{where}: expected integer pixel coordinates, got dtype {boxes.dtype}")
     heights, widths = boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]
-    if bool(xp.any(heights != size)) or bool(xp.any(widths != size)):
+    wrong_size, outside = to_host(xp.stack([xp.any((heights != size) | (widths != size)),  # one read
+                                            xp.any((boxes[..., :2] < 0) | (boxes[..., 2:] > canvas_size))]))
+    if wrong_size:
         raise ValueError(f"{where}: every box must be {size}x{size} pixels for this model")
-    if bool(xp.any(boxes[..., :2] < 0)) or bool(xp.any(boxes[..., 2:] > canvas_size)):
+    if outside:
         raise ValueError(f"{where}: boxes must lie inside the {canvas_size}x{canvas_size} canvas")
 
 

@@ -42,7 +42,7 @@ def check_labels(labels, batch, config, where="labels"):
         raise ValueError(f"{where}: expected shape ({batch}, {config.n_objects}), got {shape or type(labels).__name__}")
     if labels.dtype.kind not in "iu":
         raise ValueError(f"{where}: expected integer classes, got dtype {labels.dtype}")
-    if bool(xp.any(labels < 0)) or bool(xp.any(labels >= config.n_classes)):
+    if bool(xp.any((labels < 0) | (labels >= config.n_classes))):  # one read from the device
         raise ValueError(f"{where}: classes must be in 0..{config.n_classes - 1}")
 
 
