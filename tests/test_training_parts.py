@@ -71,6 +71,19 @@ def test_adam_matches_formula(xp, rng):
     np.testing.assert_allclose(to_host(layer.params["w"]), w, rtol=1e-10)
 
 
+def test_fused_adam_kernel_matches_the_plain_update(xp, rng):
+    from tinygan.optim import adam_update, adam_update_fused
+    if xp is np:
+        pytest.skip("the fused Adam kernel is CuPy's; NumPy runs the plain update")
+    arrays = [xp.asarray(rng.standard_normal((50, 7)), dtype=np.float32) for _ in range(4)]
+    arrays[3] = abs(arrays[3])  # v >= 0
+    plain, fused = [a.copy() for a in arrays], [a.copy() for a in arrays]
+    for update, (param, grad, m, v) in ((adam_update, plain), (adam_update_fused, fused)):
+        update(param, grad, m, v, 0.5, 0.99, 1e-3, 1e-7)
+    for name, a, b in zip(("param", "grad", "m", "v"), plain, fused):
+        np.testing.assert_allclose(to_host(b), to_host(a), rtol=1e-5, atol=1e-7, err_msg=name)
+
+
 def test_sgd_momentum(xp, rng):
     layer = Dense(2, 2, bias=False, rng=rng, dtype=np.float64)
     w0 = to_host(layer.params["w"]).copy()
