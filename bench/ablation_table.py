@@ -6,7 +6,7 @@ runs (e.g. one recipe on three seeds), the mean and the minimum over the group.
 
 Each argument is LABEL=GLOB; the reports are those python -m tinygan.evaluate writes.
 Columns: per-object accuracy on seen and unseen orders, images with all digits correct
-(seen), Fréchet distance and within-class spread against real digits (seen), background
+(seen and unseen), Fréchet distance and within-class spread against real digits (seen), background
 error. For the Fréchet distance and the background error, lower is better, so the column
 shows the mean and the maximum (the worst seed) instead of the minimum.
 """
@@ -18,6 +18,7 @@ COLUMNS = [  # header, path into the report, scale, worst-seed function
     ("digits correct, seen %", ("seen", "per_object", "value"), 100, min),
     ("digits correct, unseen %", ("unseen", "per_object", "value"), 100, min),
     ("all four correct, seen %", ("seen", "all_correct", "value"), 100, min),
+    ("all four correct, unseen %", ("unseen", "all_correct", "value"), 100, min),
     ("Fréchet distance, seen", ("seen", "frechet"), 1, max),
     ("within-class spread / real, seen", ("seen", "diversity", "mean"), 1, min),
     ("background error", ("seen", "background"), 1, max),

@@ -46,7 +46,10 @@ def draw_panel(draw, top, title, steps, series, last_step):
             draw.line(points, fill=colour, width=2)
         for x, y in points if len(points) < 40 else ():
             draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
-        draw.text((right - 150, top + 4 + 12 * index), name, fill=colour)
+    for index, (name, _) in enumerate(series):  # the legend last, on white, over the lines
+        legend = (right - 130, top + 4 + 12 * index)
+        draw.rectangle([legend[0] - 2, legend[1], right - 2, legend[1] + 12], fill=(255, 255, 255))
+        draw.text(legend, name, fill=COLOURS[index % len(COLOURS)])
 
 
 def save_progress_png(path, rows):
