@@ -58,6 +58,15 @@ def test_resume_after_interrupt_reproduces_the_uninterrupted_run(tmp_path, monke
     assert losses(tmp_path / "resumed") == losses(tmp_path / "straight")
 
 
+def test_resume_writes_beside_its_checkpoint_unless_told_otherwise(tmp_path):
+    checkpoint = tmp_path / "run" / "checkpoint.npz"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(b"")
+    assert train.parse_args(["--resume", str(checkpoint)]).out == str(tmp_path / "run")
+    assert train.parse_args(["--resume", str(checkpoint), "--out", "elsewhere"]).out == "elsewhere"
+    assert train.parse_args([]).out == "runs/tinygan"
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     original_step = train.Trainer.step
 

@@ -64,7 +64,8 @@ def parse_args(argv=None):
                         help="training recipe: tinygan (default, measured best) or paper (the original)")
     parser.add_argument("--steps", type=int, default=3000, help="total training steps")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--out", default="runs/tinygan", help="output folder")
+    parser.add_argument("--out", default=None,
+                        help="output folder (default: runs/tinygan, or the folder of the --resume checkpoint)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backend", choices=["auto", "numpy", "cupy"], default=None,
                         help="array backend (default: TINYGAN_BACKEND or automatic)")
@@ -140,6 +141,8 @@ def parse_args(argv=None):
         problems.append(f"--resume: no checkpoint file at {args.resume}")
     if problems:
         parser.error("; ".join(problems))
+    if args.out is None:
+        args.out = (os.path.dirname(args.resume) or ".") if args.resume else "runs/tinygan"
     return args
 
 
