@@ -42,7 +42,8 @@ def test_train_writes_samples_losses_and_checkpoint(tmp_path):
 
 
 def test_resume_after_interrupt_reproduces_the_uninterrupted_run(tmp_path, monkeypatch):
-    assert run_train(tmp_path / "straight", "--steps", "6") == 0
+    averaged = ("--ema-start", "2", "--mode-seeking", "0.1")  # weight average, decay at 75%, mode seeking
+    assert run_train(tmp_path / "straight", "--steps", "6", *averaged) == 0
     original_step = train.Trainer.step
 
     def interrupted(self, step):
@@ -51,11 +52,15 @@ def test_resume_after_interrupt_reproduces_the_uninterrupted_run(tmp_path, monke
         return original_step(self, step)
 
     monkeypatch.setattr(train.Trainer, "step", interrupted)
-    assert run_train(tmp_path / "resumed", "--steps", "6") == 130
+    assert run_train(tmp_path / "resumed", "--steps", "6", *averaged) == 130
     assert read_checkpoint(tmp_path / "resumed/checkpoint.npz")[1] == 4
     monkeypatch.setattr(train.Trainer, "step", original_step)
     assert run_train(tmp_path / "resumed", "--steps", "6", "--resume", str(tmp_path / "resumed/checkpoint.npz")) == 0
     assert losses(tmp_path / "resumed") == losses(tmp_path / "straight")
+    resumed, straight = (read_checkpoint(tmp_path / run / "checkpoint.npz")[0] for run in ("resumed", "straight"))
+    assert any(name.startswith("ema:") for name in straight) and resumed.keys() == straight.keys()
+    for name in straight:
+        np.testing.assert_array_equal(resumed[name], straight[name], err_msg=name)
 
 
 def test_resume_writes_beside_its_checkpoint_unless_told_otherwise(tmp_path):
