@@ -4,7 +4,7 @@
                                [--backend numpy|cupy] [--batch 32] [--repeats 5] [--warmup 1]
                                [--threads N] [--tf32] [--json out.json] [--no-torch] [--no-check]
 
-Per preset the script builds ``tinygan.train.Trainer`` from ``tinygan.train.parse_args`` (so the
+Per preset the script builds ``tinygan.trainer.Trainer`` from ``tinygan.train.parse_args`` (so the
 recipe's defaults apply: loss, spectral norm, projection, conditional BN, noise, dropout,
 weight average, Adam's rates and betas) and times, interleaved within each repeat so that
 machine noise hits all of them alike (medians of ``--repeats`` after ``--warmup`` rounds,
@@ -47,6 +47,7 @@ from conv_speed import configure_environment, interleaved_medians, load_torch, m
 from tinygan import backend, train  # noqa: E402
 from tinygan.models import PRESETS  # noqa: E402
 from tinygan.recipes import RECIPES  # noqa: E402
+from tinygan.trainer import Trainer  # noqa: E402
 
 DEFAULT_PRESETS = ["small", "paper"]
 PARITY_TOLERANCE = 1e-9  # float64 relative error of outputs, losses and one step's updates
@@ -116,7 +117,7 @@ def build_trainer(name, args):
         argv += ["--data-dir", args.data_dir]
     run_args = train.parse_args(argv)
     settings = {key: getattr(run_args, key) for key in train.RUN_SETTINGS}
-    return train.Trainer(settings, data_dir=args.data_dir, log=log)
+    return Trainer(settings, data_dir=args.data_dir, log=log)
 
 
 def parameter_count(model):

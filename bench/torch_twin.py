@@ -7,7 +7,7 @@
 
 The twin is written the way a PyTorch user would write the model (NCHW, nn.Conv2d,
 nn.BatchNorm, nn.PReLU, autograd, torch.optim.Adam), with the same architecture, losses and
-update as :class:`tinygan.train.Trainer` for one ``GANConfig`` and run settings. Where
+update as :class:`tinygan.trainer.Trainer` for one ``GANConfig`` and run settings. Where
 PyTorch's built-ins have other semantics than tinygan's, the twin follows tinygan:
 
 * padding: Keras 'same'. A 3x3 stride-2 conv on an even size pads (0, 1) (the odd pixel
@@ -433,7 +433,7 @@ def noisy_targets(batch, real, device, dtype):
 
 class TorchTwin:
     """Generator, discriminator, Adam optimisers and weight average of one run, in PyTorch,
-    with :meth:`train_step` doing what ``tinygan.train.Trainer.step`` does."""
+    with :meth:`train_step` doing what ``tinygan.trainer.Trainer.step`` does."""
 
     def __init__(self, config, settings, device="cpu", dtype=torch.float32):
         self.config, self.settings, self.device, self.dtype = config, settings, torch.device(device), dtype
@@ -651,7 +651,7 @@ def step_parity(trainer, device="cpu", batch=4, step=0):
     losses, and every parameter and buffer after the step (BatchNorm running variances
     corrected for PyTorch's unbiased update); update errors are relative to the largest
     change of a value in the step. Returns a dict of errors."""
-    from tinygan import train as tiny_train
+    from tinygan import trainer as tiny_trainer
 
     check = float64_trainer(trainer, batch)
     s, config = check.settings, check.config
@@ -659,7 +659,7 @@ def step_parity(trainer, device="cpu", batch=4, step=0):
     rng = np.random.default_rng([s["seed"], step])  # what Trainer.step draws, in its order
     real, labels, boxes = check.dataset.sample(batch, rng)
     noise = check.generator.sample_noise(rng, batch)
-    targets = [twin.tensor(tiny_train.noisy_targets(rng, batch, real=r)) if s["loss"] == "paper" else None
+    targets = [twin.tensor(tiny_trainer.noisy_targets(rng, batch, real=r)) if s["loss"] == "paper" else None
                for r in (True, False, True)]
     before = {"generator": _state(twin.generator), "discriminator": _state(twin.discriminator)}
     counts = {}  # values per channel that each BatchNorm normalised over in the step
@@ -669,15 +669,15 @@ def step_parity(trainer, device="cpu", batch=4, step=0):
 
     norms = [m for m in twin.generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     hooks = [m.register_forward_hook(count_hook) for m in norms]
-    float32_targets = tiny_train.noisy_targets
+    float32_targets = tiny_trainer.noisy_targets
     # Trainer.step's paper targets are float32, and the loss sums them in float32 (a 1e-8
     # error in every gradient, amplified by Adam where a gradient is near eps): the check
     # hands Trainer.step the same values in float64.
-    tiny_train.noisy_targets = lambda *args, **kwargs: float32_targets(*args, **kwargs).astype(np.float64)
+    tiny_trainer.noisy_targets = lambda *args, **kwargs: float32_targets(*args, **kwargs).astype(np.float64)
     try:
         losses = check.step(step)
     finally:
-        tiny_train.noisy_targets = float32_targets
+        tiny_trainer.noisy_targets = float32_targets
     twin_losses = twin.train_step(step, twin.tensor(real), twin.tensor(labels), twin.tensor(boxes),
                                   noise=twin.tensor(noise), targets=targets)
     for hook in hooks:

@@ -22,7 +22,7 @@ sys.path.insert(0, str(BENCH))
 import step_speed  # noqa: E402
 import torch_twin  # noqa: E402
 
-from tinygan import train  # noqa: E402
+from tinygan import train, trainer  # noqa: E402
 from tinygan.data import DigitSet, synthetic_digits  # noqa: E402
 from tinygan.models import preset  # noqa: E402
 from tinygan.recipes import recipe_settings  # noqa: E402
@@ -49,17 +49,17 @@ def few_digits():
 @pytest.fixture
 def quick_data(monkeypatch):
     """Trainers built in this test draw their canvases from 200 synthetic digits."""
-    monkeypatch.setattr(train, "load_digits", lambda *args, **kwargs: few_digits())
+    monkeypatch.setattr(trainer, "load_digits", lambda *args, **kwargs: few_digits())
 
 
 def tiny_config(recipe):
     settings = recipe_settings(recipe, "tiny")
-    return preset("tiny", **{name: settings[name] for name in train.CONFIG_SETTINGS})
+    return preset("tiny", **{name: settings[name] for name in trainer.CONFIG_SETTINGS})
 
 
 def tiny_trainer(recipe):
     args = train.parse_args(["--preset", "tiny", "--recipe", recipe, "--batch-size", "8"])
-    return train.Trainer({name: getattr(args, name) for name in train.RUN_SETTINGS}, log=lambda message: None)
+    return trainer.Trainer({name: getattr(args, name) for name in train.RUN_SETTINGS}, log=lambda message: None)
 
 
 @pytest.mark.parametrize("recipe", RECIPES)

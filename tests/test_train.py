@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import use_test_mnist
-from tinygan import sample, train
+from tinygan import sample, train, trainer
 from tinygan.checkpoint import read_checkpoint
 from tinygan.data import mnist
 
@@ -44,17 +44,17 @@ def test_train_writes_samples_losses_and_checkpoint(tmp_path):
 def test_resume_after_interrupt_reproduces_the_uninterrupted_run(tmp_path, monkeypatch):
     averaged = ("--ema-start", "2", "--mode-seeking", "0.1")  # weight average, decay at 75%, mode seeking
     assert run_train(tmp_path / "straight", "--steps", "6", *averaged) == 0
-    original_step = train.Trainer.step
+    original_step = trainer.Trainer.step
 
     def interrupted(self, step):
         if step == 4:
             raise KeyboardInterrupt
         return original_step(self, step)
 
-    monkeypatch.setattr(train.Trainer, "step", interrupted)
+    monkeypatch.setattr(trainer.Trainer, "step", interrupted)
     assert run_train(tmp_path / "resumed", "--steps", "6", *averaged) == 130
     assert read_checkpoint(tmp_path / "resumed/checkpoint.npz")[1] == 4
-    monkeypatch.setattr(train.Trainer, "step", original_step)
+    monkeypatch.setattr(trainer.Trainer, "step", original_step)
     assert run_train(tmp_path / "resumed", "--steps", "6", "--resume", str(tmp_path / "resumed/checkpoint.npz")) == 0
     assert losses(tmp_path / "resumed") == losses(tmp_path / "straight")
     resumed, straight = (read_checkpoint(tmp_path / run / "checkpoint.npz")[0] for run in ("resumed", "straight"))
@@ -73,13 +73,13 @@ def test_resume_writes_beside_its_checkpoint_unless_told_otherwise(tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
-    original_step = train.Trainer.step
+    original_step = trainer.Trainer.step
 
     def diverging(self, step):
         result = original_step(self, step)
         return {**result, "g": float("nan")} if step == 4 else result
 
-    monkeypatch.setattr(train.Trainer, "step", diverging)
+    monkeypatch.setattr(trainer.Trainer, "step", diverging)
     messages = []
     args = train.parse_args(["--preset", "tiny", "--batch-size", "4", "--steps", "8", "--checkpoint-every", "3",
                              "--out", str(tmp_path / "run")])
@@ -103,12 +103,12 @@ def test_bad_flags_fail_before_any_work(capsys, flags, message):
 
 
 def test_learning_rate_schedule():
-    rates = [train.learning_rate(1e-3, step, 100, [0.5, 0.75], 0.1) for step in (0, 49, 50, 74, 75, 99)]
+    rates = [trainer.learning_rate(1e-3, step, 100, [0.5, 0.75], 0.1) for step in (0, 49, 50, 74, 75, 99)]
     np.testing.assert_allclose(rates, [1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-5])
 
 
 def test_noisy_targets_ranges():
-    targets = train.noisy_targets(np.random.default_rng(0), 1000, real=True)
+    targets = trainer.noisy_targets(np.random.default_rng(0), 1000, real=True)
     assert targets[:, 0].min() >= 0 and targets[:, 0].max() <= 0.3
     assert targets[:, 1].min() >= 0.7 and targets[:, 1].max() <= 1.0
 
