@@ -8,6 +8,7 @@ import pytest
 from conftest import MNIST_DIR, requires_mnist, use_test_mnist
 from tinygan import evaluate, judge, train
 from tinygan.data import CanvasConfig, CanvasDataset, DigitSet, blank_canvas, load_mnist
+from tinygan.recipes import RECIPES
 
 
 @pytest.fixture(autouse=True)
@@ -99,9 +100,10 @@ def test_blank_canvases_score_near_chance(quick_judge):
 
 
 @requires_mnist
-def test_evaluate_command_end_to_end(tmp_path, quick_judge, capsys):
-    args = train.parse_args(["--preset", "tiny", "--batch-size", "4", "--steps", "2", "--holdout", "19,32,55",
-                             "--out", str(tmp_path / "run")])
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_evaluate_command_end_to_end(tmp_path, quick_judge, capsys, recipe):
+    args = train.parse_args(["--preset", "tiny", "--recipe", recipe, "--batch-size", "4", "--steps", "2",
+                             "--holdout", "19,32,55", "--out", str(tmp_path / "run")])
     assert train.run(args, log=lambda m: None) == 0
     judge.save_judge(quick_judge[0], tmp_path / "judge.npz", quick_judge[2], seed=0, epochs=1)
     assert evaluate.main(["--checkpoint", str(tmp_path / "run/checkpoint.npz"), "--judge", str(tmp_path / "judge.npz"),
