@@ -8,7 +8,7 @@ ingredient can also be set on its own. Writes to --out: losses.csv, progress.png
 samples/step_*.png (fixed labels and noise), checkpoint.npz (atomically, at intervals, at
 the end and on Ctrl-C) and, with evaluations, best.npz. ``--resume PATH`` continues a run.
 
-How long: the default run (small preset) takes about 45 minutes on 2 CPU cores; the
+How long: the default run (small preset) takes 45-55 minutes on 2 CPU cores; the
 expected duration is printed after the first steps.
 """
 import argparse
