@@ -26,10 +26,15 @@ def grid_image(images, columns, gap=2, captions=None):
     return picture
 
 
-def save_grid_png(path, images, columns, captions=None):
-    """Write a grid PNG atomically (temporary file, then rename)."""
+def save_png(picture, path):
+    """Write a PIL image as PNG atomically (temporary file, then rename), making its folder."""
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp"
-    grid_image(images, columns, captions=captions).save(tmp, format="PNG", optimize=True)
+    picture.save(tmp, format="PNG", optimize=True)
     os.replace(tmp, path)
+
+
+def save_grid_png(path, images, columns, captions=None):
+    """Write a grid PNG atomically."""
+    save_png(grid_image(images, columns, captions=captions), path)

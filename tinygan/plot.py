@@ -1,9 +1,9 @@
 """A run's progress as a PNG (Pillow only): the losses, and the judge's accuracy and
 Fréchet distance at each evaluation, against the step. Written next to losses.csv."""
-import os
-
 import numpy as np
 from PIL import Image, ImageDraw
+
+from .images import save_png
 
 PANEL_WIDTH, PANEL_HEIGHT, MARGIN = 560, 150, 44
 COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189)]
@@ -36,7 +36,7 @@ def draw_panel(draw, top, title, steps, series, last_step):
         low, high = low - 0.5, high + 0.5
     draw.text((2, top), f"{high:.3g}", fill=(0, 0, 0))
     draw.text((2, bottom - 10), f"{low:.3g}", fill=(0, 0, 0))
-    for index, (name, values) in enumerate(series):
+    for index, (_, values) in enumerate(series):
         colour = COLOURS[index % len(COLOURS)]
         keep = np.isfinite(values)
         xs = left + (np.asarray(steps)[keep] / max(last_step, 1)) * PANEL_WIDTH
@@ -72,7 +72,4 @@ def save_progress_png(path, rows):
     for index, (title, series) in enumerate(panels):
         draw_panel(draw, 20 + index * (PANEL_HEIGHT + 30), title, steps, series, last)
     draw.text((MARGIN, picture.height - 14), f"step 0 .. {int(last)}", fill=(0, 0, 0))
-    path = os.fspath(path)
-    tmp = f"{path}.tmp"
-    picture.save(tmp, format="PNG", optimize=True)
-    os.replace(tmp, path)
+    save_png(picture, path)
