@@ -1,27 +1,27 @@
-"""Training-step speed: tinygan's ``Trainer.step`` against the same step of a PyTorch twin.
+"""Training-step speed: tinygan's ``Updater.update`` against the same step of a PyTorch twin.
 
     python bench/step_speed.py [--presets small paper] [--recipe tinygan|paper]
                                [--backend numpy|cupy] [--batch 32] [--repeats 5] [--warmup 1]
                                [--threads N] [--tf32] [--json out.json] [--no-torch] [--no-check]
 
-Per preset the script builds ``tinygan.trainer.Trainer`` from ``tinygan.train.parse_args`` (so the
-recipe's defaults apply: loss, spectral norm, projection, conditional BN, noise, dropout,
-weight average, Adam's rates and betas) and times, interleaved within each repeat so that
+Per preset the script builds ``tinygan.updater.Updater`` from ``RunSettings(preset, recipe,
+batch_size)`` (so the recipe's defaults apply: loss, spectral norm, projection, conditional BN,
+noise, dropout, weight average, Adam's rates and betas) and times, interleaved within each repeat so that
 machine noise hits all of them alike (medians of ``--repeats`` after ``--warmup`` rounds,
 device-synchronized on a GPU):
 
-* tinygan: ``trainer.step(i)``, the real training step: draw a batch of canvases, G forward,
+* tinygan: ``updater.update(i)``, the real training step: draw a batch of canvases, G forward,
   D on real then fake with its update, G through the updated D with its update, the weight
   average;
 * torch: the same step of the PyTorch twin (bench/torch_twin.py) of the same model, built
-  from the trainer's own weights: the same batch draw from tinygan's data set (host, then
+  from the updater's own weights: the same batch draw from tinygan's data set (host, then
   copied to the device), noise and targets drawn by torch, autograd, torch.optim.Adam;
 * data: the batch draw alone, which both steps include.
 
 Both sides train float32 on real MNIST canvases (or tinygan's synthetic digits where MNIST is
 missing), not random images. Before timing, unless ``--no-check``, the twin is checked in
 float64 against tinygan: parameter counts, eval-mode outputs of G and D (``forward``), and one
-whole ``Trainer.step`` against the twin's step from the same weights and inputs, dropout off
+whole ``Updater.update`` against the twin's step from the same weights and inputs, dropout off
 (``step``: losses, and every weight, running statistic and spectral-norm vector after it).
 A memory line gives each side's peak memory during one step beyond what was resident before
 it. The exit status is 1 when a parity check fails.
@@ -44,10 +44,11 @@ sys.path.insert(0, str(BENCH.parent))  # run from a checkout, uninstalled
 sys.path.insert(0, str(BENCH))
 from conv_speed import configure_environment, interleaved_medians, load_torch, machine_info  # noqa: E402
 
-from tinygan import backend, train  # noqa: E402
+from tinygan import backend  # noqa: E402
+from tinygan.data import load_digits  # noqa: E402
 from tinygan.models import PRESETS  # noqa: E402
-from tinygan.recipes import RECIPES  # noqa: E402
-from tinygan.trainer import Trainer  # noqa: E402
+from tinygan.settings import RECIPE_NAMES, RunSettings  # noqa: E402
+from tinygan.updater import Updater  # noqa: E402
 
 DEFAULT_PRESETS = ["small", "paper"]
 PARITY_TOLERANCE = 1e-9  # float64 relative error of outputs, losses and one step's updates
@@ -62,15 +63,15 @@ def log(message):
 
 # ----------------------------------------------------------------------------- memory
 
-def tinygan_peak_bytes(trainer, step):
-    """Peak memory of one ``trainer.step`` beyond what was allocated before it. On the host,
+def tinygan_peak_bytes(updater, step):
+    """Peak memory of one ``updater.update`` beyond what was allocated before it. On the host,
     as for torch below, frees of memory allocated before the step are not seen: an upper
     bound where the step frees earlier memory (torch's zero_grad(set_to_none=True) frees the
     previous gradients, about the parameters' size)."""
     if backend.backend_name() == "numpy":
         tracemalloc.start()  # numpy reports its allocations to tracemalloc
         try:
-            trainer.step(step)
+            updater.update(step)
             return tracemalloc.get_traced_memory()[1], "tracemalloc peak"
         finally:
             tracemalloc.stop()
@@ -78,7 +79,7 @@ def tinygan_peak_bytes(trainer, step):
     backend.synchronize()
     pool.free_all_blocks()
     before = pool.total_bytes()
-    trainer.step(step)
+    updater.update(step)
     backend.synchronize()
     return pool.total_bytes() - before, "CuPy memory pool growth (pool emptied before)"
 
@@ -110,14 +111,10 @@ def torch_peak_bytes(torch, device, fn):
 
 # ----------------------------------------------------------------------------- one preset
 
-def build_trainer(name, args):
-    """The Trainer of ``python -m tinygan.train --preset name --recipe ... --batch-size ...``."""
-    argv = ["--preset", name, "--recipe", args.recipe, "--batch-size", str(args.batch)]
-    if args.data_dir:
-        argv += ["--data-dir", args.data_dir]
-    run_args = train.parse_args(argv)
-    settings = {key: getattr(run_args, key) for key in train.RUN_SETTINGS}
-    return Trainer(settings, data_dir=args.data_dir, log=log)
+def build_updater(name, args):
+    """The Updater of ``python -m tinygan.train --preset name --recipe ... --batch-size ...``."""
+    settings = RunSettings(preset=name, recipe=args.recipe, batch_size=args.batch)
+    return Updater(settings, load_digits("train", data_dir=args.data_dir, log=log))
 
 
 def parameter_count(model):
@@ -125,12 +122,12 @@ def parameter_count(model):
     return sum(int(layer.params[key].size) for _, layer, key in model.named_parameters())
 
 
-def parity_checks(trainer, torch_device):
-    """Float64 parity of the twin with tinygan for this trainer's model (see torch_twin)."""
-    import torch_twin
-    forward = torch_twin.forward_parity(trainer.config, torch_device, batch=CHECK_BATCH["forward"],
-                                        seed=trainer.settings["seed"])
-    step = torch_twin.step_parity(trainer, torch_device, batch=CHECK_BATCH["step"])
+def parity_checks(updater, torch_device):
+    """Float64 parity of the twin with tinygan for this updater's model (see parity.py)."""
+    import parity
+    forward = parity.forward_parity(updater.config, torch_device, batch=CHECK_BATCH["forward"],
+                                    seed=updater.settings.seed)
+    step = parity.step_parity(updater.settings, updater.digits, torch_device, batch=CHECK_BATCH["step"])
     errors = [forward["generator_image_rel_error"], forward["discriminator_output_rel_error"],
               step["loss_rel_error"], step["generator_update_rel_error"], step["discriminator_update_rel_error"],
               step.get("average_rel_error", 0.0)]
@@ -142,25 +139,25 @@ def parity_checks(trainer, torch_device):
 
 def benchmark_preset(name, args, torch, torch_device):
     """Timings, memory and parity of one preset on the current backend, as a JSON-ready dict."""
-    trainer = build_trainer(name, args)
-    settings, batch, seed = trainer.settings, args.batch, trainer.settings["seed"]
-    counts = {part: parameter_count(getattr(trainer, part)) for part in ("generator", "discriminator")}
-    result = {"preset": name, "recipe": settings["recipe"], "batch": batch, "config": trainer.config.to_dict(),
-              "settings": settings, "data": trainer.data_source, "parameters": {"tinygan": counts}}
+    updater = build_updater(name, args)
+    settings, batch, seed = updater.settings, args.batch, updater.settings.seed
+    counts = {part: parameter_count(getattr(updater, part)) for part in ("generator", "discriminator")}
+    result = {"preset": name, "recipe": settings.recipe, "batch": batch, "config": updater.config.to_dict(),
+              "settings": settings.to_dict(), "data": updater.digits.source, "parameters": {"tinygan": counts}}
     with_torch = torch_device is not None
     if with_torch:
         import torch_twin
-        result["parity"] = None if args.no_check else parity_checks(trainer, torch_device)
-        twin = torch_twin.TorchTwin(trainer.config, settings, torch_device)
-        twin.load_tinygan(trainer.generator, trainer.discriminator)
+        result["parity"] = None if args.no_check else parity_checks(updater, torch_device)
+        twin = torch_twin.TorchTwin(updater.config, settings, torch_device)
+        twin.load_tinygan(updater.generator, updater.discriminator)
         result["parameters"]["torch"] = twin.parameter_counts()
     steps = {"tinygan": itertools.count(), "torch": itertools.count(), "data": itertools.count()}
 
-    def batch_of(step):  # what Trainer.step draws first, from the same seeded generator
-        return trainer.dataset.sample(batch, np.random.default_rng([seed, step]))
+    def batch_of(step):  # what Updater.update draws first, from the same seeded generator
+        return updater.dataset.sample(batch, np.random.default_rng([seed, step]))
 
     def tinygan_step():
-        trainer.step(next(steps["tinygan"]))
+        updater.update(next(steps["tinygan"]))
 
     def torch_step():
         step = next(steps["torch"])
@@ -177,7 +174,7 @@ def benchmark_preset(name, args, torch, torch_device):
     result["samples_s"] = {key: samples for key, (_, samples) in medians.items()}
     if with_torch:
         result["tinygan_over_torch"] = result["tinygan_ms"] / result["torch_ms"]
-    peak, method = tinygan_peak_bytes(trainer, next(steps["tinygan"]))
+    peak, method = tinygan_peak_bytes(updater, next(steps["tinygan"]))
     result["memory"] = {"tinygan_extra_peak_bytes": peak, "tinygan_method": method}
     if with_torch:
         peak, method = torch_peak_bytes(torch, torch_device, torch_step)
@@ -229,7 +226,7 @@ def print_report(record):
         f, st = parity["forward"], parity["step"]
         counts = ", ".join(f"{part} {ours}/{theirs}" for part, (ours, theirs) in f["parameters"].items())
         print(f"parity {name} (float64; parameters tinygan/torch: {counts}): G image {f['generator_image_rel_error']:.1e}, "
-              f"D output {f['discriminator_output_rel_error']:.1e} (eval); one Trainer.step at batch {st['batch']}, "
+              f"D output {f['discriminator_output_rel_error']:.1e} (eval); one Updater.update at batch {st['batch']}, "
               f"dropout off: losses {st['loss_rel_error']:.1e}, G update {st['generator_update_rel_error']:.1e}, "
               f"D update {st['discriminator_update_rel_error']:.1e}"
               + (f", weight average {st['average_rel_error']:.1e}" if "average_rel_error" in st else "")
@@ -242,7 +239,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", nargs="+", choices=sorted(PRESETS), default=DEFAULT_PRESETS)
-    parser.add_argument("--recipe", choices=sorted(RECIPES), default="tinygan")
+    parser.add_argument("--recipe", choices=RECIPE_NAMES, default="tinygan")
     parser.add_argument("--backend", choices=("numpy", "cupy"), default="numpy",
                         help="tinygan's backend; the twin runs on the CPU with numpy, on CUDA with cupy")
     parser.add_argument("--batch", type=int, default=32)

@@ -1,13 +1,13 @@
 """A PyTorch twin of tinygan's multi-object GAN, for speed comparisons and parity checks.
 
     from torch_twin import TorchTwin
-    twin = TorchTwin(trainer.config, trainer.settings, device="cpu")
-    twin.load_tinygan(trainer.generator, trainer.discriminator)   # same weights and state
-    losses = twin.train_step(step, *batch)                        # Trainer.step's update
+    twin = TorchTwin(updater.config, updater.settings, device="cpu")
+    twin.load_tinygan(updater.generator, updater.discriminator)   # same weights and state
+    losses = twin.train_step(step, *batch)                        # Updater.update's step
 
 The twin is written the way a PyTorch user would write the model (NCHW, nn.Conv2d,
 nn.BatchNorm, nn.PReLU, autograd, torch.optim.Adam), with the same architecture, losses and
-update as :class:`tinygan.trainer.Trainer` for one ``GANConfig`` and run settings. Where
+update as :class:`tinygan.updater.Updater` for one ``GANConfig`` and ``RunSettings``. Where
 PyTorch's built-ins have other semantics than tinygan's, the twin follows tinygan:
 
 * padding: Keras 'same'. A 3x3 stride-2 conv on an even size pads (0, 1) (the odd pixel
@@ -33,7 +33,8 @@ PyTorch's built-ins have other semantics than tinygan's, the twin follows tinyga
   makes them the same update (:func:`adam_step`).
 
 Dropout masks come from torch's generator, so they differ from tinygan's; everything else
-in a training step is the same function of the same inputs.
+in a training step is the same function of the same inputs. The checks that the twin
+computes what tinygan computes are in parity.py.
 """
 import math
 
@@ -147,7 +148,7 @@ def box_index(boxes, size, height, width):
 def paste_min(background, objects, index):
     """background (B, 1, H, W), objects (B, n, s, s), index from :func:`box_index` -> image
     (B, 1, H, W): each object written into its box with an element-wise minimum, ties and
-    their gradient to the earlier source (tinygan.models.compositing.paste_min)."""
+    their gradient to the earlier source (tinygan.layout.paste_min)."""
     flat = background.reshape(-1)
     for k in range(objects.shape[1]):
         where = index[:, k]
@@ -322,7 +323,7 @@ def count_parameters(model):
     return sum(int(layer.params[key].size) for _, layer, key in model.named_parameters())
 
 
-def _host(array):
+def host_array(array):
     return array.get() if hasattr(array, "get") and not isinstance(array, np.ndarray) else np.asarray(array)
 
 
@@ -367,7 +368,7 @@ def _copy_spectral(layer, module):
     if (layer.spectral is None) != (spectral_of(module) is None):
         raise ValueError(f"{layer.name}: spectral norm on one side only")
     if layer.spectral is not None:
-        _put(spectral_of(module).u, _host(layer.spectral.u), f"{layer.name}.u")
+        _put(spectral_of(module).u, host_array(layer.spectral.u), f"{layer.name}.u")
 
 
 def _copy_norm(layer, module, stats, perm_of):
@@ -376,9 +377,9 @@ def _copy_norm(layer, module, stats, perm_of):
     norm = getattr(layer, "norm", layer)
     for key, target in (("gamma", module.gamma if hasattr(module, "gamma") else module.weight),
                         ("beta", module.beta if hasattr(module, "beta") else module.bias)):
-        _put(target, _out_perm(perm_of, _host(layer.params[key])), f"{layer.name}.{key}")
-    _put(stats.running_mean, _out_perm(perm_of, _host(norm.running_mean)), f"{layer.name}.running_mean")
-    _put(stats.running_var, _out_perm(perm_of, _host(norm.running_var)), f"{layer.name}.running_var")
+        _put(target, _out_perm(perm_of, host_array(layer.params[key])), f"{layer.name}.{key}")
+    _put(stats.running_mean, _out_perm(perm_of, host_array(norm.running_mean)), f"{layer.name}.running_mean")
+    _put(stats.running_var, _out_perm(perm_of, host_array(norm.running_var)), f"{layer.name}.running_var")
 
 
 def load_tinygan(torch_model, tinygan_model):
@@ -386,17 +387,17 @@ def load_tinygan(torch_model, tinygan_model):
     Generator or Discriminator into its twin, converting layouts; shapes and parameter counts
     are checked. Returns the twin."""
     for layer, module in _pairs(tinygan_model, torch_model, "Dense", nn.Linear):
-        w = _host(layer.params["w"])  # (in, out)
+        w = host_array(layer.params["w"])  # (in, out)
         perm = getattr(module, "tinygan_in_perm", None)
         _put(_weight(module), _out_perm(module, w if perm is None else w[perm]).T, f"{layer.name}.w")
-        _put(module.bias, _out_perm(module, _host(layer.params["b"])), f"{layer.name}.b")
+        _put(module.bias, _out_perm(module, host_array(layer.params["b"])), f"{layer.name}.b")
         _copy_spectral(layer, module)
     for layer, module in _pairs(tinygan_model, torch_model, "Conv2D", nn.Conv2d):
-        _put(_weight(module), _host(layer.params["w"]).transpose(3, 2, 0, 1), f"{layer.name}.w")
-        _put(module.bias, _host(layer.params["b"]), f"{layer.name}.b")
+        _put(_weight(module), host_array(layer.params["w"]).transpose(3, 2, 0, 1), f"{layer.name}.w")
+        _put(module.bias, host_array(layer.params["b"]), f"{layer.name}.b")
         _copy_spectral(layer, module)
     for layer, module in _pairs(tinygan_model, torch_model, "PReLU", nn.PReLU):
-        _put(module.weight, _out_perm(module, _host(layer.params["alpha"])), f"{layer.name}.alpha")
+        _put(module.weight, _out_perm(module, host_array(layer.params["alpha"])), f"{layer.name}.alpha")
     affine = (lambda layer: bool(layer.params)), (lambda module: module.affine)
     for layer, module in _pairs(tinygan_model, torch_model, "BatchNorm", (nn.BatchNorm1d, nn.BatchNorm2d), *affine):
         _copy_norm(layer, module, module, module)
@@ -406,7 +407,7 @@ def load_tinygan(torch_model, tinygan_model):
     if (not projections) != (getattr(torch_model, "projection", None) is None):
         raise ValueError("class projection on one side only")
     if projections:
-        _put(torch_model.projection, _host(projections[0].params["embed"]), "projection.embed")
+        _put(torch_model.projection, host_array(projections[0].params["embed"]), "projection.embed")
     ours, theirs = count_parameters(tinygan_model), count_parameters(torch_model)
     if ours != theirs:
         raise ValueError(f"parameter counts differ: tinygan {ours}, twin {theirs}")
@@ -433,22 +434,22 @@ def noisy_targets(batch, real, device, dtype):
 
 class TorchTwin:
     """Generator, discriminator, Adam optimisers and weight average of one run, in PyTorch,
-    with :meth:`train_step` doing what ``tinygan.trainer.Trainer.step`` does."""
+    with :meth:`train_step` doing what ``tinygan.updater.Updater.update`` does."""
 
     def __init__(self, config, settings, device="cpu", dtype=torch.float32):
         self.config, self.settings, self.device, self.dtype = config, settings, torch.device(device), dtype
         self.generator = Generator(config).to(device=self.device, dtype=dtype)
         self.discriminator = Discriminator(config).to(device=self.device, dtype=dtype)
-        betas = (settings["beta1"], settings["beta2"])
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=settings["lr_g"], betas=betas, eps=ADAM_EPS)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=settings["lr_d"], betas=betas,
+        betas = (settings.beta1, settings.beta2)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=settings.lr_g, betas=betas, eps=ADAM_EPS)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=settings.lr_d, betas=betas,
                                       eps=ADAM_EPS)
-        if settings.get("mode_seeking"):
+        if settings.mode_seeking:
             raise NotImplementedError("the twin has no mode-seeking term (neither recipe uses one)")
         self.steps = 0
         self._weights = None
         self.average = None
-        if settings["ema"]:
+        if settings.ema:
             self.average = [p.detach().clone() for p in self.generator.parameters()]
 
     def load_tinygan(self, generator, discriminator):
@@ -465,34 +466,32 @@ class TorchTwin:
 
     def tensor(self, array, dtype=None):
         """A host (or CuPy) array as a tensor on the twin's device (floats in its dtype)."""
-        value = torch.as_tensor(_host(array))
+        value = torch.as_tensor(host_array(array))
         return value.to(self.device, dtype=self.dtype if value.is_floating_point() and dtype is None else dtype)
 
     def _score_weights(self, out):
-        """Hinge loss weights of the (1 + n) score columns, as Trainer.score_weights: the
-        image's ``global_weight``, the objects sharing the rest (a plain mean over all
-        scores for a tinygan without that setting)."""
+        """Hinge loss weights of the (1 + n) score columns, as tinygan's HingeLoss: the
+        image's ``global_weight``, the objects sharing the rest."""
         if self._weights is None or self._weights.dtype != out.dtype:
-            n, global_weight = self.config.n_objects, self.settings.get("global_weight")
-            weights = [1 / (1 + n)] * (1 + n) if global_weight is None else \
-                [global_weight] + [(1 - global_weight) / n] * n
+            n, global_weight = self.config.n_objects, self.settings.global_weight
+            weights = [global_weight] + [(1 - global_weight) / n] * n
             self._weights = torch.tensor(weights, device=out.device, dtype=out.dtype)
         return self._weights
 
     def _discriminator_loss(self, out, real, targets):
-        if self.settings["loss"] == "paper":
+        if self.settings.loss == "paper":
             return F.cross_entropy(out, targets)  # soft targets: -mean_n sum_k t log softmax
         margins = F.relu(1 - out) if real else F.relu(1 + out)
         return (margins.mean(dim=0) * self._score_weights(out)).sum()
 
     def _generator_loss(self, out, targets):
-        if self.settings["loss"] == "paper":
+        if self.settings.loss == "paper":
             return F.cross_entropy(out, targets)
         return -(out.mean(dim=0) * self._score_weights(out)).sum()
 
     def train_step(self, step, real, labels, boxes, noise=None, targets=None):
         """One D update on real + fake, one G update through the updated D on the same fake
-        batch (Trainer.step). real (B, 1, H, W) or (B, H, W, 1), labels (B, n), boxes (B, n, 4)
+        batch (Updater.update). real (B, 1, H, W) or (B, H, W, 1), labels (B, n), boxes (B, n, 4)
         tensors on the device; noise and the paper loss's three target pairs are drawn with
         torch unless given. Returns host float losses."""
         s, G, D = self.settings, self.generator, self.discriminator
@@ -501,7 +500,7 @@ class TorchTwin:
         if noise is None:
             noise = G.sample_noise(batch, self.device, self.dtype)
         if targets is None:
-            targets = [noisy_targets(batch, r, self.device, self.dtype) if s["loss"] == "paper" else None
+            targets = [noisy_targets(batch, r, self.device, self.dtype) if s.loss == "paper" else None
                        for r in (True, False, True)]
         G.train()
         D.train()
@@ -523,189 +522,8 @@ class TorchTwin:
         if self.average is not None:
             with torch.no_grad():
                 weights = list(G.parameters())
-                if step < s["ema_start"]:
+                if step < s.ema_start:
                     torch._foreach_copy_(self.average, weights)
                 else:
-                    torch._foreach_lerp_(self.average, weights, 1 - s["ema"])
+                    torch._foreach_lerp_(self.average, weights, 1 - s.ema)
         return {"d_real": loss_real.item(), "d_fake": loss_fake.item(), "g": loss_g.detach().item()}
-
-
-# ----------------------------------------------------------------------------- parity checks
-
-def relative_error(ours, theirs):
-    """max |a - b| / max |b| (host arrays)."""
-    ours, theirs = np.asarray(ours, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
-    return float(np.abs(ours - theirs).max() / max(np.abs(theirs).max(), 1e-300))
-
-
-def perturb_tinygan(model, rng, scale=0.2):
-    """Move every parameter and BatchNorm statistic of a tinygan model off its initial value
-    (zero biases, unit gammas, equal slopes), so that a mis-ordered or mis-permuted copy
-    cannot pass a parity check."""
-    from tinygan import backend
-
-    def noise(value):
-        return backend.to_device(rng.standard_normal(value.shape), dtype=value.dtype)
-
-    for _, layer in model.walk():
-        for value in layer.params.values():
-            value += noise(value) * (scale * max(float(np.abs(_host(value)).mean()), 0.1))
-        buffers = layer.buffers()
-        if "running_mean" in buffers:
-            buffers["running_mean"] += noise(buffers["running_mean"]) * scale
-            buffers["running_var"] *= backend.get_xp().exp(noise(buffers["running_var"]) * scale)
-    return model
-
-
-def random_boxes(rng, batch, config):
-    """(batch, n_objects, 4) boxes of object_size anywhere in the canvas (they may overlap)."""
-    corner = rng.integers(0, config.canvas_size - config.object_size + 1, size=(batch, config.n_objects, 2))
-    return np.concatenate([corner, corner + config.object_size], axis=2).astype(np.int64)
-
-
-def forward_parity(config, device="cpu", batch=3, seed=0):
-    """Float64 tinygan models for ``config`` (seeded, then perturbed) against float64 twins
-    loaded from them: parameter counts, and in eval mode (no dropout, running statistics,
-    ``u`` held) the generator's image and the discriminator's output, on random labels,
-    noise and overlapping boxes. Returns a dict of counts and relative errors."""
-    from tinygan import backend
-    from tinygan.models import Discriminator as TinyDiscriminator
-    from tinygan.models import Generator as TinyGenerator
-
-    rng = np.random.default_rng(seed)
-    tiny_g = perturb_tinygan(TinyGenerator(config, rng, dtype=np.float64), rng).eval()
-    tiny_d = perturb_tinygan(TinyDiscriminator(config, rng, dtype=np.float64), rng).eval()
-    twin_g = load_tinygan(Generator(config).to(device, torch.float64), tiny_g).eval()
-    twin_d = load_tinygan(Discriminator(config).to(device, torch.float64), tiny_d).eval()
-    labels = rng.integers(config.n_classes, size=(batch, config.n_objects))
-    boxes = random_boxes(rng, batch, config)
-    noise = tiny_g.sample_noise(rng, batch)
-    inputs = [backend.to_device(a) for a in (noise, labels, boxes)]
-    as_torch = [torch.as_tensor(a, device=device) for a in (noise, labels, boxes)]
-    image = backend.to_host(tiny_g.forward(*inputs)[0])
-    out = backend.to_host(tiny_d.forward(backend.to_device(image), inputs[1], inputs[2])[0])
-    with torch.no_grad():
-        twin_image = twin_g(*as_torch).cpu().numpy()
-        twin_out = twin_d(torch.as_tensor(image, device=device).reshape(twin_image.shape), *as_torch[1:])
-    return {"dtype": "float64", "batch": batch,
-            "parameters": {"generator": [count_parameters(tiny_g), count_parameters(twin_g)],
-                           "discriminator": [count_parameters(tiny_d), count_parameters(twin_d)]},
-            "generator_image_rel_error": relative_error(image.reshape(twin_image.shape), twin_image),
-            "discriminator_output_rel_error": relative_error(out, twin_out.cpu().numpy())}
-
-
-class _CanvasesAs:
-    """A CanvasDataset whose ``sample`` returns images in another float dtype."""
-
-    def __init__(self, dataset, dtype):
-        self.dataset, self.dtype = dataset, dtype
-
-    def sample(self, batch_size, rng, orders="seen"):
-        images, labels, boxes = self.dataset.sample(batch_size, rng, orders)
-        return images.astype(self.dtype), labels, boxes
-
-    def __getattr__(self, name):
-        if name == "dataset":  # not set yet (copy, pickle)
-            raise AttributeError(name)
-        return getattr(self.dataset, name)
-
-
-def float64_trainer(trainer, batch, seed=None):
-    """A shallow copy of ``trainer`` (same data) with float64 models (seeded, perturbed), fresh
-    Adam states and weight average, batch size ``batch`` and no dropout (torch cannot draw
-    tinygan's masks), so that ``Trainer.step`` itself runs in float64."""
-    import copy
-    import dataclasses
-
-    from tinygan.ema import WeightAverage
-    from tinygan.models import Discriminator as TinyDiscriminator
-    from tinygan.models import Generator as TinyGenerator
-    from tinygan.optim import Adam
-
-    check = copy.copy(trainer)
-    check.settings = s = {**trainer.settings, "batch_size": batch, "dropout": 0.0}
-    check.config = config = dataclasses.replace(trainer.config, dropout=0.0)
-    rng = np.random.default_rng(s["seed"] if seed is None else seed)
-    check.generator = perturb_tinygan(TinyGenerator(config, rng, dtype=np.float64), rng)
-    check.discriminator = perturb_tinygan(TinyDiscriminator(config, rng, dtype=np.float64), rng)
-    adam = dict(beta1=s["beta1"], beta2=s["beta2"])
-    check.opt_g = Adam(check.generator.named_parameters(), lr=s["lr_g"], **adam)
-    check.opt_d = Adam(check.discriminator.named_parameters(), lr=s["lr_d"], **adam)
-    check.average = None
-    if s["ema"]:
-        check.average = WeightAverage(check.generator, TinyGenerator(config, rng, dtype=np.float64), s["ema"],
-                                      s["ema_start"])
-    check.dataset = _CanvasesAs(trainer.dataset, np.float64)
-    return check
-
-
-def _state(module):
-    return {name: value.detach().clone() for name, value in module.state_dict().items()
-            if not name.endswith("num_batches_tracked")}
-
-
-def step_parity(trainer, device="cpu", batch=4, step=0):
-    """One ``Trainer.step`` of a float64 copy of ``trainer`` (:func:`float64_trainer`) against
-    the twin's :meth:`TorchTwin.train_step` from the same weights and the same inputs (the
-    batch, noise and targets that Trainer.step draws from its seeded generator). Compares the
-    losses, and every parameter and buffer after the step (BatchNorm running variances
-    corrected for PyTorch's unbiased update); update errors are relative to the largest
-    change of a value in the step. Returns a dict of errors."""
-    from tinygan import trainer as tiny_trainer
-
-    check = float64_trainer(trainer, batch)
-    s, config = check.settings, check.config
-    twin = TorchTwin(config, s, device, torch.float64).load_tinygan(check.generator, check.discriminator)
-    rng = np.random.default_rng([s["seed"], step])  # what Trainer.step draws, in its order
-    real, labels, boxes = check.dataset.sample(batch, rng)
-    noise = check.generator.sample_noise(rng, batch)
-    targets = [twin.tensor(tiny_trainer.noisy_targets(rng, batch, real=r)) if s["loss"] == "paper" else None
-               for r in (True, False, True)]
-    before = {"generator": _state(twin.generator), "discriminator": _state(twin.discriminator)}
-    counts = {}  # values per channel that each BatchNorm normalised over in the step
-
-    def count_hook(module, inputs, output):
-        counts[module] = inputs[0].numel() // inputs[0].shape[1]
-
-    norms = [m for m in twin.generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    hooks = [m.register_forward_hook(count_hook) for m in norms]
-    float32_targets = tiny_trainer.noisy_targets
-    # Trainer.step's paper targets are float32, and the loss sums them in float32 (a 1e-8
-    # error in every gradient, amplified by Adam where a gradient is near eps): the check
-    # hands Trainer.step the same values in float64.
-    tiny_trainer.noisy_targets = lambda *args, **kwargs: float32_targets(*args, **kwargs).astype(np.float64)
-    try:
-        losses = check.step(step)
-    finally:
-        tiny_trainer.noisy_targets = float32_targets
-    twin_losses = twin.train_step(step, twin.tensor(real), twin.tensor(labels), twin.tensor(boxes),
-                                  noise=twin.tensor(noise), targets=targets)
-    for hook in hooks:
-        hook.remove()
-    result = {"dtype": "float64", "batch": batch, "dropout": 0.0,
-              "loss_rel_error": max(abs(losses[k] - twin_losses[k]) / max(abs(losses[k]), 1e-300) for k in losses)}
-    running_var_names = {}
-    for name, module in twin.generator.named_modules():
-        if module in counts:
-            running_var_names[f"{name}.running_var"] = (counts[module], 1 - module.momentum)
-    for part in ("generator", "discriminator"):
-        twin_model = getattr(twin, part)
-        reference = _state(load_tinygan(type(twin_model)(config).to(device, torch.float64), getattr(check, part)))
-        worst_update, worst_name, largest_change = 0.0, None, 0.0
-        for name, after in _state(twin_model).items():
-            expected, start = reference[name], before[part][name]
-            if name in running_var_names:  # torch adds momentum * var * n / (n - 1), tinygan momentum * var
-                n, keep = running_var_names[name]
-                expected = keep * start + (expected - keep * start) * n / (n - 1)
-            largest_change = max(largest_change, float((expected - start).abs().max()))
-            gap = float((after - expected).abs().max())
-            if gap >= worst_update:
-                worst_update, worst_name = gap, name
-        result[f"{part}_update_rel_error"] = worst_update / max(largest_change, 1e-300)
-        result[f"{part}_worst_value"] = worst_name
-    if check.average is not None:
-        reference = list(load_tinygan(Generator(config).to(device, torch.float64),
-                                      check.average.average).parameters())
-        result["average_rel_error"] = max(relative_error(a.cpu().numpy(), b.detach().cpu().numpy())
-                                          for a, b in zip(twin.average, reference))
-    return result

@@ -1,4 +1,5 @@
-"""Shared fixtures: the backend each test runs on, and where the test data lives.
+"""Shared fixtures: the backend each test runs on, where the test data lives, a short
+training run and one quickly trained judge.
 
 Tests that take the ``xp`` fixture run once per backend: NumPy always, CuPy when it
 imports and sees a CUDA device (skipped with the reason otherwise). With
@@ -17,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygan import backend
+from tinygan import backend, judge_model, train
+from tinygan.data import DigitSet, canvas_colours, load_mnist, mnist
 from tinygan.data.mnist import MNIST_FILES, default_cache_dir
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared/data/mnist"
@@ -52,6 +54,37 @@ def use_test_mnist(monkeypatch):
         monkeypatch.delenv("TINYGAN_DATA", raising=False)
     else:
         monkeypatch.setenv("TINYGAN_DATA", str(MNIST_DIR))
+
+
+@pytest.fixture
+def offline_data(tmp_path, monkeypatch):
+    """Real MNIST when the tests have it, else the synthetic fallback; a fresh cache folder
+    (and so no judge) in tmp_path; never the network."""
+    use_test_mnist(monkeypatch)
+    monkeypatch.setenv("TINYGAN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(mnist, "_open_url", lambda url, timeout: (_ for _ in ()).throw(OSError("offline")))
+
+
+def run_train(out, *flags, log=lambda message: None):
+    """``python -m tinygan.train`` on the tiny preset, batch 4, into ``out``; returns the exit status."""
+    args = train.parse_args(["--preset", "tiny", "--batch-size", "4", "--out", str(out), "--log-every", "2",
+                             "--sample-every", "3", "--checkpoint-every", "3", *flags])
+    return train.run(args, log=log)
+
+
+@pytest.fixture(scope="session")
+def quick_judge():
+    """A judge trained for one epoch on 3000 MNIST digits (seconds), the 2000 test digits it is
+    measured on, and its accuracy there. Shared: tests must not train or change it."""
+    if MNIST_DIR is None:
+        pytest.skip(requires_mnist.kwargs["reason"])
+    digits, labels = load_mnist("train", data_dir=MNIST_DIR, download=False)
+    model = judge_model.fit_judge(judge_model.build_judge(0), digits[:3000], labels[:3000], epochs=1,
+                                  log=lambda m: None)
+    test_digits, test_labels = load_mnist("test", data_dir=MNIST_DIR, download=False)
+    test = DigitSet(test_digits[:2000], test_labels[:2000], "mnist")
+    return model.eval(), test, judge_model.accuracy(model, canvas_colours(test.images), test.labels)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,4 +1,5 @@
-"""Naive, loop-by-loop references that the fast kernels are tested against."""
+"""Naive, loop-by-loop references that the fast kernels are tested against, and a loss
+as a layer for the gradient checks."""
 import numpy as np
 
 
@@ -33,3 +34,16 @@ def conv2d_naive_backward(dy, x, w, stride, pads):
                 dx_pad[i, rows, cols, :] += w @ dy[i, r, c]
     dx = dx_pad[:, top:dx_pad.shape[1] - bottom, left:dx_pad.shape[2] - right]
     return dx, dw, dy.sum(axis=(0, 1, 2))
+
+
+def loss_as_layer(loss_fn):
+    """A loss as a forward/backward pair for check_gradients: ``loss_fn(x) -> (loss, dx)``
+    gives forward(x) -> (loss (1,), dx) and backward(upstream (1,), dx) -> upstream * dx."""
+    def forward(x):
+        loss, dx = loss_fn(x)
+        return loss.reshape(1), dx
+
+    def backward(upstream, dx):
+        return dx * upstream[0]
+
+    return forward, backward

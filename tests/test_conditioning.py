@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import converge_spectral_norms
+from reference import loss_as_layer
 from tinygan.backend import to_host
 from tinygan.gradcheck import check_gradients, check_layer
 from tinygan.layers import ClassProjection, ConditionalBatchNorm, Conv2D, Dense, Sequential
@@ -97,20 +98,13 @@ def test_sequential_hands_labels_to_conditional_layers(xp, rng):
         model.forward(xp.asarray(rng.standard_normal((4, 3))))
 
 
-def loss_layer(loss_fn):
-    def forward(scores):
-        loss, dscores = loss_fn(scores)
-        return loss.reshape(1), dscores
-    return forward, lambda upstream, dscores: dscores * upstream[0]
-
-
 @pytest.mark.parametrize("loss_fn", [lambda s: hinge_loss(s, real=True), lambda s: hinge_loss(s, real=False),
                                      generator_hinge_loss, lambda s: hinge_loss(s, False, [0.5, 0.2, 0.3]),
                                      lambda s: generator_hinge_loss(s, [0.5, 0.2, 0.3])])
 def test_hinge_loss_gradients(xp, rng, loss_fn):
     scores = rng.standard_normal((6, 3)) * 2
     scores[np.abs(np.abs(scores) - 1) < 0.05] += 0.2  # keep the hinge's kink out of the differences
-    forward, backward = loss_layer(loss_fn)
+    forward, backward = loss_as_layer(loss_fn)
     check_gradients(forward, backward, xp.asarray(scores), [])
 
 
@@ -126,7 +120,7 @@ def test_mode_seeking_loss_gradients(xp, rng):
     images = rng.random((4, 3, 3, 1))
     images[2:] = images[:2] + np.sign(rng.standard_normal((2, 3, 3, 1))) * (0.05 + rng.random((2, 3, 3, 1)))
     noise = xp.asarray(rng.standard_normal((4, 5)))
-    forward, backward = loss_layer(lambda x: mode_seeking_loss(x, noise, 0.7))
+    forward, backward = loss_as_layer(lambda x: mode_seeking_loss(x, noise, 0.7))
     check_gradients(forward, backward, xp.asarray(images), [])
 
 

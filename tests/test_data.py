@@ -14,10 +14,10 @@ import pytest
 
 from conftest import MNIST_DIR, MNIST_GZ_NAMES, requires_mnist
 from tinygan.data import (CanvasConfig, CanvasDataset, DigitSet, LabelOrderHoldout,
-                          MnistError, blank_canvas, compose, find_mnist, load_digits,
-                          load_mnist, load_npz, one_hot, read_idx, save_npz,
-                          synthetic_digits)
+                          MnistError, blank_canvas, canvas_colours, find_mnist, load_digits,
+                          load_mnist, read_idx, synthetic_digits)
 from tinygan.data import mnist, synthetic
+from tinygan.layout import check_boxes, paste_min
 
 DEFAULT_BOXES = [[18, 18, 46, 46], [18, 82, 46, 110], [82, 18, 110, 46], [82, 82, 110, 110]]
 
@@ -255,6 +255,22 @@ def test_default_boxes():
     assert CanvasConfig(n_objects=2).boxes().tolist() == DEFAULT_BOXES[:2]
 
 
+def test_default_boxes_for_a_batch():
+    boxes = CanvasConfig(n_objects=3).boxes(5)
+    assert boxes.shape == (5, 3, 4) and boxes.dtype == np.int64
+    assert all(image_boxes.tolist() == DEFAULT_BOXES[:3] for image_boxes in boxes)
+    boxes[0, 0] = 0  # a writable copy: the other images keep their boxes
+    assert boxes[1, 0].tolist() == DEFAULT_BOXES[0]
+    assert CanvasConfig().boxes(0).shape == (0, 4, 4)
+
+
+def test_canvas_colours():
+    digits = np.array([[[0, 255], [51, 102]]], np.uint8)
+    colours = canvas_colours(digits)
+    assert colours.dtype == np.float32 and colours.shape == (1, 2, 2)
+    np.testing.assert_allclose(colours, [[[1.0, 0.0], [0.8, 0.6]]], rtol=1e-6)
+
+
 def test_blank_canvas_pixels():
     canvas = blank_canvas(CanvasConfig())
     assert canvas.shape == (128, 128) and canvas.dtype == np.float32
@@ -277,14 +293,15 @@ def test_textured_canvas():
         blank_canvas(config)
 
 
-def test_compose_uses_min_and_keeps_borders():
-    background = blank_canvas(CanvasConfig())
-    digits = np.full((2, 4, 28, 28), 0.5, np.float32)
+def test_min_compositing_on_host_keeps_borders():
+    background = np.broadcast_to(blank_canvas(CanvasConfig())[..., None], (2, 128, 128, 1))
+    digits = np.full((2, 4, 28, 28, 1), 0.5, np.float32)
     digits[1, 0] = 1.0  # an all-white digit changes nothing
-    boxes = np.broadcast_to(CanvasConfig().boxes(), (2, 4, 4)).copy()
+    boxes = CanvasConfig().boxes(2)
     boxes[1, 3] = [50, 50, 78, 78]  # straddles both black lines
-    canvases = compose(digits, boxes, background)
-    assert canvases.shape == (2, 128, 128, 1) and canvases.dtype == np.float32
+    check_boxes(boxes, 2, 4, 28, 128)
+    canvases, _ = paste_min(background, digits, boxes)
+    assert type(canvases) is np.ndarray and canvases.shape == (2, 128, 128, 1) and canvases.dtype == np.float32
     assert (canvases[0, 18:46, 18:46, 0] == 0.5).all()
     assert (canvases[1, 18:46, 18:46, 0] == 1.0).all()
     assert (canvases[1, 63:65, :, 0] == 0).all() and (canvases[1, :, 63:65, 0] == 0).all()
@@ -292,12 +309,7 @@ def test_compose_uses_min_and_keeps_borders():
     outside = np.ones((128, 128), bool)
     for top, left, bottom, right in boxes[0]:
         outside[top:bottom, left:right] = False
-    assert np.array_equal(canvases[0, ..., 0][outside], background[outside])
-    with pytest.raises(ValueError, match="every box must be 20x28"):
-        compose(digits[:, :, :20], boxes, background)
-    boxes[0, 0] = [110, 110, 138, 138]
-    with pytest.raises(ValueError, match="inside"):
-        compose(digits, boxes, background)
+    assert np.array_equal(canvases[0, ..., 0][outside], background[0, ..., 0][outside])
 
 
 def test_dataset_sample_pixels(digit_set):
@@ -328,6 +340,14 @@ def test_render_shows_the_requested_digits(digit_set):
             crop = image[top:bottom, left:right]
             matches = np.flatnonzero((inverted == crop).all(axis=(1, 2)))
             assert len(matches) and (digit_set.labels[matches] == label).all()
+
+
+def test_render_checks_the_labels(digit_set):
+    dataset = CanvasDataset(digit_set)
+    with pytest.raises(ValueError, match=r"CanvasDataset.render: labels: classes must be in 0..9, got 10 \(object 3\)"):
+        dataset.render([[1, 9, 8, 10]], np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"CanvasDataset.render: labels: expected shape \(4, 4\), got \(4,\)"):
+        dataset.render([1, 9, 8, 6], np.random.default_rng(0))
 
 
 def test_sampling_is_deterministic(digit_set):
@@ -421,27 +441,3 @@ def test_dataset_rejects_mismatched_digits():
     digits = DigitSet(np.zeros((9, 28, 28), np.uint8), np.arange(9, dtype=np.uint8), "test")
     with pytest.raises(ValueError, match=r"classes \[9\]"):
         CanvasDataset(digits)
-
-
-def test_one_hot():
-    encoded = one_hot(np.array([[0, 9], [3, 3]]))
-    assert encoded.shape == (2, 2, 10) and encoded.dtype == np.float32
-    assert encoded.sum(axis=-1).tolist() == [[1, 1], [1, 1]] and encoded[0, 1, 9] == 1
-    with pytest.raises(ValueError, match="labels"):
-        one_hot([10])
-
-
-def test_build_and_npz_round_trip(digit_set, tmp_path):
-    holdout = LabelOrderHoldout.from_orders(["1986"])
-    dataset = CanvasDataset(digit_set, holdout=holdout)
-    built = dataset.build(25, seed=5, batch_size=10)
-    assert built["images"].shape == (25, 128, 128, 1) and built["labels"].shape == (25, 4)
-    assert np.array_equal(built["labels"], dataset.build(25, seed=5, batch_size=10)["labels"])
-    save_npz(tmp_path / "canvases.npz", built)
-    loaded = load_npz(tmp_path / "canvases.npz")
-    assert all(np.array_equal(built[key], loaded[key]) for key in built)
-    assert np.array_equal(LabelOrderHoldout.from_array(loaded["holdout"]).orders,
-                          holdout.orders)
-    np.savez(tmp_path / "other.npz", images=built["images"])
-    with pytest.raises(ValueError, match="missing"):
-        load_npz(tmp_path / "other.npz")

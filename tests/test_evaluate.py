@@ -5,58 +5,44 @@ import json
 import numpy as np
 import pytest
 
-from conftest import MNIST_DIR, requires_mnist, use_test_mnist
-from tinygan import evaluate, judge, train
-from tinygan.data import CanvasConfig, CanvasDataset, DigitSet, blank_canvas, load_mnist
-from tinygan.recipes import RECIPES
+from conftest import requires_mnist, run_train
+from tinygan import evaluate, judge_model, metrics, train
+from tinygan.data import CanvasConfig, CanvasDataset, blank_canvas
+from tinygan.settings import RECIPE_NAMES
 
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("TINYGAN_CACHE", str(tmp_path / "cache"))
-    use_test_mnist(monkeypatch)
-
-
-@pytest.fixture(scope="module")
-def quick_judge():
-    """A judge trained for one epoch on 3000 digits, and its accuracy on 2000 test digits."""
-    digits, labels = load_mnist("train", data_dir=MNIST_DIR, download=False)
-    model = judge.fit_judge(judge.build_judge(0), digits[:3000], labels[:3000], epochs=1, log=lambda m: None)
-    test_digits, test_labels = load_mnist("test", data_dir=MNIST_DIR, download=False)
-    test = DigitSet(test_digits[:2000], test_labels[:2000], "mnist")
-    return model.eval(), test, judge.accuracy(model, judge.to_canvas_colours(test.images), test.labels)
+pytestmark = pytest.mark.usefixtures("offline_data")
 
 
 def test_wilson_interval_known_values():
-    low, high = evaluate.wilson_interval(50, 100)
+    low, high = metrics.wilson_interval(50, 100)
     assert low == pytest.approx(0.4038, abs=1e-4) and high == pytest.approx(0.5962, abs=1e-4)
-    assert evaluate.wilson_interval(0, 10)[0] == 0.0
+    assert metrics.wilson_interval(0, 10)[0] == 0.0
 
 
 def test_diversity_is_one_for_real_digits_and_zero_for_one_glyph():
     rng = np.random.default_rng(0)
     real = rng.standard_normal((400, 5))
     real_labels = np.repeat([0, 1], 200)
-    same = evaluate.diversity(real[::-1], real_labels[::-1], real, real_labels, 2)
+    same = metrics.diversity(real[::-1], real_labels[::-1], real, real_labels, 2)
     assert same["mean"] == pytest.approx(1.0, abs=0.05)
-    collapsed = evaluate.diversity(np.repeat(real[:1], 50, axis=0), np.zeros(50, int), real, real_labels, 2)
+    collapsed = metrics.diversity(np.repeat(real[:1], 50, axis=0), np.zeros(50, int), real, real_labels, 2)
     assert collapsed["per_class"]["0"] == pytest.approx(0.0, abs=1e-6) and np.isnan(collapsed["per_class"]["1"])
-    assert evaluate.mean_pairwise_distance(np.array([[0.0, 0.0], [3.0, 4.0]])) == pytest.approx(5.0)
+    assert metrics.mean_pairwise_distance(np.array([[0.0, 0.0], [3.0, 4.0]])) == pytest.approx(5.0)
 
 
 def test_frechet_distance_known_answers():
     rng = np.random.default_rng(0)
     a = rng.standard_normal((4000, 5))
-    assert abs(evaluate.frechet_distance(a, a)) < 1e-8
-    assert evaluate.frechet_distance(a, a + 1.0) == pytest.approx(5.0, rel=1e-6)  # |mean shift|^2
+    assert abs(metrics.frechet_distance(a, a)) < 1e-8
+    assert metrics.frechet_distance(a, a + 1.0) == pytest.approx(5.0, rel=1e-6)  # |mean shift|^2
     b = 2 * rng.standard_normal((4000, 5))  # N(0, 4I) vs N(0, I): tr(I + 4I - 2 * 2I) = 5
-    assert evaluate.frechet_distance(a, b) == pytest.approx(5.0, rel=0.1)
+    assert metrics.frechet_distance(a, b) == pytest.approx(5.0, rel=0.1)
 
 
 def test_seen_unseen_comparison_respects_the_intervals():
     def report(seen_hits, unseen_hits, n=1000):
-        return {"seen": {"per_object": evaluate.proportion(np.arange(n) < seen_hits)},
-                "unseen": {"per_object": evaluate.proportion(np.arange(n) < unseen_hits)}}
+        return {"seen": {"per_object": metrics.proportion(np.arange(n) < seen_hits)},
+                "unseen": {"per_object": metrics.proportion(np.arange(n) < unseen_hits)}}
 
     assert "the paper's open problem" in evaluate.compare_seen_unseen(report(900, 700))
     assert "no measurable gap" in evaluate.compare_seen_unseen(report(900, 890))
@@ -66,12 +52,12 @@ def test_seen_unseen_comparison_respects_the_intervals():
 def test_background_score():
     config = CanvasConfig()
     ideal = blank_canvas(config)
-    boxes = np.broadcast_to(config.boxes(), (2, 4, 4))
+    boxes = config.boxes(2)
     images = np.stack([ideal, ideal])[..., None]
-    assert evaluate.background_score(images, boxes, ideal) == 0.0
+    assert metrics.background_score(images, boxes, ideal) == 0.0
     white = np.ones_like(images)
     outside = 128 * 128 - 4 * 28 * 28
-    assert evaluate.background_score(white, boxes, ideal) == pytest.approx((ideal < 0.5).sum() / outside)
+    assert metrics.background_score(white, boxes, ideal) == pytest.approx((ideal < 0.5).sum() / outside)
 
 
 @requires_mnist
@@ -79,8 +65,8 @@ def test_real_canvases_score_at_the_judges_accuracy(quick_judge):
     model, test, judge_accuracy = quick_judge
     config = CanvasConfig()
     images, labels, boxes = CanvasDataset(test, config).sample(500, np.random.default_rng(1))
-    judged, _, _ = evaluate.judge_images(model, images, labels, boxes, 28)
-    report = evaluate.accuracy_report(labels, judged)["per_object"]
+    judged, _, _ = metrics.judge_images(model, images, labels, boxes, 28)
+    report = metrics.accuracy_report(labels, judged)["per_object"]
     low, high = report["ci95"]
     assert report["n"] == 2000 and low - 0.02 <= judge_accuracy <= high + 0.02
     assert judge_accuracy > 0.8
@@ -92,20 +78,18 @@ def test_blank_canvases_score_near_chance(quick_judge):
     config = CanvasConfig()
     labels = np.random.default_rng(2).integers(0, 10, (300, 4))
     images = np.broadcast_to(blank_canvas(config)[..., None], (300, 128, 128, 1)).copy()
-    boxes = np.broadcast_to(config.boxes(), (300, 4, 4)).copy()
-    judged, _, _ = evaluate.judge_images(model, images, labels, boxes, 28)
-    report = evaluate.accuracy_report(labels, judged)
+    boxes = config.boxes(300)
+    judged, _, _ = metrics.judge_images(model, images, labels, boxes, 28)
+    report = metrics.accuracy_report(labels, judged)
     assert report["per_object"]["value"] < 0.2  # one verdict for every blank crop: ~1 in 10
     assert report["all_correct"]["value"] < 0.01
 
 
 @requires_mnist
-@pytest.mark.parametrize("recipe", RECIPES)
+@pytest.mark.parametrize("recipe", RECIPE_NAMES)
 def test_evaluate_command_end_to_end(tmp_path, quick_judge, capsys, recipe):
-    args = train.parse_args(["--preset", "tiny", "--recipe", recipe, "--batch-size", "4", "--steps", "2",
-                             "--holdout", "19,32,55", "--out", str(tmp_path / "run")])
-    assert train.run(args, log=lambda m: None) == 0
-    judge.save_judge(quick_judge[0], tmp_path / "judge.npz", quick_judge[2], seed=0, epochs=1)
+    assert run_train(tmp_path / "run", "--recipe", recipe, "--steps", "2", "--holdout", "19,32,55") == 0
+    judge_model.save_judge(quick_judge[0], tmp_path / "judge.npz", quick_judge[2], seed=0, epochs=1)
     assert evaluate.main(["--checkpoint", str(tmp_path / "run/checkpoint.npz"), "--judge", str(tmp_path / "judge.npz"),
                           "--n", "20", "--out", str(tmp_path / "eval")]) == 0
     report = json.loads((tmp_path / "eval/report.json").read_text())
@@ -128,7 +112,7 @@ def test_train_logs_judge_accuracies_next_to_losses(tmp_path, quick_judge):
              "--eval-every", "2", "--eval-samples", "5", "--out", str(tmp_path / "run")]
     with pytest.raises(SystemExit, match="--eval-every: no trained judge"):
         train.run(train.parse_args(flags), log=lambda m: None)
-    judge.save_judge(quick_judge[0], judge.judge_path(), quick_judge[2], seed=0, epochs=1)
+    judge_model.save_judge(quick_judge[0], judge_model.judge_path(), quick_judge[2], seed=0, epochs=1)
     messages = []
     assert train.run(train.parse_args(flags), log=messages.append) == 0
     with open(tmp_path / "run/losses.csv") as file:
@@ -139,3 +123,15 @@ def test_train_logs_judge_accuracies_next_to_losses(tmp_path, quick_judge):
     assert all(float(row["frechet"]) > 0 for row in rows if row["acc_seen"])
     assert (tmp_path / "run/best.npz").is_file() and (tmp_path / "run/progress.png").is_file()
     assert any("best so far" in m for m in messages)
+
+
+def test_best_checkpoint_rule_prefers_accuracy_then_frechet_distance_within_a_point():
+    from tinygan.extensions import KeepBest
+
+    rule = KeepBest(type("Evaluation", (), {"every": 1})(), "best.npz")
+    results = [dict(accuracy=0.90, frechet=9.0), dict(accuracy=0.895, frechet=8.0),  # within a point, lower FD
+               dict(accuracy=0.93, frechet=20.0), dict(accuracy=0.925, frechet=25.0),  # higher FD: no
+               dict(accuracy=0.80, frechet=1.0)]  # ten points lower: no
+    assert [rule.is_best(r) for r in results] == [True, True, True, False, False]
+    assert rule.best == results[2]
+

@@ -7,18 +7,12 @@ none. Every test keeps its cache (and so its judge.npz) in tmp_path.
 import numpy as np
 import pytest
 
-from conftest import MNIST_DIR, requires_mnist, use_test_mnist
-from tinygan import judge
-from tinygan.data import load_mnist
+from conftest import MNIST_DIR, requires_mnist
+from tinygan import judge, judge_model
+from tinygan.data import canvas_colours, load_mnist
 from tinygan.serialize import load_npz, model_state, save_npz_atomic
 
-
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path, monkeypatch):
-    """A fresh cache folder; MNIST from the test data when there is some."""
-    monkeypatch.setenv("TINYGAN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    use_test_mnist(monkeypatch)
+pytestmark = pytest.mark.usefixtures("offline_data")
 
 
 def random_images(n, seed=0):
@@ -33,20 +27,18 @@ def mnist_subsets():
     return train_digits[:2000], train_labels[:2000], test_digits[:1000], test_labels[:1000]
 
 
-@pytest.fixture(scope="module")
-def small_judge(mnist_subsets):
-    """A judge trained for one epoch on 2000 MNIST digits (a few seconds)."""
-    train_digits, train_labels, _, _ = mnist_subsets
-    return judge.fit_judge(judge.build_judge(seed=0), train_digits, train_labels, epochs=1,
-                           seed=0, log=lambda line: None)
+@pytest.fixture
+def small_judge(quick_judge):
+    """conftest's judge, trained for one epoch on 3000 MNIST digits."""
+    return quick_judge[0]
 
 
 def test_judge_path_follows_tinygan_cache(tmp_path):
-    assert judge.judge_path() == tmp_path / "cache" / "judge.npz"
+    assert judge_model.judge_path() == tmp_path / "cache" / "judge.npz"
 
 
 def test_forward_shapes_through_the_architecture():
-    model = judge.build_judge(seed=0)
+    model = judge_model.build_judge(seed=0)
     h = random_images(3)
     shapes = {}
     for layer in model.layers:
@@ -57,38 +49,38 @@ def test_forward_shapes_through_the_architecture():
     assert shapes["conv3"] == (3, 14, 14, 64)
     assert shapes["conv4"] == (3, 7, 7, 64)
     assert shapes["flatten"] == (3, 7 * 7 * 64)
-    assert shapes[judge.FEATURE_LAYER] == (3, 128)
+    assert shapes[judge_model.FEATURE_LAYER] == (3, 128)
     assert shapes["logits"] == (3, 10)
 
 
 def test_build_is_deterministic_for_a_seed():
-    first, second, other = (model_state(judge.build_judge(seed)) for seed in (0, 0, 1))
+    first, second, other = (model_state(judge_model.build_judge(seed)) for seed in (0, 0, 1))
     assert all(np.array_equal(first[k], second[k]) for k in first)
     assert not np.array_equal(first["judge/conv1.w"], other["judge/conv1.w"])
 
 
 def test_classify_and_features_shapes_and_batching_do_not_change_results():
-    model = judge.build_judge(seed=0)
+    model = judge_model.build_judge(seed=0)
     x = random_images(23)
-    labels, probabilities = judge.classify(model, x, batch_size=500)
-    labels_7, probabilities_7 = judge.classify(model, x[..., 0], batch_size=7)  # (N, 28, 28) too
+    labels, probabilities = judge_model.classify(model, x, batch_size=500)
+    labels_7, probabilities_7 = judge_model.classify(model, x[..., 0], batch_size=7)  # (N, 28, 28) too
     assert labels.shape == (23,) and labels.dtype == np.int64
     assert probabilities.shape == (23, 10) and probabilities.dtype == np.float32
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(labels, probabilities.argmax(axis=1))
     np.testing.assert_array_equal(labels, labels_7)
     np.testing.assert_allclose(probabilities, probabilities_7, rtol=1e-5, atol=1e-7)
-    features = judge.judge_features(model, x, batch_size=500)
+    features = judge_model.judge_features(model, x, batch_size=500)
     assert features.shape == (23, 128)
-    np.testing.assert_allclose(judge.judge_features(model, x, batch_size=7), features, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(judge_model.judge_features(model, x, batch_size=7), features, rtol=1e-5, atol=1e-6)
 
 
 def test_evaluation_runs_in_eval_mode_and_restores_the_mode():
-    model = judge.build_judge(seed=0)  # training mode: dropout active
+    model = judge_model.build_judge(seed=0)  # training mode: dropout active
     x = random_images(8)
-    first = judge.judge_logits(model, x)
+    first = judge_model.judge_logits(model, x)
     assert model.training
-    np.testing.assert_array_equal(judge.judge_logits(model, x), first)  # no dropout noise
+    np.testing.assert_array_equal(judge_model.judge_logits(model, x), first)  # no dropout noise
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -98,13 +90,13 @@ def test_evaluation_runs_in_eval_mode_and_restores_the_mode():
 ])
 def test_bad_inputs_are_rejected(bad, message):
     with pytest.raises(ValueError, match=message):
-        judge.classify(judge.build_judge(seed=0), bad)
+        judge_model.classify(judge_model.build_judge(seed=0), bad)
 
 
 def test_random_shifts_move_digits_and_fill_with_white():
     image = np.ones((1, 28, 28, 1), np.float32)
     image[0, 10:18, 10:18] = 0.0
-    shifted = judge.random_shifts(np.repeat(image, 50, axis=0), np.random.default_rng(0), max_shift=2)
+    shifted = judge_model.random_shifts(np.repeat(image, 50, axis=0), np.random.default_rng(0), max_shift=2)
     assert shifted.shape == (50, 28, 28, 1)
     assert all(np.sum(s == 0.0) == 64 for s in shifted)  # the black square stays whole
     assert np.all(shifted[:, :2, :2] == 1.0) and np.all(shifted[:, -2:, -2:] == 1.0)
@@ -114,7 +106,7 @@ def test_random_shifts_move_digits_and_fill_with_white():
 @requires_mnist
 def test_short_training_run_is_clearly_above_chance(mnist_subsets, small_judge):
     _, _, test_digits, test_labels = mnist_subsets
-    assert judge.accuracy(small_judge, judge.to_canvas_colours(test_digits), test_labels) > 0.6
+    assert judge_model.accuracy(small_judge, canvas_colours(test_digits), test_labels) > 0.6
 
 
 @requires_mnist
@@ -122,7 +114,7 @@ def test_training_is_deterministic_for_a_seed(mnist_subsets):
     train_digits, train_labels, _, _ = mnist_subsets
 
     def weights(seed):
-        model = judge.fit_judge(judge.build_judge(seed), train_digits[:128], train_labels[:128],
+        model = judge_model.fit_judge(judge_model.build_judge(seed), train_digits[:128], train_labels[:128],
                                 epochs=1, seed=seed, log=lambda line: None)
         return model_state(model)
 
@@ -132,20 +124,20 @@ def test_training_is_deterministic_for_a_seed(mnist_subsets):
 
 @requires_mnist
 def test_save_load_roundtrip_gives_identical_predictions(mnist_subsets, small_judge, tmp_path):
-    test_images = judge.to_canvas_colours(mnist_subsets[2][:200])
+    test_images = canvas_colours(mnist_subsets[2][:200])
     path = tmp_path / "judge.npz"
-    judge.save_judge(small_judge, path, test_accuracy=0.75, seed=0, epochs=1)
-    loaded, info = judge.load_judge(path)
+    judge_model.save_judge(small_judge, path, test_accuracy=0.75, seed=0, epochs=1)
+    loaded, info = judge_model.load_judge(path)
     assert not loaded.training
-    assert (info.test_accuracy, info.seed, info.epochs, info.arch_version) == (0.75, 0, 1, judge.ARCH_VERSION)
-    expected_labels, expected_probabilities = judge.classify(small_judge, test_images)
-    labels, probabilities = judge.classify(loaded, test_images)
+    assert (info.test_accuracy, info.seed, info.epochs, info.arch_version) == (0.75, 0, 1, judge_model.ARCH_VERSION)
+    expected_labels, expected_probabilities = judge_model.classify(small_judge, test_images)
+    labels, probabilities = judge_model.classify(loaded, test_images)
     np.testing.assert_array_equal(labels, expected_labels)
     np.testing.assert_array_equal(probabilities, expected_probabilities)
 
 
 def saved_judge(path):
-    judge.save_judge(judge.build_judge(seed=0), path, test_accuracy=0.5, seed=0, epochs=1)
+    judge_model.save_judge(judge_model.build_judge(seed=0), path, test_accuracy=0.5, seed=0, epochs=1)
     return load_npz(path)
 
 
@@ -155,7 +147,7 @@ def test_checkpoint_of_another_architecture_version_is_refused(tmp_path):
     state["meta/arch_version"] = np.asarray("judge-0 something else")
     save_npz_atomic(path, state)
     with pytest.raises(ValueError, match="retrain it with: python -m tinygan.judge --train"):
-        judge.load_judge(path)
+        judge_model.load_judge(path)
 
 
 def test_checkpoint_with_a_misshapen_tensor_is_refused(tmp_path):
@@ -164,23 +156,23 @@ def test_checkpoint_with_a_misshapen_tensor_is_refused(tmp_path):
     state["judge/dense1.w"] = np.zeros((100, 128), np.float32)
     save_npz_atomic(path, state)
     with pytest.raises(ValueError, match=r"judge/dense1\.w.*retrain it with"):
-        judge.load_judge(path)
+        judge_model.load_judge(path)
 
 
 def test_missing_checkpoint_names_the_training_command():
     with pytest.raises(ValueError, match=r"no trained judge at .*judge\.npz; train one with: "
                                          r"python -m tinygan\.judge --train"):
-        judge.load_judge()
+        judge_model.load_judge()
 
 
 def test_missing_checkpoint_is_trained_when_allowed(monkeypatch):
     def quick_train(data_dir=None, log=print):
-        return judge.build_judge(seed=0).eval(), 0.5
+        return judge_model.build_judge(seed=0).eval(), 0.5
 
-    monkeypatch.setattr(judge, "train_judge", quick_train)
-    model, info = judge.load_judge(train_if_missing=True, log=lambda line: None)
-    assert info.test_accuracy == 0.5 and judge.judge_path().is_file()
-    assert judge.load_judge()[1] == info
+    monkeypatch.setattr(judge_model, "train_judge", quick_train)
+    model, info = judge_model.load_judge(train_if_missing=True, log=lambda line: None)
+    assert info.test_accuracy == 0.5 and judge_model.judge_path().is_file()
+    assert judge_model.load_judge()[1] == info
 
 
 @pytest.mark.parametrize("argv", [["--bogus"], ["--train", "--epochs", "0"], ["--epochs", "2"],
@@ -202,7 +194,7 @@ def test_cli_reports_stored_and_measured_accuracy(mnist_subsets, small_judge, ca
     _, _, test_digits, test_labels = mnist_subsets
     monkeypatch.setattr(judge, "load_mnist", lambda split, data_dir=None: (test_digits, test_labels))
     path = tmp_path / "judge.npz"
-    judge.save_judge(small_judge, path, test_accuracy=0.75, seed=0, epochs=1)
+    judge_model.save_judge(small_judge, path, test_accuracy=0.75, seed=0, epochs=1)
     judge.main(["--path", str(path)])
     out = capsys.readouterr().out
     assert "stored test accuracy 0.7500" in out

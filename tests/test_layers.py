@@ -1,13 +1,16 @@
 """Gradient checks (float64, central differences, random upstream gradient) for every
 layer, in training and eval mode, plus conv against the naive reference."""
+import inspect
 import itertools
 
 import numpy as np
 import pytest
 
 from reference import conv2d_naive, conv2d_naive_backward
+from tinygan import layers
 from tinygan.backend import to_host
 from tinygan.gradcheck import check_layer
+from tinygan.models import Discriminator, Generator
 from tinygan.layers import (BatchNorm, Conv2D, Dense, Dropout, Flatten, MinibatchStd, PReLU, Reshape,
                             Sequential, Sigmoid, Tanh, Upsample)
 
@@ -264,3 +267,26 @@ def test_skipped_gradients_change_nothing_else(xp, rng):
     np.testing.assert_array_equal(to_host(model.freeze().backward(dy, cache)), dx)
     assert all(float(abs(layer.grads[key]).sum()) == 0 for _, layer, key in model.named_parameters())
     assert not model.freeze(False).layers[0].frozen
+
+
+def test_every_backward_takes_need_dx():
+    """One rule for the input gradient: backward(dy, cache, need_dx=True) on every layer and model."""
+    classes = [getattr(layers, name) for name in layers.__all__ if isinstance(getattr(layers, name), type)]
+    classes = [cls for cls in classes if cls is not layers.Layer] + [Generator, Discriminator]
+    assert len(classes) > 10  # the list is not empty by mistake
+    for cls in classes:
+        parameters = list(inspect.signature(cls.backward).parameters.values())
+        assert [p.name for p in parameters[2:]] == ["cache", "need_dx"], cls.__name__
+        assert parameters[3].default is True, cls.__name__
+
+
+def test_sequential_skips_dx_even_when_its_first_layer_cannot(xp, rng):
+    model = Sequential([Flatten(), Dense(12, 2, rng=rng, dtype=F64)])
+    y, cache = model.forward(xp.asarray(rng.standard_normal((3, 4, 3))))
+    dy = xp.asarray(rng.standard_normal(y.shape))
+    assert model.backward(dy, cache).shape == (3, 4, 3)
+    grads = {name: to_host(layer.grads[key]).copy() for name, layer, key in model.named_parameters()}
+    model.zero_grad()
+    assert model.backward(dy, cache, need_dx=False) is None
+    for name, layer, key in model.named_parameters():
+        np.testing.assert_array_equal(to_host(layer.grads[key]), grads[name], err_msg=name)

@@ -1,5 +1,6 @@
 """Whole-model gradient checks (tiny preset, float64) through the compositing and the
-crops, compositing against plain loops, and the models' input errors."""
+crops, compositing against plain loops and on host arrays, layout checks and the models'
+input errors."""
 import numpy as np
 import pytest
 
@@ -8,7 +9,7 @@ from tinygan.backend import rng as backend_rng
 from tinygan.backend import to_host
 from tinygan.gradcheck import check_gradients
 from tinygan.models import Discriminator, Generator, preset
-from tinygan.models.compositing import crop_boxes, paste_min
+from tinygan.layout import check_boxes, check_labels, crop_boxes, crop_boxes_backward, paste_min, paste_min_backward
 
 F64 = np.float64
 # tiny canvas 16x16, objects 8x8: two side by side, and (second case) overlapping
@@ -82,6 +83,59 @@ def test_paste_min_and_crop_match_loops(xp, rng):
     np.testing.assert_array_equal(to_host(crops[1, 1]), expected[1, 5:13, 6:14])
 
 
+def test_layout_on_host_arrays_equals_the_device_path(xp, rng):
+    """Host NumPy arrays go through the same code whatever the backend, with the same numbers."""
+    background, objects = rng.random((2, 16, 16, 1)), rng.random((2, 2, 8, 8, 1))
+    boxes = np.array([BOXES["overlapping"]] * 2)
+    dimage, dcrops = rng.standard_normal((2, 16, 16, 1)), rng.standard_normal((2, 2, 8, 8, 1))
+    host = paste_min(background, objects, boxes)
+    device = paste_min(xp.asarray(background), xp.asarray(objects), xp.asarray(boxes))
+    host_results = [host[0], *paste_min_backward(dimage, host[1]), crop_boxes(host[0], boxes, 8),
+                    crop_boxes_backward(dcrops, boxes, dimage.shape)]
+    device_results = [device[0], *paste_min_backward(xp.asarray(dimage), device[1]),
+                      crop_boxes(device[0], xp.asarray(boxes), 8),
+                      crop_boxes_backward(xp.asarray(dcrops), xp.asarray(boxes), dimage.shape)]
+    for name, on_host, on_device in zip(["image", "dbackground", "dobjects", "crops", "dimage"],
+                                        host_results, device_results):
+        assert type(on_host) is np.ndarray, name
+        np.testing.assert_array_equal(on_host, to_host(on_device), err_msg=name)
+
+
+@pytest.mark.parametrize("on_device", [False, True])
+@pytest.mark.parametrize("labels,message", [
+    ([[1, 2], [3, 4]], None),
+    ([[1, 2]], r"L: expected shape \(2, 2\), got \(1, 2\)"),
+    ([[1.0, 2.0], [3.0, 4.0]], "L: expected integer classes, got dtype float64"),
+    ([[1, 2], [3, 10]], r"L: classes must be in 0..9, got 10 \(object 1 of image 1\)"),
+    ([[1, -1], [3, 4]], r"L: classes must be in 0..9, got -1 \(object 1 of image 0\)"),
+])
+def test_check_labels(xp, on_device, labels, message):
+    labels = (xp.asarray if on_device else np.asarray)(labels)
+    if message is None:
+        assert check_labels(labels, 2, 2, 10, "L") is None
+    else:
+        with pytest.raises(ValueError, match=message):
+            check_labels(labels, 2, 2, 10, "L")
+
+
+@pytest.mark.parametrize("on_device", [False, True])
+@pytest.mark.parametrize("boxes,message", [
+    (BOXES["apart"], None),
+    ([[0, 0, 8, 8]], r"B: expected shape \(1, 2, 4\) as \(top, left, bottom, right\), got \(1, 1, 4\)"),
+    ([[0.0, 0, 8, 8], [0, 0, 8, 8]], "B: expected integer pixel coordinates, got dtype float64"),
+    ([[0, 0, 8, 8], [1, 1, 10, 9]], r"B: box 1 is 9x8 pixels, not the object size 8x8"),
+    ([[9, 9, 17, 17], [0, 0, 8, 8]], r"B: box 0, \(9, 9, 17, 17\), reaches outside the 16x16 canvas"),
+    ([[0, 0, 8, 8], [-1, 0, 7, 8]], r"B: box 1, \(-1, 0, 7, 8\), reaches outside the 16x16 canvas"),
+])
+def test_check_boxes(xp, on_device, boxes, message):
+    boxes = (xp.asarray if on_device else np.asarray)([boxes])
+    if message is None:
+        assert check_boxes(boxes, 1, 2, 8, 16, "B") is None
+    else:
+        with pytest.raises(ValueError, match=message):
+            check_boxes(boxes, 1, 2, 8, 16, "B")
+
+
 def test_generator_output_is_an_image_with_objects_in_boxes(xp, rng):
     config = preset("tiny")
     generator = Generator(config, rng).eval()
@@ -93,9 +147,10 @@ def test_generator_output_is_an_image_with_objects_in_boxes(xp, rng):
 
 @pytest.mark.parametrize("change,message", [
     (lambda z, l, b: (z[:, :3], l, b), r"G: expected noise of shape \('B', 6\)"),
-    (lambda z, l, b: (z, l * 0 + 10, b), "G: labels: classes must be in 0..9"),
+    (lambda z, l, b: (z, l * 0 + 10, b), r"G: labels: classes must be in 0..9, got 10 \(object 0 of image 0\)"),
     (lambda z, l, b: (z, l[:, :1], b), r"G: labels: expected shape \(3, 2\), got \(3, 1\)"),
-    (lambda z, l, b: (z, l, b + 9), "G: boxes: boxes must lie inside the 16x16 canvas"),
+    (lambda z, l, b: (z, l, b + 9), r"G: boxes: box 0 of image 0, \(9, 9, 17, 17\), reaches outside the 16x16 canvas"),
+    (lambda z, l, b: (z, l, b + [0, 0, 1, 0]), "G: boxes: box 0 of image 0 is 9x8 pixels, not the object size 8x8"),
     (lambda z, l, b: (z, l, b[..., :3]), r"G: boxes: expected shape \(3, 2, 4\)"),
 ])
 def test_generator_bad_inputs(rng, change, message):
@@ -131,9 +186,24 @@ def test_discriminator_skips_only_what_is_not_needed(xp, rng):
     dimage = to_host(discriminator.backward(dout, cache))
     grads = {name: to_host(g).copy() for name, _, g in parameters_of(discriminator)}
     discriminator.zero_grad()
-    assert discriminator.backward(dout, cache, need_dimage=False) is None
+    assert discriminator.backward(dout, cache, need_dx=False) is None
     for name, _, grad in parameters_of(discriminator):
         np.testing.assert_allclose(to_host(grad), grads[name], rtol=1e-12, atol=1e-14, err_msg=name)
     discriminator.zero_grad()
     np.testing.assert_array_equal(to_host(discriminator.freeze().backward(dout, cache)), dimage)
     assert all(float(abs(g).sum()) == 0 for _, _, g in parameters_of(discriminator))
+
+
+def test_generator_skips_only_what_is_not_needed(xp, rng):
+    config = preset("tiny", per_object_noise=True)
+    generator = Generator(config, rng, F64).eval()
+    labels, boxes = inputs(xp, rng, config)
+    noise = xp.asarray(generator.sample_noise(rng, 3).astype(F64))
+    image, cache = generator.forward(noise, labels, boxes)
+    dimage = xp.asarray(rng.standard_normal(image.shape))
+    assert generator.backward(dimage, cache).shape == noise.shape
+    grads = {name: to_host(g).copy() for name, _, g in parameters_of(generator)}
+    generator.zero_grad()
+    assert generator.backward(dimage, cache, need_dx=False) is None
+    for name, _, grad in parameters_of(generator):
+        np.testing.assert_array_equal(to_host(grad), grads[name], err_msg=name)

@@ -3,9 +3,9 @@ bench/step_speed.py. Skipped where torch is not installed (tinygan itself never 
 
 On the 'tiny' preset in float64, for both recipes: parameter counts, eval-mode outputs of the
 generator (image) and the discriminator from the same (perturbed) weights, and one whole
-``Trainer.step`` against the twin's training step from the same weights and inputs (losses, and
-every weight, running statistic and spectral-norm vector after the update). The trainers here
-draw canvases from 200 synthetic digits instead of MNIST, to be built in milliseconds.
+``Updater.update`` against the twin's training step from the same weights and inputs (losses,
+and every weight, running statistic and spectral-norm vector after the update). The updaters
+here draw canvases from 200 synthetic digits instead of MNIST, to be built in milliseconds.
 """
 import functools
 import json
@@ -19,13 +19,13 @@ torch = pytest.importorskip("torch")
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
+import parity  # noqa: E402
 import step_speed  # noqa: E402
 import torch_twin  # noqa: E402
 
-from tinygan import train, trainer  # noqa: E402
 from tinygan.data import DigitSet, synthetic_digits  # noqa: E402
 from tinygan.models import preset  # noqa: E402
-from tinygan.recipes import recipe_settings  # noqa: E402
+from tinygan.settings import RunSettings  # noqa: E402
 
 TOLERANCE = 1e-9
 RECIPES = ["tinygan", "paper"]
@@ -48,18 +48,12 @@ def few_digits():
 
 @pytest.fixture
 def quick_data(monkeypatch):
-    """Trainers built in this test draw their canvases from 200 synthetic digits."""
-    monkeypatch.setattr(trainer, "load_digits", lambda *args, **kwargs: few_digits())
+    """The benchmark's updaters draw their canvases from 200 synthetic digits."""
+    monkeypatch.setattr(step_speed, "load_digits", lambda *args, **kwargs: few_digits())
 
 
 def tiny_config(recipe):
-    settings = recipe_settings(recipe, "tiny")
-    return preset("tiny", **{name: settings[name] for name in trainer.CONFIG_SETTINGS})
-
-
-def tiny_trainer(recipe):
-    args = train.parse_args(["--preset", "tiny", "--recipe", recipe, "--batch-size", "8"])
-    return trainer.Trainer({name: getattr(args, name) for name in train.RUN_SETTINGS}, log=lambda message: None)
+    return RunSettings(preset="tiny", recipe=recipe).model_config()
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
@@ -70,7 +64,7 @@ def test_twin_forward_matches_tinygan_in_float64(recipe, xp):
             pytest.skip("tinygan runs on CuPy here but torch has no CUDA device")
         device = "cuda"
     config = tiny_config(recipe)
-    result = torch_twin.forward_parity(config, device, batch=3, seed=1)
+    result = parity.forward_parity(config, device, batch=3, seed=1)
     for part, (ours, theirs) in result["parameters"].items():
         assert ours == theirs, f"{part}: tinygan {ours} parameters, twin {theirs}"
     assert result["generator_image_rel_error"] < TOLERANCE, result
@@ -83,7 +77,7 @@ def test_twin_forward_matches_tinygan_in_float64(recipe, xp):
     dict(combine="decisions", noise="normal", per_object_noise=True, spectral_norm=True),
 ], ids=["features", "scores-one-hot", "decisions-sn"])
 def test_twin_forward_matches_other_configurations(fields):
-    result = torch_twin.forward_parity(preset("tiny", **fields), batch=3, seed=2)
+    result = parity.forward_parity(preset("tiny", **fields), batch=3, seed=2)
     assert all(ours == theirs for ours, theirs in result["parameters"].values()), result
     assert result["generator_image_rel_error"] < TOLERANCE, result
     assert result["discriminator_output_rel_error"] < TOLERANCE, result
@@ -93,13 +87,13 @@ def test_parity_check_catches_a_wrong_layout(monkeypatch):
     """Copying the generator's first Dense without the (h, w, c) -> (c, h, w) permutation must
     fail the check: it is not blind to the layout conversions."""
     monkeypatch.setattr(torch_twin, "hwc_to_chw", lambda h, w, c: np.arange(h * w * c))
-    result = torch_twin.forward_parity(tiny_config("tinygan"), batch=3, seed=1)
+    result = parity.forward_parity(tiny_config("tinygan"), batch=3, seed=1)
     assert result["generator_image_rel_error"] > 1e-3
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
-def test_twin_training_step_matches_trainer_step(recipe, quick_data):
-    result = torch_twin.step_parity(tiny_trainer(recipe), batch=4)
+def test_twin_training_step_matches_the_updater(recipe):
+    result = parity.step_parity(RunSettings(preset="tiny", recipe=recipe), few_digits(), batch=4)
     for key in ("loss_rel_error", "generator_update_rel_error", "discriminator_update_rel_error"):
         assert result[key] < TOLERANCE, (key, result)
     if recipe == "tinygan":  # the weight average is part of its step

@@ -1,29 +1,24 @@
-"""The training and sampling commands end to end on the tiny preset: outputs, exact
-resume after Ctrl-C, stopping on NaN, and clear errors for bad flags."""
+"""The training and sampling commands end to end on the tiny preset: outputs, exact resume
+after Ctrl-C, stopping on NaN, runs that are never overwritten by accident, settings kept by
+a resumed run, checkpoints of the current format, the weight average, and the loop's
+extensions."""
 import csv
-import re
+import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import use_test_mnist
-from tinygan import sample, train, trainer
+from conftest import requires_mnist, run_train
+from tinygan import checkpoint, sample, train, updater
+from tinygan.backend import to_host
 from tinygan.checkpoint import read_checkpoint
-from tinygan.data import mnist
+from tinygan.loop import LOG, READER, WRITER, Extension, TrainingLoop
+from tinygan.serialize import load_npz, save_npz_atomic
 
-
-@pytest.fixture(autouse=True)
-def data_environment(tmp_path, monkeypatch):
-    """Real MNIST when the tests have it (conftest.MNIST_DIR), else the synthetic fallback; never the network."""
-    use_test_mnist(monkeypatch)
-    monkeypatch.setenv("TINYGAN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(mnist, "_open_url", lambda url, timeout: (_ for _ in ()).throw(OSError("offline")))
-
-
-def run_train(out, *flags):
-    args = train.parse_args(["--preset", "tiny", "--batch-size", "4", "--out", str(out), "--log-every", "2",
-                             "--sample-every", "3", "--checkpoint-every", "3", *flags])
-    return train.run(args, log=lambda message: None)
+pytestmark = pytest.mark.usefixtures("offline_data")
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def losses(out):
@@ -35,82 +30,173 @@ def test_train_writes_samples_losses_and_checkpoint(tmp_path):
     assert run_train(tmp_path / "run", "--steps", "4", "--holdout", "19,32") == 0
     assert [row[0] for row in losses(tmp_path / "run")] == ["1", "2", "3", "4"]
     assert sorted(p.name for p in (tmp_path / "run/samples").iterdir()) == ["step_000003.png", "step_000004.png"]
-    arrays, step, config, settings, holdout = read_checkpoint(tmp_path / "run/checkpoint.npz")
-    assert step == 4 and config.n_objects == 2 and settings["batch_size"] == 4
-    assert sorted(holdout.tolist()) == [[1, 9], [3, 2]]  # the tiny preset draws two objects
-    assert "optG:m:G/local/Dense.w" in arrays
+    saved = read_checkpoint(tmp_path / "run/checkpoint.npz")
+    assert saved.step == 4 and saved.config.n_objects == 2 and saved.settings.batch_size == 4
+    assert sorted(saved.holdout.tolist()) == [[1, 9], [3, 2]]  # the tiny preset draws two objects
+    assert "optG:m:G/local/Dense.w" in saved.arrays
+    assert json.loads((tmp_path / "run/settings.json").read_text())["holdout"] == "19,32"
 
 
 def test_resume_after_interrupt_reproduces_the_uninterrupted_run(tmp_path, monkeypatch):
     averaged = ("--ema-start", "2", "--mode-seeking", "0.1")  # weight average, decay at 75%, mode seeking
     assert run_train(tmp_path / "straight", "--steps", "6", *averaged) == 0
-    original_step = trainer.Trainer.step
+    original_update = updater.Updater.update
 
     def interrupted(self, step):
         if step == 4:
             raise KeyboardInterrupt
-        return original_step(self, step)
+        return original_update(self, step)
 
-    monkeypatch.setattr(trainer.Trainer, "step", interrupted)
+    monkeypatch.setattr(updater.Updater, "update", interrupted)
     assert run_train(tmp_path / "resumed", "--steps", "6", *averaged) == 130
-    assert read_checkpoint(tmp_path / "resumed/checkpoint.npz")[1] == 4
-    monkeypatch.setattr(trainer.Trainer, "step", original_step)
+    assert read_checkpoint(tmp_path / "resumed/checkpoint.npz").step == 4
+    monkeypatch.setattr(updater.Updater, "update", original_update)
     assert run_train(tmp_path / "resumed", "--steps", "6", "--resume", str(tmp_path / "resumed/checkpoint.npz")) == 0
     assert losses(tmp_path / "resumed") == losses(tmp_path / "straight")
-    resumed, straight = (read_checkpoint(tmp_path / run / "checkpoint.npz")[0] for run in ("resumed", "straight"))
+    resumed, straight = (read_checkpoint(tmp_path / run / "checkpoint.npz").arrays for run in ("resumed", "straight"))
     assert any(name.startswith("ema:") for name in straight) and resumed.keys() == straight.keys()
     for name in straight:
         np.testing.assert_array_equal(resumed[name], straight[name], err_msg=name)
 
 
 def test_resume_writes_beside_its_checkpoint_unless_told_otherwise(tmp_path):
-    checkpoint = tmp_path / "run" / "checkpoint.npz"
-    checkpoint.parent.mkdir()
-    checkpoint.write_bytes(b"")
-    assert train.parse_args(["--resume", str(checkpoint)]).out == str(tmp_path / "run")
-    assert train.parse_args(["--resume", str(checkpoint), "--out", "elsewhere"]).out == "elsewhere"
+    assert run_train(tmp_path / "run", "--steps", "3") == 0
+    checkpoint_path = str(tmp_path / "run" / "checkpoint.npz")
+    assert train.parse_args(["--resume", checkpoint_path, "--steps", "5"]).out == str(tmp_path / "run")
+    assert train.parse_args(["--resume", checkpoint_path, "--steps", "5", "--out", "elsewhere"]).out == "elsewhere"
     assert train.parse_args([]).out == "runs/tinygan"
 
 
+def test_a_new_run_never_replaces_another_without_overwrite(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert run_train(run, "--steps", "3") == 0
+    before = (run / "checkpoint.npz").read_bytes()
+    with pytest.raises(SystemExit) as stop:
+        run_train(run, "--steps", "2")
+    error = capsys.readouterr().err
+    assert stop.value.code == 2 and error.count("\n") == 1
+    assert f"{run} already holds a run (checkpoint.npz)" in error
+    assert f"--resume {run / 'checkpoint.npz'}" in error and "--overwrite" in error
+    assert (run / "checkpoint.npz").read_bytes() == before
+    messages = []
+    assert run_train(run, "--steps", "2", "--overwrite", log=messages.append) == 0
+    assert read_checkpoint(run / "checkpoint.npz").step == 2 and [row[0] for row in losses(run)] == ["1", "2"]
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_000002.png"]
+    assert any("--overwrite: removing the run in" in m for m in messages)
+
+
+def test_resume_refuses_flags_that_contradict_the_checkpoint(tmp_path, capsys):
+    assert run_train(tmp_path / "run", "--steps", "3", "--seed", "4") == 0
+    path = str(tmp_path / "run/checkpoint.npz")
+    with pytest.raises(SystemExit):
+        train.parse_args(["--resume", path, "--steps", "5", "--seed", "5", "--lr-g", "0.01"])
+    error = capsys.readouterr().err
+    assert "--seed 5 (it has 4)" in error and "--lr-g 0.01 (it has 0.001)" in error
+    args = train.parse_args(["--resume", path, "--steps", "5", "--seed", "4", "--preset", "tiny"])  # agreeing: fine
+    assert args.settings.seed == 4 and args.start == 3
+    with pytest.raises(SystemExit):
+        train.parse_args(["--resume", path, "--steps", "3"])
+    assert "is at step 3; pass --steps larger" in capsys.readouterr().err
+
+
+@requires_mnist
+def test_a_checkpoint_of_the_current_format_resumes_with_the_same_losses(tmp_path):
+    """tests/fixtures/tiny_checkpoint_format1.npz was written by tinygan 3e5f6a7 (tiny preset, batch 4,
+    3 steps, --holdout 19,32 --ema-start 1 on MNIST); that code resumed it to step 5 with these losses."""
+    shutil.copy(FIXTURES / "tiny_checkpoint_format1.npz", tmp_path / "checkpoint.npz")
+    args = train.parse_args(["--resume", str(tmp_path / "checkpoint.npz"), "--steps", "5", "--eval-every", "0"])
+    assert train.run(args, log=lambda m: None) == 0
+    assert losses(tmp_path)[-2:] == [("4", "0.98381", "1.00983", "-0.01052"), ("5", "0.98567", "1.00975", "-0.00960")]
+    generator, step, settings, holdout = checkpoint.load_generator(tmp_path / "checkpoint.npz")
+    assert (step, settings.ema_start, holdout.tolist()) == (5, 1, [[1, 9], [3, 2]]) and not generator.training
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
-    original_step = trainer.Trainer.step
+    original_update = updater.Updater.update
 
     def diverging(self, step):
-        result = original_step(self, step)
+        result = original_update(self, step)
         return {**result, "g": float("nan")} if step == 4 else result
 
-    monkeypatch.setattr(trainer.Trainer, "step", diverging)
+    monkeypatch.setattr(updater.Updater, "update", diverging)
     messages = []
-    args = train.parse_args(["--preset", "tiny", "--batch-size", "4", "--steps", "8", "--checkpoint-every", "3",
-                             "--out", str(tmp_path / "run")])
-    assert train.run(args, log=messages.append) == 1
+    assert run_train(tmp_path / "run", "--steps", "8", log=messages.append) == 1
     assert "a loss became" in messages[-1] and "checkpoint.npz" in messages[-1]
-    assert read_checkpoint(tmp_path / "run/checkpoint.npz")[1] == 3
+    assert read_checkpoint(tmp_path / "run/checkpoint.npz").step == 3
 
 
-@pytest.mark.parametrize("flags,message", [
-    (["--steps", "0"], "--steps must be positive"),
-    (["--lr-g", "-1"], "--lr-g must be positive"),
-    (["--lr-decay-at", "1.5"], r"--lr-decay-at values must be in \(0, 1\)"),
-    (["--holdout", "12x4"], "--holdout"),
-    (["--resume", "/nonexistent/checkpoint.npz"], "no checkpoint file at /nonexistent"),
-    (["--preset", "huge"], "invalid choice: 'huge'"),
-])
-def test_bad_flags_fail_before_any_work(capsys, flags, message):
+def test_resume_needs_a_checkpoint_file(capsys):
     with pytest.raises(SystemExit):
-        train.parse_args(flags)
-    assert re.search(message, capsys.readouterr().err)
+        train.parse_args(["--resume", "/nonexistent/checkpoint.npz"])
+    assert "no checkpoint file at /nonexistent" in capsys.readouterr().err
 
 
 def test_learning_rate_schedule():
-    rates = [trainer.learning_rate(1e-3, step, 100, [0.5, 0.75], 0.1) for step in (0, 49, 50, 74, 75, 99)]
+    rates = [updater.learning_rate(1e-3, step, 100, [0.5, 0.75], 0.1) for step in (0, 49, 50, 74, 75, 99)]
     np.testing.assert_allclose(rates, [1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-5])
 
 
 def test_noisy_targets_ranges():
-    targets = trainer.noisy_targets(np.random.default_rng(0), 1000, real=True)
+    targets = updater.noisy_targets(np.random.default_rng(0), 1000, real=True)
     assert targets[:, 0].min() >= 0 and targets[:, 0].max() <= 0.3
     assert targets[:, 1].min() >= 0.7 and targets[:, 1].max() <= 1.0
+
+
+def test_checkpoints_keep_the_weight_average_and_sampling_uses_it(tmp_path):
+    assert run_train(tmp_path / "run", "--steps", "3", "--ema-start", "1") == 0
+    arrays = load_npz(tmp_path / "run/checkpoint.npz")
+    assert "ema:G/local/Dense.w" in arrays and "ema:G/global/BatchNorm.running_var" in arrays
+    notes = []
+    generator, step, settings, _ = checkpoint.load_generator(tmp_path / "run/checkpoint.npz", log=notes.append)
+    assert notes == [] and settings.recipe == "tinygan"
+    np.testing.assert_array_equal(to_host(generator.local_pathway.layers[0].params["w"]),
+                                  arrays["ema:G/local/Dense.w"])
+    assert not np.array_equal(arrays["ema:G/local/Dense.w"], arrays["G/local/Dense.w"])
+
+
+def test_checkpoint_without_average_loads_the_trained_generator_with_a_note(tmp_path):
+    assert run_train(tmp_path / "run", "--steps", "3", "--recipe", "paper") == 0
+    notes = []
+    generator, _, _, _ = checkpoint.load_generator(tmp_path / "run/checkpoint.npz", log=notes.append)
+    assert len(notes) == 1 and "holds no weight average" in notes[0]
+    np.testing.assert_array_equal(to_host(generator.local_pathway.layers[0].params["w"]),
+                                  load_npz(tmp_path / "run/checkpoint.npz")["G/local/Dense.w"])
+
+
+def test_resuming_a_checkpoint_from_before_recipes_continues_the_paper_recipe(tmp_path):
+    """Checkpoints written before recipes existed lack those settings: they were paper runs."""
+    assert run_train(tmp_path / "run", "--steps", "3", "--recipe", "paper") == 0
+    path = tmp_path / "run/checkpoint.npz"
+    arrays = load_npz(path)
+    settings = json.loads(str(arrays["meta:settings"]))
+    old = {k: v for k, v in settings.items() if k not in ("recipe", "loss", "ema", "spectral_norm", "beta2")}
+    arrays["meta:settings"] = json.dumps({**old, "minibatch_std": None})
+    save_npz_atomic(path, arrays)
+    assert run_train(tmp_path / "run", "--steps", "5", "--resume", str(path)) == 0
+    saved = read_checkpoint(path).settings
+    assert (saved.recipe, saved.loss, saved.ema, saved.beta2) == ("paper", "paper", 0.0, 0.999)
+
+
+class Recorder(Extension):
+    def __init__(self, every, priority, calls):
+        super().__init__(every)
+        self.priority, self.calls = priority, calls
+
+    def __call__(self, loop):
+        self.calls.append((loop.step, self.priority))
+
+
+class CountingUpdater:
+    def update(self, step):
+        return {}
+
+
+def test_the_loop_calls_each_extension_at_its_trigger_in_priority_order():
+    calls = []
+    extensions = [Recorder(3, READER, calls), Recorder(0, LOG, calls), Recorder(2, WRITER, calls)]
+    assert TrainingLoop(CountingUpdater(), 1, 7, extensions, log=calls.append).run() == 0
+    assert calls == [(2, WRITER), (3, READER), (4, WRITER), (6, WRITER), (6, READER),
+                     (7, WRITER), (7, LOG), (7, READER)]  # every N steps, and all at the last step
 
 
 def test_sample_command(tmp_path, capsys):

@@ -6,6 +6,7 @@ made, CuPy is used when it imports and sees a CUDA device, NumPy otherwise.
 Asking for CuPy where it cannot run is an error, never a silent fallback.
 """
 import os
+import sys
 
 import numpy
 
@@ -49,6 +50,12 @@ def set_backend(name=None):
 def get_xp():
     """The array module in use (numpy or cupy)."""
     return _state["xp"] if _state["xp"] is not None else set_backend()
+
+
+def array_module(array):
+    """The module of ``array``: cupy for a CuPy array, else numpy (whatever backend is in use).
+    Never imports CuPy: a CuPy array exists only once CuPy is imported."""
+    return sys.modules["cupy"] if type(array).__module__.startswith("cupy") else numpy
 
 
 def backend_name():

@@ -1,25 +1,37 @@
-"""Training checkpoints: models, optimisers, step, config and training settings in one .npz.
+"""Training checkpoints: models, optimisers, step, config and run settings in one .npz.
 
 Layout of the file: 'G/...' and 'D/...' model arrays (see serialize.model_state),
 'ema:G/...' the generator's weight average when the run keeps one (tinygan.ema),
 'optG:...' and 'optD:...' optimiser state, and 'meta:*' entries: step, the model
-config and training settings as JSON, and the held-out label orders. Randomness of
-step t is drawn from (seed, t), so the seed restores every random stream.
+config and the run settings (RunSettings.to_dict) as JSON, and the held-out label
+orders. Randomness of step t is drawn from (seed, t), so the seed restores every
+random stream. Settings saved before an ingredient existed take the recipe's value
+(RunSettings.from_dict), so older checkpoints of this format load and resume.
 """
 import json
+from typing import NamedTuple
 
 import numpy as np
 
 from .models import GANConfig, Generator
 from .serialize import load_model_state, load_npz, model_state, save_npz_atomic
+from .settings import RunSettings
 
 FORMAT_VERSION = 1
 AVERAGE_PREFIX = "ema:"
 
 
+class Checkpoint(NamedTuple):
+    arrays: dict       # every array of the file, by name
+    step: int
+    config: GANConfig
+    settings: RunSettings
+    holdout: np.ndarray  # (k, n_objects) held-out label orders
+
+
 def save_checkpoint(path, generator, discriminator, opt_g, opt_d, step, settings, holdout, average=None):
-    """Write everything needed to resume training at ``step`` (atomically). ``average``:
-    the generator holding the weight average, if the run keeps one."""
+    """Write everything needed to resume training at ``step`` (atomically). ``settings``:
+    RunSettings; ``average``: the generator holding the weight average, if the run keeps one."""
     arrays = {**model_state(generator), **model_state(discriminator)}
     if average is not None:
         arrays.update({AVERAGE_PREFIX + k: v for k, v in model_state(average).items()})
@@ -29,14 +41,14 @@ def save_checkpoint(path, generator, discriminator, opt_g, opt_d, step, settings
         "meta:format": FORMAT_VERSION,
         "meta:step": step,
         "meta:config": json.dumps(generator.config.to_dict()),
-        "meta:settings": json.dumps(settings),
+        "meta:settings": json.dumps(settings.to_dict()),
         "meta:holdout": np.asarray(holdout, dtype=np.int64).reshape(-1, generator.config.n_objects),
     })
     save_npz_atomic(path, arrays)
 
 
 def read_checkpoint(path):
-    """Load a checkpoint file: (arrays, step, GANConfig, settings dict, holdout array)."""
+    """Load a checkpoint file as a :class:`Checkpoint`; a ValueError naming the file if it is none."""
     arrays = load_npz(path)
     for key in ("meta:format", "meta:step", "meta:config", "meta:settings", "meta:holdout"):
         if key not in arrays:
@@ -44,8 +56,11 @@ def read_checkpoint(path):
     if int(arrays["meta:format"]) != FORMAT_VERSION:
         raise ValueError(f"{path}: checkpoint format {int(arrays['meta:format'])}, this tinygan reads {FORMAT_VERSION}")
     config = GANConfig.from_dict(json.loads(str(arrays["meta:config"])))
-    settings = json.loads(str(arrays["meta:settings"]))
-    return arrays, int(arrays["meta:step"]), config, settings, arrays["meta:holdout"]
+    try:
+        settings = RunSettings.from_dict(json.loads(str(arrays["meta:settings"])))
+    except ValueError as err:
+        raise ValueError(f"{path}: its run settings do not load: {err}") from None
+    return Checkpoint(arrays, int(arrays["meta:step"]), config, settings, arrays["meta:holdout"])
 
 
 def average_state(arrays):
@@ -54,7 +69,7 @@ def average_state(arrays):
 
 
 def load_generator(path, dtype=np.float32, average=True, log=print):
-    """The generator of a checkpoint in eval mode, with its step, settings and holdout.
+    """The generator of a checkpoint in eval mode, with its step, RunSettings and holdout array.
 
     With ``average`` (the default) it is the weight average when the checkpoint has one;
     a checkpoint without one (older, or trained with --ema 0) gives the trained generator

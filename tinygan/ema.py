@@ -11,13 +11,18 @@ statistics", BigGAN) before the average draws anything.
 from .layers import BatchNorm
 
 
+def check_decay(decay, name="WeightAverage: decay", note=""):
+    """Raise a ValueError naming ``name`` unless ``decay`` is in (0, 1)."""
+    if not 0 < decay < 1:
+        raise ValueError(f"{name} must be in (0, 1){' ' + note if note else ''}, got {decay}")
+
+
 class WeightAverage:
     """The running average of ``model``'s parameters, held in ``average`` (a model of the
     same architecture, e.g. a second Generator built from the same config)."""
 
     def __init__(self, model, average, decay, start=0):
-        if not 0 < decay < 1:
-            raise ValueError(f"WeightAverage: decay must be in (0, 1), got {decay}")
+        check_decay(decay)
         self.model, self.average, self.decay, self.start = model, average, decay, start
         self.pairs = [(layer.params[key], twin.params[twin_key]) for (_, layer, key), (_, twin, twin_key)
                       in zip(model.named_parameters(), average.named_parameters(), strict=True)]

@@ -9,16 +9,11 @@ def glorot_uniform(shape, rng, fan_in, fan_out, dtype=np.float32):
     return rng.uniform(-limit, limit, size=shape).astype(dtype)
 
 
-def glorot_normal(shape, rng, fan_in, fan_out, dtype=np.float32):
-    """Truncated-free normal with std sqrt(2 / (fan_in + fan_out))."""
-    return (rng.standard_normal(shape) * np.sqrt(2.0 / (fan_in + fan_out))).astype(dtype)
-
-
 def zeros(shape, rng=None, fan_in=None, fan_out=None, dtype=np.float32):
     return np.zeros(shape, dtype=dtype)
 
 
-INITIALISERS = {"glorot_uniform": glorot_uniform, "glorot_normal": glorot_normal, "zeros": zeros}
+INITIALISERS = {"glorot_uniform": glorot_uniform, "zeros": zeros}
 
 
 def get_initialiser(name_or_fn):

@@ -33,18 +33,6 @@ def softmax_cross_entropy(logits, targets):
     return loss, dlogits
 
 
-def binary_cross_entropy_with_logits(logits, targets):
-    """Binary cross-entropy of sigmoid(logits), mean over all elements, computed as
-    ``max(x, 0) - x * t + log(1 + exp(-|x|))`` so large |x| never overflows.
-
-    logits, targets: (N, K). Returns (scalar loss, dlogits (N, K))."""
-    _check(logits, targets, "binary_cross_entropy_with_logits")
-    xp = get_xp()
-    loss = (xp.maximum(logits, 0) - logits * targets + xp.log1p(xp.exp(-xp.abs(logits)))).mean()
-    sigmoid = (1 + xp.tanh(logits * 0.5)) * 0.5
-    return loss, (sigmoid - targets) / logits.size
-
-
 def _column_weights(scores, weights):
     """Per-column weights (K,) on the backend, uniform 1/K when ``weights`` is None."""
     k = scores.shape[1]

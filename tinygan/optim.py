@@ -1,59 +1,9 @@
-"""Optimisers over a model's parameters, updated in place.
+"""The Adam optimiser over a model's parameters, updated in place.
 
-An optimiser is built from ``model.named_parameters()`` and reads each parameter's
-gradient from its layer's ``grads`` dict, so the model and optimiser share the arrays.
+It is built from ``model.named_parameters()`` and reads each parameter's gradient from
+its layer's ``grads`` dict, so the model and the optimiser share the arrays.
 """
 from .backend import backend_name, get_xp, to_device, to_host
-
-
-class Optimizer:
-    def __init__(self, named_parameters, lr):
-        self.entries = [(path, layer, key) for path, layer, key in named_parameters]
-        paths = [path for path, _, _ in self.entries]
-        if len(set(paths)) != len(paths):
-            raise ValueError(f"{type(self).__name__}: duplicate parameter names in {paths}")
-        if lr <= 0:
-            raise ValueError(f"{type(self).__name__}: learning rate must be positive, got {lr}")
-        self.lr = lr
-        self.steps = 0
-
-    def state_dict(self):
-        """Host arrays and scalars that :meth:`load_state_dict` restores exactly."""
-        state = {"steps": self.steps, "lr": self.lr}
-        for name, slots in self.slots.items():
-            for path, value in slots.items():
-                state[f"{name}:{path}"] = to_host(value)
-        return state
-
-    def load_state_dict(self, state):
-        self.steps, self.lr = int(state["steps"]), float(state["lr"])
-        for name, slots in self.slots.items():
-            for path, value in slots.items():
-                saved = state.get(f"{name}:{path}")
-                if saved is None or tuple(saved.shape) != tuple(value.shape):
-                    got = None if saved is None else tuple(saved.shape)
-                    raise ValueError(f"{type(self).__name__}: state {name!r} for {path} has shape "
-                                     f"{got}, expected {tuple(value.shape)}")
-                value[...] = to_device(saved, dtype=value.dtype)
-
-
-class SGD(Optimizer):
-    """p -= lr * (momentum * velocity + grad) (heavy-ball momentum; 0 = plain SGD)."""
-
-    def __init__(self, named_parameters, lr=0.01, momentum=0.0):
-        super().__init__(named_parameters, lr)
-        self.momentum = momentum
-        xp = get_xp()
-        self.slots = {"velocity": {path: xp.zeros_like(layer.params[key])
-                                   for path, layer, key in self.entries}}
-
-    def step(self):
-        self.steps += 1
-        for path, layer, key in self.entries:
-            velocity = self.slots["velocity"][path]
-            velocity *= self.momentum
-            velocity += layer.grads[key]
-            layer.params[key] -= self.lr * velocity
 
 
 def adam_update(param, grad, m, v, beta1, beta2, step_size, eps):
@@ -83,13 +33,19 @@ def adam_update_fused(param, grad, m, v, beta1, beta2, step_size, eps):
     _FUSED_ADAM["kernel"](grad, beta1, beta2, step_size, eps, param, m, v)
 
 
-class Adam(Optimizer):
+class Adam:
     """Adam with bias correction (Kingma & Ba), in their efficient form as Keras uses it:
     m, v are running moments of the gradient, ``lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)``
     and ``p -= lr_t * m / (sqrt(v) + eps)``. Defaults as Keras (eps=1e-7)."""
 
     def __init__(self, named_parameters, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-7):
-        super().__init__(named_parameters, lr)
+        self.entries = [(path, layer, key) for path, layer, key in named_parameters]
+        paths = [path for path, _, _ in self.entries]
+        if len(set(paths)) != len(paths):
+            raise ValueError(f"Adam: duplicate parameter names in {paths}")
+        if lr <= 0:
+            raise ValueError(f"Adam: learning rate must be positive, got {lr}")
+        self.lr, self.steps = lr, 0
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         xp = get_xp()
         self.slots = {name: {path: xp.zeros_like(layer.params[key]) for path, layer, key in self.entries}
@@ -102,3 +58,22 @@ class Adam(Optimizer):
         for path, layer, key in self.entries:
             update(layer.params[key], layer.grads[key], self.slots["m"][path], self.slots["v"][path],
                    self.beta1, self.beta2, step_size, self.eps)
+
+    def state_dict(self):
+        """Host arrays and scalars that :meth:`load_state_dict` restores exactly."""
+        state = {"steps": self.steps, "lr": self.lr}
+        for name, slots in self.slots.items():
+            for path, value in slots.items():
+                state[f"{name}:{path}"] = to_host(value)
+        return state
+
+    def load_state_dict(self, state):
+        self.steps, self.lr = int(state["steps"]), float(state["lr"])
+        for name, slots in self.slots.items():
+            for path, value in slots.items():
+                saved = state.get(f"{name}:{path}")
+                if saved is None or tuple(saved.shape) != tuple(value.shape):
+                    got = None if saved is None else tuple(saved.shape)
+                    raise ValueError(f"Adam: state {name!r} for {path} has shape "
+                                     f"{got}, expected {tuple(value.shape)}")
+                value[...] = to_device(saved, dtype=value.dtype)

@@ -12,6 +12,7 @@ import numpy as np
 from . import backend, cli
 from .checkpoint import load_generator
 from .images import save_grid_png
+from .layout import check_boxes, check_labels
 
 
 def parse_args(argv=None):
@@ -35,30 +36,22 @@ def parse_args(argv=None):
     return args, parser
 
 
-def requested_inputs(args, config, default_boxes):
+def requested_inputs(args, config):
     """labels (n, objects) and boxes (n, objects, 4) from the flags; ValueError if they don't fit."""
-    labels = np.array(args.labels, dtype=np.int64)
-    if len(labels) != config.n_objects:
-        raise ValueError(f"--labels: this model draws {config.n_objects} objects, got {len(labels)} labels")
-    bad = [int(x) for x in labels if not 0 <= x < config.n_classes]
-    if bad:
-        raise ValueError(f"--labels: classes must be in 0..{config.n_classes - 1}, got {bad}")
+    n_objects = config.n_objects
+    if len(args.labels) != n_objects:
+        raise ValueError(f"--labels: this model draws {n_objects} objects, got {len(args.labels)} labels")
+    labels = np.array([args.labels], dtype=np.int64)
+    check_labels(labels, 1, n_objects, config.n_classes, "--labels")
     if args.boxes is None:
-        boxes = default_boxes
+        boxes = config.canvas().boxes(1)
     else:
-        if len(args.boxes) != 4 * config.n_objects:
-            raise ValueError(f"--boxes: expected {4 * config.n_objects} numbers (top left bottom right "
+        if len(args.boxes) != 4 * n_objects:
+            raise ValueError(f"--boxes: expected {4 * n_objects} numbers (top left bottom right "
                              f"per object), got {len(args.boxes)}")
-        boxes = np.array(args.boxes, dtype=np.int64).reshape(config.n_objects, 4)
-        size, canvas = config.object_size, config.canvas_size
-        for k, (top, left, bottom, right) in enumerate(boxes):
-            if bottom - top != size or right - left != size:
-                raise ValueError(f"--boxes: box {k} is {bottom - top}x{right - left}; this model draws "
-                                 f"{size}x{size} objects")
-            if top < 0 or left < 0 or bottom > canvas or right > canvas:
-                raise ValueError(f"--boxes: box {k} ({top}, {left}, {bottom}, {right}) is outside the "
-                                 f"{canvas}x{canvas} canvas")
-    return np.repeat(labels[None], args.n, axis=0), np.repeat(boxes[None], args.n, axis=0)
+        boxes = np.array(args.boxes, dtype=np.int64).reshape(1, n_objects, 4)
+        check_boxes(boxes, 1, n_objects, config.object_size, config.canvas_size, "--boxes")
+    return np.repeat(labels, args.n, axis=0), np.repeat(boxes, args.n, axis=0)
 
 
 def main(argv=None):
@@ -67,7 +60,7 @@ def main(argv=None):
     try:
         generator, step, _, _ = load_generator(args.checkpoint, average=args.average)
         config = generator.config
-        labels, boxes = requested_inputs(args, config, config.canvas().boxes())
+        labels, boxes = requested_inputs(args, config)
     except ValueError as err:
         parser.error(str(err))
     noise = generator.sample_noise(np.random.default_rng(args.seed), args.n)

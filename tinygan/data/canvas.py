@@ -3,9 +3,12 @@
 Conventions used by the whole library:
 
 - images are NHWC float32 in [0, 1], 1.0 = white;
-- canvas digits are inverted MNIST digits, `1 - x / 255`: black digit on white;
-- boxes are int64 arrays (top, left, bottom, right) in pixels, bottom/right exclusive;
-- labels are int64 digit classes, one per object, objects in row-major cell order.
+- canvas digits are inverted MNIST digits, `1 - x / 255`: black digit on white
+  (:func:`tinygan.data.digits.canvas_colours`);
+- boxes and labels make a layout (:mod:`tinygan.layout`): boxes are int64 arrays (top, left,
+  bottom, right) in pixels, bottom/right exclusive; labels are int64 digit classes, one per
+  object, objects in row-major cell order. Digits are drawn by min compositing
+  (:func:`tinygan.layout.paste_min`): dark ink wins.
 
 A canvas is a `grid` x `grid` table of square cells. Each cell holds one digit of
 `digit_size` pixels with `padding` pixels on every side. Cells are separated by black
@@ -18,7 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-N_CLASSES = 10
+from ..layout import check_boxes, check_labels, paste_min
+from .digits import N_CLASSES, canvas_colours
+
 ORDER_CHOICES = ("seen", "unseen", "any")
 TEXTURE_RANGE = (0.75, 1.0)  # grey levels of a textured background
 TEXTURE_OCTAVES = (4, 8, 16)  # noise grid sizes summed into a texture, coarse to fine
@@ -69,13 +74,15 @@ class CanvasConfig:
         """Side of one cell in pixels."""
         return self.canvas_size // self.grid
 
-    def boxes(self):
-        """(n_objects, 4) int64: box k is the digit square of cell k (row-major)."""
+    def boxes(self, batch=None):
+        """(n_objects, 4) int64: box k is the digit square of cell k (row-major). With
+        ``batch`` an int: a writable (batch, n_objects, 4) copy, these boxes for every image."""
         rows, cols = np.divmod(np.arange(self.n_objects), self.grid)
         top = rows * self.cell_size + self.padding
         left = cols * self.cell_size + self.padding
-        return np.stack([top, left, top + self.digit_size, left + self.digit_size],
-                        axis=1).astype(np.int64)
+        boxes = np.stack([top, left, top + self.digit_size, left + self.digit_size],
+                         axis=1).astype(np.int64)
+        return boxes if batch is None else np.repeat(boxes[None], batch, axis=0)
 
 
 def _require_int(config, name, minimum):
@@ -121,50 +128,6 @@ def _upsample_bilinear(grid, size):
     frac = positions - lower
     rows = grid[lower] * (1 - frac)[:, None] + grid[lower + 1] * frac[:, None]
     return rows[:, lower] * (1 - frac) + rows[:, lower + 1] * frac
-
-
-def compose(digits, boxes, background):
-    """Draw digits onto backgrounds by min compositing (dark ink wins).
-
-    digits: (B, n, h, w) float in [0, 1], black on white.
-    boxes: (B, n, 4) int (top, left, bottom, right); each box must be h x w and inside.
-    background: (B, H, W) or (H, W) float in [0, 1].
-    Returns: (B, H, W, 1) float32 canvases; outside the boxes they equal the background.
-    """
-    digits, boxes = np.asarray(digits), np.asarray(boxes)
-    batch, n_objects, height, width = digits.shape
-    if boxes.shape != (batch, n_objects, 4):
-        raise ValueError(f"compose: boxes must have shape {(batch, n_objects, 4)}, "
-                         f"got {boxes.shape}")
-    background = np.asarray(background, np.float32)
-    canvases = np.array(np.broadcast_to(background, (batch, *background.shape[-2:])))
-    _check_boxes(boxes, (height, width), canvases.shape[1:])
-    for b in range(batch):
-        for k in range(n_objects):
-            top, left, bottom, right = boxes[b, k]
-            region = canvases[b, top:bottom, left:right]
-            np.minimum(region, digits[b, k], out=region)
-    return canvases[..., None]
-
-
-def _check_boxes(boxes, digit_shape, canvas_shape):
-    sizes = np.stack([boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]], -1)
-    if not (sizes == digit_shape).all():
-        raise ValueError(f"compose: every box must be {digit_shape[0]}x{digit_shape[1]} "
-                         f"like the digits, got sizes {np.unique(sizes.reshape(-1, 2), axis=0)}")
-    inside = ((boxes[..., :2] >= 0).all() and (boxes[..., 2] <= canvas_shape[0]).all()
-              and (boxes[..., 3] <= canvas_shape[1]).all())
-    if not inside:
-        raise ValueError(f"compose: boxes must lie inside the {canvas_shape} canvas")
-
-
-def one_hot(labels, n_classes=N_CLASSES):
-    """labels (...,) int in [0, n_classes) -> (..., n_classes) float32 one-hot."""
-    labels = np.asarray(labels)
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError(f"one_hot: labels must lie in [0, {n_classes}), "
-                         f"got range [{labels.min()}, {labels.max()}]")
-    return np.eye(n_classes, dtype=np.float32)[labels]
 
 
 class LabelOrderHoldout:
@@ -274,7 +237,7 @@ class CanvasDataset:
         if self.holdout.n_objects != config.n_objects:
             raise ValueError(f"CanvasDataset: holdout orders have {self.holdout.n_objects} "
                              f"digits, config.n_objects is {config.n_objects}")
-        self.inverted_digits = 1.0 - images.astype(np.float32) / 255.0  # black on white
+        self.inverted_digits = canvas_colours(images)  # black on white
         labels = np.asarray(digits.labels)
         self.class_indices = [np.flatnonzero(labels == c) for c in range(N_CLASSES)]
         absent = [c for c, indices in enumerate(self.class_indices) if len(indices) == 0]
@@ -320,51 +283,20 @@ class CanvasDataset:
         labels: (B, n_objects) int in 0..9.
         Returns: images (B, H, W, 1) float32 and boxes (B, n_objects, 4) int64.
         """
+        config = self.config
         labels = np.asarray(labels)
-        if labels.ndim != 2 or labels.shape[1] != self.config.n_objects:
-            raise ValueError(f"CanvasDataset.render: labels must have shape "
-                             f"(B, {self.config.n_objects}), got {labels.shape}")
+        batch = labels.shape[0] if labels.ndim else 0
+        check_labels(labels, batch, config.n_objects, N_CLASSES, "CanvasDataset.render: labels")
         picks = np.zeros(labels.shape, np.int64)
         for digit, indices in enumerate(self.class_indices):
             wanted = labels == digit
             picks[wanted] = indices[rng.integers(len(indices), size=wanted.sum())]
-        boxes = np.broadcast_to(self.config.boxes(), (*labels.shape, 4)).copy()
-        if self.config.texture:
-            background = np.stack([blank_canvas(self.config, rng) for _ in labels])
+        boxes = config.boxes(batch)
+        check_boxes(boxes, batch, config.n_objects, config.digit_size, config.canvas_size,
+                    "CanvasDataset.render: boxes")
+        if config.texture:
+            background = np.stack([blank_canvas(config, rng) for _ in labels])
         else:
-            background = self._plain_background
-        return compose(self.inverted_digits[picks], boxes, background), boxes
-
-    def build(self, n, seed, orders="seen", batch_size=1000):
-        """A fixed data set of `n` canvases, deterministic from `seed`.
-
-        Returns: dict with images (n, H, W, 1) float32, labels (n, n_objects) int64,
-                 boxes (n, n_objects, 4) int64 and holdout (k, n_objects) int64.
-        Memory: n * H * W * 4 bytes for the images (64 KiB each at 128x128).
-        """
-        rng = np.random.default_rng(seed)
-        parts = [self.sample(min(batch_size, n - start), rng, orders)
-                 for start in range(0, n, batch_size)]
-        images, labels, boxes = (np.concatenate(arrays) for arrays in zip(*parts))
-        return {"images": images, "labels": labels, "boxes": boxes,
-                "holdout": self.holdout.to_array()}
-
-
-CANVAS_KEYS = ("images", "labels", "boxes", "holdout")
-
-
-def save_npz(path, arrays):
-    """Save a `CanvasDataset.build` dict, compressed (plain canvases shrink well)."""
-    missing = [key for key in CANVAS_KEYS if key not in arrays]
-    if missing:
-        raise ValueError(f"save_npz: missing arrays {missing}")
-    np.savez_compressed(path, **{key: arrays[key] for key in CANVAS_KEYS})
-
-
-def load_npz(path):
-    """Load what `save_npz` saved: a dict with the keys of `CanvasDataset.build`."""
-    with np.load(path) as archive:
-        missing = [key for key in CANVAS_KEYS if key not in archive]
-        if missing:
-            raise ValueError(f"{path}: not a canvas data set, missing arrays {missing}")
-        return {key: archive[key] for key in CANVAS_KEYS}
+            background = np.broadcast_to(self._plain_background, (batch, *self._plain_background.shape))
+        images, _ = paste_min(background[..., None], self.inverted_digits[picks][..., None], boxes)
+        return images, boxes

@@ -35,8 +35,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .synthetic import synthetic_digits
-
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
@@ -53,16 +51,11 @@ class MnistError(ValueError):
 
 @dataclass(frozen=True)
 class MnistFile:
-    """One of the four MNIST files.
-
-    `gz_bytes`, `md5` and `sha256` describe the published `.gz` file (tinygan checks
-    the sha256; the md5 is the one torchvision and others publish, kept for reference).
-    `shape` is the shape of the array it holds.
-    """
+    """One of the four MNIST files: `gz_bytes` and `sha256` describe the published `.gz`
+    file (tinygan checks the sha256); `shape` is the shape of the array it holds."""
 
     raw_name: str
     gz_bytes: int
-    md5: str
     sha256: str
     shape: tuple
 
@@ -80,23 +73,19 @@ class MnistFile:
         return 4 + 4 * len(self.shape) + int(np.prod(self.shape))
 
 
-TRAIN_IMAGES = MnistFile(
-    "train-images-idx3-ubyte", 9_912_422, "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-    "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", (60000, 28, 28))
-TRAIN_LABELS = MnistFile(
-    "train-labels-idx1-ubyte", 28_881, "d53e105ee54ea40749a09fcbcd1e9432",
-    "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", (60000,))
-TEST_IMAGES = MnistFile(
-    "t10k-images-idx3-ubyte", 1_648_877, "9fb629c4189551a2d022fa330f9573f3",
-    "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", (10000, 28, 28))
-TEST_LABELS = MnistFile(
-    "t10k-labels-idx1-ubyte", 4_542, "ec29112dd5afa0611ce80d1b7f02629c",
-    "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", (10000,))
-
-MNIST_FILES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
+MNIST_FILES = tuple(MnistFile(*row) for row in (
+    # raw name, .gz bytes, sha256 of the .gz file, array shape
+    ("train-images-idx3-ubyte", 9_912_422,
+     "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", (60000, 28, 28)),
+    ("train-labels-idx1-ubyte", 28_881,
+     "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", (60000,)),
+    ("t10k-images-idx3-ubyte", 1_648_877,
+     "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", (10000, 28, 28)),
+    ("t10k-labels-idx1-ubyte", 4_542,
+     "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", (10000,)),
+))
+TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS = MNIST_FILES
 SPLITS = {"train": (TRAIN_IMAGES, TRAIN_LABELS), "test": (TEST_IMAGES, TEST_LABELS)}
-# Synthetic stand-ins are smaller than MNIST's splits, to be made in a few seconds.
-SYNTHETIC_SIZES = {"train": 20000, "test": 10000}
 
 
 def default_cache_dir():
@@ -325,71 +314,20 @@ def load_mnist(split, data_dir=None, download=True, log=print):
              labels uint8 (N,) in 0..9, in the original order.
     Raises MnistError if MNIST cannot be found or a file is corrupt.
     """
-    _check_split(split)
+    check_split(split)
     directory = find_mnist(data_dir, download=download, log=log)
     if directory is None:
         raise MnistError("MNIST not found.\n" + how_to_point_at_mnist())
-    return _read_split(directory, split)
+    return read_split(directory, split)
 
 
-def _check_split(split):
+def check_split(split):
+    """Raise a ValueError unless split is 'train' or 'test'."""
     if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
 
 
-def _read_split(directory, split):
+def read_split(directory, split):
+    """Images (N, 28, 28) and labels (N,), uint8, of one split from a folder :func:`find_mnist` returned."""
     images_spec, labels_spec = SPLITS[split]
     return read_idx(_locate(directory, images_spec)), read_idx(_locate(directory, labels_spec))
-
-
-@dataclass(frozen=True)
-class DigitSet:
-    """Single-digit images and their labels.
-
-    images: uint8 (N, 28, 28), white digit (255) on black (0), as MNIST.
-    labels: uint8 (N,) in 0..9.
-    source: 'mnist' or 'synthetic'.
-    """
-
-    images: np.ndarray
-    labels: np.ndarray
-    source: str
-
-    def __len__(self):
-        return len(self.labels)
-
-    def resized(self, size):
-        """This set with images resized to size x size (bilinear), for models whose objects
-        are not 28 pixels; itself when they already are."""
-        if self.images.shape[1:] == (size, size):
-            return self
-        return DigitSet(images=resize_images(self.images, size), labels=self.labels, source=self.source)
-
-
-def resize_images(images, size):
-    """(N, H, W) uint8 or float32 images -> (N, size, size) of the same dtype, bilinear (Pillow)."""
-    from PIL import Image
-    return np.stack([np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
-                     for image in images])
-
-
-def load_digits(split, data_dir=None, download=True, allow_synthetic=True, log=print,
-                seed=0, n_synthetic=None):
-    """MNIST's `split` as a DigitSet, or synthetic digits if MNIST cannot be found.
-
-    When MNIST is neither given, cached nor downloadable and `allow_synthetic` is set,
-    logs an announcement and returns `synthetic_digits(n_synthetic, seed)`, with
-    n_synthetic defaulting to SYNTHETIC_SIZES[split]. A given folder that lacks a file
-    or holds a corrupt one still raises MnistError: it is never replaced silently.
-    """
-    _check_split(split)
-    directory = find_mnist(data_dir, download=download, log=log)
-    if directory is not None:
-        return DigitSet(*_read_split(directory, split), source="mnist")
-    if not allow_synthetic:
-        raise MnistError("MNIST not found.\n" + how_to_point_at_mnist())
-    n = SYNTHETIC_SIZES[split] if n_synthetic is None else n_synthetic
-    log(f"tinygan: MNIST was not found, so {n} SYNTHETIC digits are used for the {split!r} "
-        f"split.\nThey are Pillow's font digits, randomly distorted: not MNIST, so results "
-        f"are not comparable to the paper's.\n" + how_to_point_at_mnist())
-    return DigitSet(*synthetic_digits(n, seed=seed), source="synthetic")

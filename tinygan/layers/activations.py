@@ -57,7 +57,7 @@ class PReLU(Layer):
         y += negative * self._alpha_row(x.shape)
         return y.reshape(x.shape), (negative, x.shape)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, need_dx=True):
         negative, shape = cache
         xp = get_xp()
         rows = dy.reshape(negative.shape)
@@ -86,7 +86,7 @@ class Sigmoid(Layer):
         y *= 0.5
         return y, y
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, need_dx=True):
         y = cache
         return dy * y * (1 - y)
 
@@ -97,7 +97,7 @@ class Tanh(Layer):
         y = get_xp().tanh(x)
         return y, y
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, need_dx=True):
         y = cache
         return dy * (1 - y * y)
 
@@ -125,6 +125,6 @@ class Dropout(Layer):
         mask = keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.rate))
         return x * mask, mask
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, need_dx=True):
         mask = cache
         return dy if mask is None else dy * mask

@@ -2,11 +2,21 @@
 
 A layer holds ``params`` and ``grads``, two dicts with the same keys. Its
 ``forward(x) -> (y, cache)`` returns the output and everything the backward needs;
-``backward(dy, cache) -> dx`` returns the input gradient and *adds* the parameter
-gradients into ``grads``. Because the cache is returned rather than stored, one
+``backward(dy, cache, need_dx=True) -> dx`` returns the input gradient and *adds* the
+parameter gradients into ``grads``. Because the cache is returned rather than stored, one
 layer can run forward on several batches (a discriminator on the real and the
 fake batch) before any backward, and gradients accumulate until ``zero_grad``.
+
+Two independent switches skip gradients nobody needs. The input gradient: with
+``need_dx=False`` a layer that can skip computing dx does and returns None (Dense, Conv2D,
+Sequential, which tells only its first layer, and the models); others ignore the flag.
+The parameter gradients: after ``freeze()`` a layer and its children add nothing to ``grads``.
+
+Mode: ``train()`` / ``eval()`` set it for good; code that draws or scores with a model it
+does not own uses ``with model.evaluating():``, which restores the model's mode afterwards.
 """
+from contextlib import contextmanager
+
 from ..backend import get_xp
 
 
@@ -85,6 +95,16 @@ class Layer:
     def eval(self):
         return self.train(False)
 
+    @contextmanager
+    def evaluating(self):
+        """Eval mode inside the ``with`` block, the previous mode after it."""
+        was_training = self.training
+        self.eval()
+        try:
+            yield self
+        finally:
+            self.train(was_training)
+
     def freeze(self, frozen=True):
         """Stop (False: resume) adding parameter gradients here and in every child, for a
         backward pass that needs only the input gradient (the generator's update through
@@ -93,11 +113,6 @@ class Layer:
         for child in self.children().values():
             child.freeze(frozen)
         return self
-
-    def backward_without_input(self, dy, cache):
-        """Add the parameter gradients only, when nobody needs the input gradient (a
-        model's first layer). Layers that can skip that work override this."""
-        self.backward(dy, cache)
 
     def zero_grad(self):
         for key in self.grads:
@@ -158,11 +173,7 @@ class Sequential(Layer):
         return x, caches
 
     def backward(self, dy, cache, need_dx=True):
-        """dy -> dx (None with ``need_dx=False``: the first layer skips its input gradient)."""
+        """dy -> dx, or None with ``need_dx=False`` (which only the first layer is told)."""
         for index in range(len(self.layers) - 1, -1, -1):
-            layer, layer_cache = self.layers[index], cache[index]
-            if index == 0 and not need_dx:
-                layer.backward_without_input(dy, layer_cache)
-                return None
-            dy = layer.backward(dy, layer_cache)
-        return dy
+            dy = self.layers[index].backward(dy, cache[index], need_dx or index > 0)
+        return dy if need_dx else None

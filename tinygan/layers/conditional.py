@@ -45,7 +45,7 @@ class ClassProjection(Layer):
         embedded = hot @ self.params["embed"]
         return (embedded * h).sum(axis=1, keepdims=True), (h, hot, embedded)
 
-    def backward(self, ds, cache):
+    def backward(self, ds, cache, need_dx=True):
         h, hot, embedded = cache
         if not self.frozen:
             self.grads["embed"] += hot.T @ (ds * h)
@@ -82,7 +82,7 @@ class ConditionalBatchNorm(Layer):
         y += _tile_per_sample(shift, x_hat)[:, None, :]
         return y.reshape(x.shape), (norm_cache, rows, hot, scale_rows)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, need_dx=True):
         norm_cache, x_hat_rows, hot, scale_rows = cache
         n, c = dy.shape[0], self.channels
         dy_rows = dy.reshape(x_hat_rows.shape)

@@ -232,6 +232,3 @@ class Conv2D(Layer):
         if dw is not None:
             self.grads["w"] += dw if w_cache is None else SpectralNorm.backward(dw, w_cache)
         return dx
-
-    def backward_without_input(self, dy, cache):
-        self.backward(dy, cache, need_dx=False)

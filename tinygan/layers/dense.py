@@ -44,6 +44,3 @@ class Dense(Layer):
             if "b" in self.params:
                 self.grads["b"] += sum_rows(dy)
         return dy @ w.T if need_dx else None
-
-    def backward_without_input(self, dy, cache):
-        self.backward(dy, cache, need_dx=False)

@@ -24,7 +24,7 @@ class MinibatchStd(Layer):
         spread = xp.broadcast_to(std.mean().reshape(1, 1), (n, 1)).astype(x.dtype)
         return xp.concatenate([x, spread], axis=1), (centered, std)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, need_dx=True):
         centered, std = cache
         n, features = centered.shape
         dspread = dy[:, features].sum()  # every row carries the same spread value

@@ -63,7 +63,7 @@ class BatchNorm(Layer):
         y += tile_channels(self.params["beta"], rows)
         return y.reshape(x.shape), (x_hat, inv_std, self.training)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, need_dx=True):
         x_hat, inv_std, training = cache
         c = self.channels
         rows = dy.reshape(x_hat.shape)

@@ -21,7 +21,7 @@ class Upsample(Layer):
         y = get_xp().broadcast_to(x[:, :, None, :, None, :], (n, h, f, w, f, c))
         return y.reshape(n, h * f, w * f, c), None
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, need_dx=True):
         n, hf, wf, c = dy.shape
         f = self.factor
         blocks = dy.reshape(n, hf // f, f, wf // f, f, c)
@@ -40,7 +40,7 @@ class Flatten(Layer):
         self.check_input(x)
         return x.reshape(x.shape[0], -1), x.shape
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, need_dx=True):
         return dy.reshape(cache)
 
 
@@ -58,5 +58,5 @@ class Reshape(Layer):
                              f"to (N, {', '.join(map(str, self.shape))})")
         return x.reshape((x.shape[0],) + self.shape), x.shape
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, need_dx=True):
         return dy.reshape(cache)

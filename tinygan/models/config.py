@@ -80,7 +80,8 @@ class GANConfig:
         if self.noise not in NOISE_KINDS:
             raise ValueError(f"GANConfig: noise must be one of {NOISE_KINDS}, got {self.noise!r}")
         if self.projection and self.combine != "scores":
-            raise ValueError(f"GANConfig: projection needs combine='scores', got {self.combine!r}")
+            raise ValueError(f"GANConfig: projection adds a class term to each object's score: it needs "
+                             f"combine='scores' (the hinge loss), got {self.combine!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"GANConfig: dropout must be in [0, 1), got {self.dropout}")
         if not 0 <= self.bn_momentum < 1:

@@ -6,8 +6,7 @@ import numpy as np
 
 from ..backend import get_xp
 from ..layers import ClassProjection, Conv2D, Dense, Dropout, Flatten, Layer, MinibatchStd, PReLU, Sequential, one_hot
-from .compositing import check_boxes, crop_boxes, crop_boxes_backward
-from .generator import check_labels
+from ..layout import check_boxes, check_labels, crop_boxes, crop_boxes_backward
 
 
 def strided_convs(channels, config, rng, dtype):
@@ -91,7 +90,7 @@ class Discriminator(Layer):
             raise ValueError(f"{self.name}: expected images of shape (B, {', '.join(map(str, want))}), "
                              f"got {getattr(image, 'shape', type(image).__name__)}")
         batch, n, size = image.shape[0], c.n_objects, c.object_size
-        check_labels(labels, batch, c, f"{self.name}: labels")
+        check_labels(labels, batch, n, c.n_classes, f"{self.name}: labels")
         check_boxes(boxes, batch, n, size, c.canvas_size, f"{self.name}: boxes")
         cache = {"boxes": boxes, "image_shape": image.shape}
         global_out, cache["global"] = self.global_pathway.forward(image)
@@ -114,9 +113,9 @@ class Discriminator(Layer):
         logits, cache["final"] = heads["final"].forward(combined)
         return logits, cache
 
-    def backward(self, dout, cache, need_dimage=True):
+    def backward(self, dout, cache, need_dx=True):
         """dout (B, 2) for logits or (B, 1 + n) for scores -> dimage (B, H, W, 1), or None
-        with ``need_dimage=False`` (the discriminator's own update); adds parameter gradients
+        with ``need_dx=False`` (the discriminator's own update); adds parameter gradients
         unless frozen (the generator's update)."""
         c, heads = self.config, self.heads
         batch, n, size = dout.shape[0], c.n_objects, c.object_size
@@ -129,12 +128,12 @@ class Discriminator(Layer):
             dlocal_features = heads["local_decision"].backward(dlocal_out, cache["local_decision"])
         if c.projection:
             dlocal_features = dlocal_features + heads["projection"].backward(dlocal_out, cache["projection"])
-        dimage = self.global_pathway.backward(dglobal_out, cache["global"], need_dimage)
+        dimage = self.global_pathway.backward(dglobal_out, cache["global"], need_dx)
         dlocal_in = self.local_dense.backward(dlocal_features, cache["local_dense"])
         if not c.projection:
             dlocal_in = dlocal_in[:, :-c.n_classes]
-        dcrops = self.local_convs.backward(dlocal_in, cache["local_convs"], need_dimage)
-        if not need_dimage:
+        dcrops = self.local_convs.backward(dlocal_in, cache["local_convs"], need_dx)
+        if not need_dx:
             return None
         dimage += crop_boxes_backward(dcrops.reshape(batch, n, size, size, 1), cache["boxes"], cache["image_shape"])
         return dimage

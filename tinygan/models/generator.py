@@ -6,7 +6,7 @@ import numpy as np
 from ..backend import get_xp
 from ..layers import (BatchNorm, ConditionalBatchNorm, Conv2D, Dense, Layer, PReLU, Reshape, Sequential, Sigmoid,
                       Upsample, one_hot)
-from .compositing import check_boxes, paste_min, paste_min_backward
+from ..layout import check_boxes, check_labels, paste_min, paste_min_backward
 
 
 def generator_pathway(in_features, out_size, channels, config, rng, dtype, name, n_classes=None):
@@ -33,17 +33,6 @@ def generator_pathway(in_features, out_size, channels, config, rng, dtype, name,
         previous = width
     layers += [Conv2D(previous, 1, 1, rng=rng, dtype=dtype), Sigmoid()]
     return Sequential(layers, name=name)
-
-
-def check_labels(labels, batch, config, where="labels"):
-    xp = get_xp()
-    shape = tuple(getattr(labels, "shape", ()))
-    if shape != (batch, config.n_objects):
-        raise ValueError(f"{where}: expected shape ({batch}, {config.n_objects}), got {shape or type(labels).__name__}")
-    if labels.dtype.kind not in "iu":
-        raise ValueError(f"{where}: expected integer classes, got dtype {labels.dtype}")
-    if bool(xp.any((labels < 0) | (labels >= config.n_classes))):  # one read from the device
-        raise ValueError(f"{where}: classes must be in 0..{config.n_classes - 1}")
 
 
 class Generator(Layer):
@@ -87,7 +76,7 @@ class Generator(Layer):
         if tuple(getattr(noise, "shape", ())) != self.noise_shape(batch) or noise.dtype != self.dtype:
             raise ValueError(f"{self.name}: expected noise of shape {self.noise_shape('B')} and dtype "
                              f"{self.dtype}, got {getattr(noise, 'shape', None)} {getattr(noise, 'dtype', '')}")
-        check_labels(labels, batch, c, f"{self.name}: labels")
+        check_labels(labels, batch, c.n_objects, c.n_classes, f"{self.name}: labels")
         check_boxes(boxes, batch, c.n_objects, c.object_size, c.canvas_size, f"{self.name}: boxes")
         if c.per_object_noise:
             z_global, z_objects = noise[:, 0], noise[:, 1:]
@@ -102,17 +91,17 @@ class Generator(Layer):
         image, paste_cache = paste_min(background, objects.reshape(batch, c.n_objects, size, size, 1), boxes)
         return image, (global_cache, local_cache, paste_cache)
 
-    def backward(self, dimage, cache, need_dnoise=True):
-        """dimage (B, H, W, 1) -> dnoise of the noise's shape (None with ``need_dnoise=False``,
-        as in training); adds parameter gradients."""
+    def backward(self, dimage, cache, need_dx=True):
+        """dimage (B, H, W, 1) -> dnoise of the noise's shape (None with ``need_dx=False``,
+        as in training); adds parameter gradients unless frozen."""
         xp, c = get_xp(), self.config
         global_cache, local_cache, paste_cache = cache
         dbackground, dobjects = paste_min_backward(dimage, paste_cache)
         batch, size = dimage.shape[0], c.object_size
-        dz_global = self.global_pathway.backward(dbackground, global_cache, need_dnoise)
+        dz_global = self.global_pathway.backward(dbackground, global_cache, need_dx)
         dlocal_in = self.local_pathway.backward(dobjects.reshape(batch * c.n_objects, size, size, 1), local_cache,
-                                                need_dnoise)
-        if not need_dnoise:
+                                                need_dx)
+        if not need_dx:
             return None
         dz_objects = dlocal_in[:, :c.noise_dim].reshape(batch, c.n_objects, c.noise_dim)
         if c.per_object_noise:

@@ -1,0 +1,245 @@
+"""The digit judge: a small CNN that says which digit a 28x28 image shows.
+
+The evaluation of a generator (as in the original code's ``test.py``) classifies the
+digits it draws with a classifier trained on MNIST. The judge is that classifier,
+built from tinygan's own layers and trained on MNIST's training set *in canvas
+colours*: black digit on white, ``1 - x / 255``, NHWC float32 (N, 28, 28, 1).
+
+Architecture (``ARCH_VERSION``), PReLU after every conv and the hidden dense layer:
+conv 3x3 32 (28x28) -> conv 3x3 32 stride 2 (14x14) -> conv 3x3 64 (14x14)
+-> conv 3x3 64 stride 2 (7x7) -> flatten (3136) -> dense 128 -> dropout 0.3 -> dense 10.
+The dense-128 activations (after PReLU, eval mode) are the judge's features.
+
+Train and save it once with ``python -m tinygan.judge --train`` (:mod:`.judge`); it is
+stored in :func:`judge_path`. Training: 4 epochs of Adam 1e-3 halved each epoch, batch 64,
+random shifts of up to 2 px (its measured accuracy and time: the README).
+"""
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .backend import get_xp, rng as backend_rng, synchronize, to_device, to_host
+from .data import default_cache_dir, load_mnist
+from .data.digits import N_CLASSES, canvas_colours
+from .layers import Conv2D, Dense, Dropout, Flatten, PReLU, Sequential
+from .losses import softmax_cross_entropy
+from .optim import Adam
+from .serialize import load_model_state, load_npz, model_state, save_npz_atomic
+
+ARCH_VERSION = "judge-1 conv32,conv32/2,conv64,conv64/2,dense128,dropout0.3,dense10 prelu canvas"
+TRAIN_COMMAND = "python -m tinygan.judge --train"
+IMAGE_SHAPE = (28, 28, 1)
+FEATURE_LAYER = "dense1_prelu"  # the judge's features are this layer's output
+DEFAULT_EPOCHS = 4
+
+
+def judge_path():
+    """Where the trained judge is kept: ``<tinygan cache folder>/judge.npz``.
+
+    The cache folder is the parent of :func:`tinygan.data.default_cache_dir` (so
+    ``$TINYGAN_CACHE``, else ``$XDG_CACHE_HOME/tinygan``, else ``~/.cache/tinygan``)."""
+    return default_cache_dir().parent / "judge.npz"
+
+
+# ------------------------------------------------------------------------------ model
+
+def build_judge(seed=0):
+    """A freshly initialised judge (Glorot weights from ``seed``), in training mode.
+    Input (N, 28, 28, 1) float32 in canvas colours -> logits (N, 10)."""
+    init = np.random.default_rng(seed)
+
+    def conv(name, in_ch, out_ch, stride):
+        return [Conv2D(in_ch, out_ch, 3, stride, rng=init, name=name), PReLU((out_ch,), name=f"{name}_prelu")]
+
+    return Sequential(
+        conv("conv1", 1, 32, 1) + conv("conv2", 32, 32, 2)
+        + conv("conv3", 32, 64, 1) + conv("conv4", 64, 64, 2)
+        + [Flatten(name="flatten"),
+           Dense(7 * 7 * 64, 128, rng=init, name="dense1"), PReLU((128,), name=FEATURE_LAYER),
+           Dropout(0.3, rng=backend_rng(seed), name="dropout"),
+           Dense(128, N_CLASSES, rng=init, name="logits")],
+        name="judge")
+
+
+def _check_images(x):
+    """Validate judge input: floating (N, 28, 28) or (N, 28, 28, 1) in canvas colours.
+    Returns it shaped (N, 28, 28, 1); raises ValueError otherwise."""
+    shape = tuple(getattr(x, "shape", ()))
+    if getattr(x, "dtype", np.dtype(object)).kind != "f":
+        raise ValueError(f"judge: expected floating images in canvas colours (black digit on white, "
+                         f"[0, 1]); got dtype {getattr(x, 'dtype', type(x).__name__)}. "
+                         f"Convert MNIST digits with canvas_colours()")
+    if shape[1:] == IMAGE_SHAPE[:2]:
+        x = x.reshape(shape + (1,))
+    if tuple(x.shape[1:]) != IMAGE_SHAPE:
+        raise ValueError(f"judge: expected images of shape (N, 28, 28, 1) or (N, 28, 28), got {shape}")
+    return x
+
+
+def _eval_outputs(model, x, stop, batch_size):
+    """Run ``model.layers[:stop]`` in eval mode over ``x`` in batches of ``batch_size``;
+    returns the concatenated outputs as a host float32 array. Restores the model's mode."""
+    x = _check_images(x)
+    if len(x) == 0:
+        raise ValueError("judge: no images given (N = 0)")
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"judge: batch_size must be a positive integer, got {batch_size!r}")
+    outputs = []
+    with model.evaluating():
+        for start in range(0, len(x), batch_size):
+            h = to_device(x[start:start + batch_size], dtype=np.float32)
+            for layer in model.layers[:stop]:
+                h, _ = layer.forward(h)
+            outputs.append(to_host(h))
+    return np.concatenate(outputs)
+
+
+def judge_logits(model, x, batch_size=500):
+    """Logits of the judge in eval mode. x: (N, 28, 28[, 1]) canvas colours -> (N, 10) host float32."""
+    return _eval_outputs(model, x, len(model.layers), batch_size)
+
+
+def judge_features(model, x, batch_size=500):
+    """Penultimate features: the dense-128 activations (after PReLU) in eval mode.
+    x: (N, 28, 28[, 1]) canvas colours -> (N, 128) host float32."""
+    stop = 1 + [layer.name for layer in model.layers].index(FEATURE_LAYER)
+    return _eval_outputs(model, x, stop, batch_size)
+
+
+def classify(model, x, batch_size=500):
+    """Judge's verdict on each image, in eval mode.
+    x: (N, 28, 28[, 1]) canvas colours -> (labels int64 (N,), probabilities float32 (N, 10))."""
+    logits = judge_logits(model, x, batch_size)
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+    return logits.argmax(axis=1).astype(np.int64), probabilities.astype(np.float32)
+
+
+def accuracy(model, x, labels, batch_size=500):
+    """Fraction of ``x`` (canvas colours) that the judge labels as ``labels`` (N,)."""
+    predicted, _ = classify(model, x, batch_size)
+    return float(np.mean(predicted == np.asarray(labels)))
+
+
+# --------------------------------------------------------------------------- training
+
+def random_shifts(images, generator, max_shift=2):
+    """Shift each image by its own random offset in [-max_shift, max_shift] pixels on
+    each axis, filling with white (1.0, the canvas background).
+    images: host float32 (N, H, W, C) -> same shape; ``generator``: a NumPy Generator."""
+    n, height, width, _ = images.shape
+    padded = np.pad(images, ((0, 0), (max_shift, max_shift), (max_shift, max_shift), (0, 0)),
+                    constant_values=1.0)
+    top = generator.integers(0, 2 * max_shift + 1, n)
+    left = generator.integers(0, 2 * max_shift + 1, n)
+    rows = top[:, None] + np.arange(height)  # (N, H)
+    cols = left[:, None] + np.arange(width)  # (N, W)
+    return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+def train_epoch(model, optimizer, digits, labels, generator, batch_size=64, max_shift=2):
+    """One pass over ``digits`` (uint8 MNIST (N, 28, 28)) and ``labels`` (N,) in a random
+    order, each batch in canvas colours and randomly shifted. Returns (mean loss, train
+    accuracy), both measured on the augmented batches in training mode."""
+    xp = get_xp()
+    targets = np.eye(N_CLASSES, dtype=np.float32)
+    order = generator.permutation(len(digits))
+    total_loss, correct = 0.0, 0
+    model.train()
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        x = random_shifts(canvas_colours(digits[batch])[..., None], generator, max_shift)
+        model.zero_grad()
+        logits, cache = model.forward(to_device(x))
+        loss, dlogits = softmax_cross_entropy(logits, to_device(targets[labels[batch]]))
+        model.backward(dlogits, cache)
+        optimizer.step()
+        total_loss += float(loss) * len(batch)
+        correct += int(xp.sum(xp.argmax(logits, axis=1) == to_device(labels[batch].astype(np.int64))))
+    return total_loss / len(order), correct / len(order)
+
+
+def fit_judge(model, digits, labels, epochs=DEFAULT_EPOCHS, seed=0, lr=1e-3, lr_decay=0.5,
+              batch_size=64, log=print):
+    """Train ``model`` with Adam on MNIST ``digits`` uint8 (N, 28, 28) and ``labels`` (N,).
+    The learning rate is ``lr * lr_decay ** epoch``. Batch order and shifts come from
+    ``seed``; logs one line per epoch. Returns the model (trained in place)."""
+    generator = np.random.default_rng(seed)
+    optimizer = Adam(model.named_parameters(), lr)
+    labels = np.asarray(labels)
+    for epoch in range(epochs):
+        optimizer.lr = lr * lr_decay ** epoch
+        started = time.perf_counter()
+        loss, train_accuracy = train_epoch(model, optimizer, digits, labels, generator, batch_size)
+        synchronize()
+        log(f"judge epoch {epoch + 1}/{epochs}: lr {optimizer.lr:.2e}, loss {loss:.4f}, "
+            f"train accuracy {train_accuracy:.4f}, {time.perf_counter() - started:.1f} s")
+    return model
+
+
+def train_judge(data_dir=None, epochs=DEFAULT_EPOCHS, seed=0, log=print):
+    """Build and train a judge on all of MNIST's training set, then measure it on the
+    test set. Deterministic for a given seed (on a given backend and BLAS).
+    Returns (model in eval mode, test accuracy as a fraction)."""
+    train_digits, train_labels = load_mnist("train", data_dir=data_dir, log=log)
+    test_digits, test_labels = load_mnist("test", data_dir=data_dir, log=log)
+    started = time.perf_counter()
+    model = fit_judge(build_judge(seed), train_digits, train_labels, epochs=epochs, seed=seed, log=log)
+    test_accuracy = accuracy(model, canvas_colours(test_digits), test_labels)
+    log(f"judge: test accuracy {test_accuracy:.4f} on {len(test_labels)} MNIST test digits "
+        f"after {epochs} epochs, {time.perf_counter() - started:.0f} s")
+    return model.eval(), test_accuracy
+
+
+# ------------------------------------------------------------------------- checkpoints
+
+@dataclass(frozen=True)
+class JudgeInfo:
+    """What a judge checkpoint says about itself."""
+
+    path: Path
+    arch_version: str
+    test_accuracy: float
+    seed: int
+    epochs: int
+
+
+def save_judge(model, path, test_accuracy, seed, epochs):
+    """Write the judge's weights and metadata to ``path`` (.npz, atomically)."""
+    arrays = dict(model_state(model))
+    arrays.update({"meta/arch_version": ARCH_VERSION, "meta/test_accuracy": float(test_accuracy),
+                   "meta/seed": int(seed), "meta/epochs": int(epochs)})
+    save_npz_atomic(path, arrays)
+
+
+def load_judge(path=None, train_if_missing=False, data_dir=None, log=print):
+    """Load the judge from ``path`` (default :func:`judge_path`), in eval mode.
+
+    A missing file is trained and saved when ``train_if_missing``, else a ValueError
+    naming the command that trains it. A file made for another architecture version,
+    or whose tensors do not fit this architecture, is a ValueError saying to retrain.
+    Returns (model, JudgeInfo)."""
+    path = Path(path) if path is not None else judge_path()
+    retrain = f"{TRAIN_COMMAND} --out {path}"
+    if not path.is_file():
+        if not train_if_missing:
+            raise ValueError(f"no trained judge at {path}; train one with: {retrain}")
+        log(f"judge: no trained judge at {path}; training one")
+        model, test_accuracy = train_judge(data_dir=data_dir, log=log)
+        save_judge(model, path, test_accuracy, seed=0, epochs=DEFAULT_EPOCHS)
+        return model, JudgeInfo(path, ARCH_VERSION, test_accuracy, 0, DEFAULT_EPOCHS)
+    state = load_npz(path)
+    saved_version = str(state.pop("meta/arch_version", "(none)"))
+    if saved_version != ARCH_VERSION:
+        raise ValueError(f"{path}: judge was trained for architecture {saved_version!r}, this tinygan "
+                         f"builds {ARCH_VERSION!r}; retrain it with: {retrain}")
+    info = JudgeInfo(path, saved_version, float(state.pop("meta/test_accuracy")),
+                     int(state.pop("meta/seed")), int(state.pop("meta/epochs")))
+    model = build_judge(info.seed)
+    try:
+        load_model_state(model, state, source=str(path))
+    except ValueError as err:
+        raise ValueError(f"{err}; the checkpoint does not fit the judge: retrain it with: {retrain}") from err
+    return model.eval(), info

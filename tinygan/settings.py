@@ -1,0 +1,222 @@
+"""A run's settings: one frozen, typed object, validated once, saved in every checkpoint.
+
+:class:`RunSettings` holds every choice that defines a training run: the model size
+(``preset``), the data, and the recipe's ingredients. Each ingredient is a field that
+names its value in both recipes, ``paper`` (the original) and ``tinygan`` (the measured
+best, the default); a field left as None takes the value of the chosen recipe (and, for
+the optimiser, of the preset). ``python -m tinygan.train`` generates one flag per field
+(:func:`add_flags`), so a new ingredient is one field here and the lines that use it.
+
+    settings = RunSettings(preset="tiny", recipe="paper", lr_g=1e-3)   # the rest from the recipe
+    settings.model_config()                                          # its GANConfig
+
+Why each ingredient has the value it has: the README's "Recipes" and "Ablation".
+"""
+import argparse
+from dataclasses import asdict, dataclass, field, fields
+
+from .data import LabelOrderHoldout
+from .ema import check_decay
+from .models import COMBINE_MODES, NOISE_KINDS, PRESETS, GANConfig, preset as model_preset
+
+RECIPE_NAMES = ("paper", "tinygan")
+DEFAULT_RECIPE = "tinygan"
+LOSSES = ("paper", "hinge")
+
+
+def ingredient(paper, tinygan, help, **flag):
+    """A recipe ingredient: its value in the 'paper' and the 'tinygan' recipe, and its flag's help."""
+    return field(default=None, metadata={"recipes": {"paper": paper, "tinygan": tinygan}, "help": help, **flag})
+
+
+def setting(default, help, **flag):
+    """A setting that no recipe changes."""
+    return field(default=default, metadata={"help": help, **flag})
+
+
+def optimiser(help, **flag):
+    """An optimiser setting: its value depends on the recipe and the preset (OPTIMISERS)."""
+    return field(default=None, metadata={"optimiser": True, "help": help, **flag})
+
+
+# Adam and its step schedule per recipe and preset. The paper recipe on the 'paper' preset runs
+# the original code's schedule (G 1e-4 / D 1e-3, then /10 at 50% and at 75% of the steps); on
+# 'small' and 'tiny' it uses higher rates, DCGAN's beta1 and a gentler decay. The tinygan recipe
+# uses beta1 = 0 (as SNGAN and BigGAN) and high rates (measurements: bench/results/experiments.md).
+_PAPER_SMALL = {"lr_g": 5e-4, "lr_d": 5e-4, "beta1": 0.5, "beta2": 0.999, "lr_decay_at": (0.5, 0.75), "lr_decay": 0.3}
+_TINYGAN = {"lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.0, "beta2": 0.99, "lr_decay_at": (0.75,), "lr_decay": 0.3}
+OPTIMISERS = {
+    "paper": {"paper": {"lr_g": 1e-4, "lr_d": 1e-3, "beta1": 0.9, "beta2": 0.999, "lr_decay_at": (0.5, 0.75),
+                        "lr_decay": 0.1},
+              "small": _PAPER_SMALL, "tiny": _PAPER_SMALL},
+    "tinygan": {"paper": _TINYGAN, "small": _TINYGAN, "tiny": _TINYGAN},
+}
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything that defines a training run (not how long it runs or where it writes).
+    Construct with any subset of fields: the rest come from ``recipe`` and ``preset``.
+    Raises one ValueError listing every problem (named by its flag) when invalid."""
+
+    preset: str = setting("small", "model size: paper (Table 1), small (trains on a CPU), tiny (tests)",
+                          choices=tuple(PRESETS))
+    recipe: str = setting(DEFAULT_RECIPE, "training recipe: tinygan (measured best) or paper (the original); "
+                                          "every ingredient below can also be set alone", choices=RECIPE_NAMES)
+    batch_size: int = setting(32, "images per batch")
+    seed: int = setting(0, "seed of the weights, the data and every random draw of training")
+    holdout: str = setting(None, "label orders never shown in training: a fraction of all orders "
+                                 "(e.g. 0.1, chosen by --seed) or a comma list like 1986,3258,5274")
+    texture: bool = setting(False, "textured canvas backgrounds")
+    # The optimiser: Adam and a step schedule, per recipe and preset (OPTIMISERS).
+    lr_g: float = optimiser("generator learning rate")
+    lr_d: float = optimiser("discriminator learning rate")
+    lr_decay_at: tuple = optimiser("fractions of --steps where both learning rates are multiplied by --lr-decay",
+                                   nargs="*")
+    lr_decay: float = optimiser("learning-rate factor at each --lr-decay-at")
+    beta1: float = optimiser("Adam's first-moment decay")
+    beta2: float = optimiser("Adam's second-moment decay")
+    # The ingredients: (paper, tinygan).
+    loss: str = ingredient("paper", "hinge", "paper: softmax cross-entropy on the paper's soft noisy targets; hinge",
+                           choices=LOSSES)
+    combine: str = ingredient("decisions", "scores", "discriminator output: a final layer over decisions (paper) or "
+                              "features (code), or one score per pathway (scores, for the hinge loss)",
+                              choices=COMBINE_MODES)
+    global_weight: float = ingredient(0.0, 0.2, "hinge loss: weight of the whole image's score; the objects' "
+                                                "scores share the rest")
+    spectral_norm: bool = ingredient(False, True, "spectral normalisation of the discriminator's weights")
+    projection: bool = ingredient(False, True, "projection discriminator (class embedding . features) per object")
+    conditional_bn: bool = ingredient(False, True, "class-conditional BatchNorm in the local generator")
+    noise: str = ingredient("uniform", "normal", "noise distribution", choices=NOISE_KINDS)
+    per_object_noise: bool = ingredient(False, True, "a separate z per object")
+    minibatch_std: bool = ingredient(False, False, "give the discriminator each batch's spread, against mode collapse")
+    dropout: float = ingredient(0.2, 0.0, "discriminator dropout rate")
+    ema: float = ingredient(0.0, 0.995, "decay of the generator's weight average used for samples and evaluation "
+                                        "(0: none)")
+    ema_start: int = ingredient(0, 250, "steps before the weight average starts (a copy until then)")
+    mode_seeking: float = ingredient(0.0, 0.0, "weight of the mode-seeking term (different noise, different "
+                                               "digits; 0: off)")
+
+    def __post_init__(self):
+        if self.recipe not in RECIPE_NAMES:
+            raise ValueError(f"--recipe: unknown recipe {self.recipe!r}; choose from {list(RECIPE_NAMES)}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"--preset: unknown preset {self.preset!r}; choose from {sorted(PRESETS)}")
+        for f in fields(self):
+            if getattr(self, f.name) is None and f.metadata.get("optimiser"):
+                object.__setattr__(self, f.name, OPTIMISERS[self.recipe][self.preset][f.name])
+            elif getattr(self, f.name) is None and "recipes" in f.metadata:
+                object.__setattr__(self, f.name, f.metadata["recipes"][self.recipe])
+        object.__setattr__(self, "lr_decay_at", tuple(self.lr_decay_at))
+        problems = self.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def problems(self):
+        """What is wrong with these settings, as messages naming the flags (empty if nothing)."""
+        problems = [f"--{flag(name)} must be positive, got {getattr(self, name)}"
+                    for name in ("batch_size", "lr_g", "lr_d", "lr_decay") if not getattr(self, name) > 0]
+        problems += [f"--{flag(name)} must be in [0, 1), got {getattr(self, name)}"
+                     for name in ("beta1", "beta2") if not 0 <= getattr(self, name) < 1]
+        problems += [f"--lr-decay-at values must be in (0, 1), got {at}" for at in self.lr_decay_at if not 0 < at < 1]
+        if self.ema_start < 0:
+            problems.append(f"--ema-start must be >= 0, got {self.ema_start}")
+        scores = self.combine == "scores"
+        if self.loss == "paper" and scores:
+            problems.append("--combine scores gives raw scores, which the paper loss (softmax over 2 logits) "
+                            "cannot use; choose --combine decisions or features, or --loss hinge")
+        if self.loss == "hinge" and not scores:
+            problems.append(f"--loss hinge needs one score per pathway (--combine scores), got --combine "
+                            f"{self.combine}")
+        if self.loss == "hinge" and not 0 < self.global_weight < 1:
+            problems.append(f"--global-weight must be in (0, 1) for the hinge loss, got {self.global_weight}")
+        if self.loss == "paper" and self.global_weight:
+            problems.append("--global-weight weighs the hinge loss's scores; the paper loss learns its combination")
+        if self.mode_seeking and self.batch_size % 2:
+            problems.append(f"--mode-seeking compares the two halves of a batch: --batch-size must be even, "
+                            f"got {self.batch_size}")
+        for check in (self.model_config, self.label_holdout, self._check_ema):  # rules kept by their own modules
+            try:
+                check()
+            except ValueError as err:
+                problems.append(str(err))
+        return problems
+
+    def _check_ema(self):
+        if self.ema:
+            check_decay(self.ema, "--ema", "(or 0 for none)")
+
+    def model_config(self):
+        """The GANConfig of this run: the preset's sizes with the ingredients that are model fields."""
+        model_fields = {f.name for f in fields(GANConfig)}
+        return model_preset(self.preset, **{name: value for name, value in asdict(self).items()
+                                            if name in model_fields and name != "preset"})
+
+    def label_holdout(self):
+        """The LabelOrderHoldout of ``holdout`` (empty when None): a fraction of all orders, chosen
+        by the seed, or a comma list of orders."""
+        n_objects = self.model_config().n_objects
+        if self.holdout is None:
+            return LabelOrderHoldout([], n_objects)
+        try:
+            try:
+                fraction = float(self.holdout)
+            except ValueError:
+                return LabelOrderHoldout.from_orders(str(self.holdout).split(","), n_objects)
+            return LabelOrderHoldout.from_fraction(fraction, n_objects, self.seed)
+        except ValueError as err:
+            raise ValueError(f"--holdout: {err}") from None
+
+    def to_dict(self):
+        return {name: list(value) if isinstance(value, tuple) else value for name, value in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values):
+        """Settings saved by :meth:`to_dict`. Saved settings that predate an ingredient lack it (or
+        hold None) and take the recipe's value; those that predate recipes were paper runs."""
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown run settings {unknown}: written by a newer tinygan?")
+        return cls(**{"recipe": "paper", **values})
+
+    def differences(self, other):
+        """[(name, ours, theirs)] of the fields where ``other`` differs."""
+        return [(f.name, getattr(self, f.name), getattr(other, f.name)) for f in fields(self)
+                if getattr(self, f.name) != getattr(other, f.name)]
+
+
+def flag(name):
+    """The flag of a setting, without its dashes: 'lr_decay_at' -> 'lr-decay-at'."""
+    return name.replace("_", "-")
+
+
+def recipe_defaults(recipe, preset):
+    """Every recipe-controlled setting (ingredients and optimiser) of ``recipe`` on ``preset``."""
+    settings = RunSettings(recipe=recipe, preset=preset)
+    return {f.name: getattr(settings, f.name) for f in fields(RunSettings)
+            if "recipes" in f.metadata or f.metadata.get("optimiser")}
+
+
+def add_flags(parser):
+    """One flag per RunSettings field, each defaulting to None ('not given': the recipe's, or
+    the field's default). Booleans get --name and --no-name."""
+    groups = {True: parser.add_argument_group("recipe ingredients (default: from --recipe)"), False: parser}
+    for f in fields(RunSettings):
+        meta = f.metadata
+        options = {"default": None, "help": meta["help"]}
+        if f.type is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        elif f.type is tuple:
+            options.update(type=float, nargs=meta["nargs"])
+        else:
+            options["type"] = f.type
+        if "choices" in meta:
+            options["choices"] = meta["choices"]
+        group = groups["recipes" in meta or bool(meta.get("optimiser"))]
+        group.add_argument(f"--{flag(f.name)}", **options)
+
+
+def given_settings(args):
+    """The settings given as flags in parsed ``args`` (those not None)."""
+    return {f.name: getattr(args, f.name) for f in fields(RunSettings) if getattr(args, f.name) is not None}
+

@@ -1,0 +1,182 @@
+"""One training step of the multi-object GAN (what Chainer calls an updater).
+
+:class:`Updater` owns what a step changes: the generator and discriminator, their Adam
+optimisers, the generator's weight average, and the canvases it draws batches from. Its
+loss functions are chosen once, from the run's settings. Each step trains the
+discriminator on a real and a fake batch, then the generator through the updated
+discriminator. The training loop (:mod:`.loop`) calls :meth:`Updater.update` and then the
+periodic work (:mod:`.extensions`).
+
+    updater = Updater(RunSettings(preset="tiny"), load_digits("train"), total_steps=100)
+    losses = updater.update(0)      # backend scalars: read them in bulk
+"""
+import numpy as np
+
+from . import backend
+from .checkpoint import restore_training, save_checkpoint
+from .data import CanvasDataset
+from .ema import WeightAverage, refresh_batch_statistics
+from .layout import crop_boxes, crop_boxes_backward
+from .losses import generator_hinge_loss, hinge_loss, mode_seeking_loss, softmax_cross_entropy
+from .models import Discriminator, Generator
+from .optim import Adam
+
+# Images drawn with fixed seeds to measure the weight average's BatchNorm statistics.
+STATISTICS_BATCHES, STATISTICS_BATCH_SIZE = 8, 64
+
+
+def learning_rate(base, step, total, decay_at, decay):
+    """Step schedule: base * decay ** (number of decay_at fractions of ``total`` passed)."""
+    return base * decay ** sum(step >= at * total for at in decay_at)
+
+
+def noisy_targets(rng, batch, real):
+    """The paper's soft targets over (fake, real): real -> (U(0,.3), U(.7,1)), fake -> swapped.
+    (batch, 2) float32 from the NumPy generator ``rng``."""
+    low, high = rng.uniform(0.0, 0.3, batch), rng.uniform(0.7, 1.0, batch)
+    pair = (low, high) if real else (high, low)
+    return np.stack(pair, axis=1).astype(np.float32)
+
+
+class PaperLoss:
+    """Softmax cross-entropy of the two logits on soft noisy targets, drawn every step."""
+
+    def targets(self, rng, batch):
+        """The targets of D's real batch, D's fake batch and G's update, from ``rng``."""
+        return [noisy_targets(rng, batch, real=real) for real in (True, False, True)]
+
+    def discriminator(self, out, real, targets):
+        return softmax_cross_entropy(out, targets)
+
+    def generator(self, out, targets):
+        return softmax_cross_entropy(out, targets)
+
+
+class HingeLoss:
+    """Hinge loss on one score per pathway: the image's weighted ``global_weight``, the objects'
+    sharing the rest."""
+
+    def __init__(self, global_weight, n_objects):
+        self.weights = [global_weight] + [(1 - global_weight) / n_objects] * n_objects
+
+    def targets(self, rng, batch):
+        return [None, None, None]
+
+    def discriminator(self, out, real, targets):
+        return hinge_loss(out, real, self.weights)
+
+    def generator(self, out, targets):
+        return generator_hinge_loss(out, self.weights)
+
+
+class Updater:
+    """Models, optimisers, weight average and data of a run, and its training step.
+
+    settings: RunSettings. digits: the DigitSet that real canvases are drawn from.
+    total_steps: the run's length, for the learning-rate schedule (None: no decay).
+    dtype: of the models and batches (float64 for parity checks).
+    """
+
+    def __init__(self, settings, digits, total_steps=None, dtype=np.float32):
+        self.settings, self.total_steps, self.dtype = settings, total_steps, np.dtype(dtype)
+        self.config = config = settings.model_config()
+        model_rng = np.random.default_rng(settings.seed)
+        self.generator = Generator(config, model_rng, dtype)
+        self.discriminator = Discriminator(config, model_rng, dtype)
+        adam = dict(beta1=settings.beta1, beta2=settings.beta2)
+        self.opt_g = Adam(self.generator.named_parameters(), lr=settings.lr_g, **adam)
+        self.opt_d = Adam(self.discriminator.named_parameters(), lr=settings.lr_d, **adam)
+        self.average = None
+        if settings.ema:
+            self.average = WeightAverage(self.generator, Generator(config, np.random.default_rng(0), dtype),
+                                         settings.ema, settings.ema_start)
+        self.statistics_step = None  # the step at which the average's BatchNorm statistics were measured
+        self.holdout = settings.label_holdout()
+        self.digits = digits
+        self.dataset = CanvasDataset(digits.resized(config.object_size), config.canvas(settings.texture), self.holdout)
+        self.loss = PaperLoss() if settings.loss == "paper" else HingeLoss(settings.global_weight, config.n_objects)
+
+    def update(self, step):
+        """One D update on real + fake, one G update; returns the losses as backend scalars
+        (each read waits for the device: read them in bulk)."""
+        s = self.settings
+        self.set_learning_rates(step)
+        rng = np.random.default_rng([s.seed, step])
+        batch = s.batch_size
+        G, D = self.generator, self.discriminator
+        real, labels, boxes = self.dataset.sample(batch, rng)
+        fake_labels, fake_boxes = labels, boxes
+        if s.mode_seeking:  # the second half of the fake batch repeats the first half's labels
+            half = batch // 2
+            fake_labels, fake_boxes = (np.concatenate([a[:half], a[:half]]) for a in (labels, boxes))
+        real = backend.to_device(real, dtype=self.dtype)
+        labels, boxes, fake_labels, fake_boxes = (backend.to_device(a) for a in
+                                                  (labels, boxes, fake_labels, fake_boxes))
+        noise = backend.to_device(G.sample_noise(rng, batch))
+        targets = [None if t is None else backend.to_device(t, dtype=self.dtype)
+                   for t in self.loss.targets(rng, batch)]
+        if s.dropout:  # a device generator for the dropout masks (none to make without dropout)
+            D.set_rng(backend.rng(int(rng.integers(2**31))))
+        G.train()
+        fake, g_cache = G.forward(noise, fake_labels, fake_boxes)
+
+        D.zero_grad()  # D sees 2B images; each half's loss is weighted 1/2, as one batch of 2B
+        out, cache = D.forward(real, labels, boxes)
+        loss_real, dout = self.loss.discriminator(out, True, targets[0])
+        D.backward(dout * 0.5, cache, need_dx=False)
+        out, cache = D.forward(fake, fake_labels, fake_boxes)
+        loss_fake, dout = self.loss.discriminator(out, False, targets[1])
+        D.backward(dout * 0.5, cache, need_dx=False)
+        self.opt_d.step()
+
+        G.zero_grad()  # G through the updated D, on the same fake batch (G is unchanged)
+        out, cache = D.forward(fake, fake_labels, fake_boxes)
+        loss_g, dout = self.loss.generator(out, targets[2])
+        dfake = D.freeze().backward(dout, cache)  # only the image gradient: D's own are not needed
+        D.freeze(False)
+        losses = {"d_real": loss_real, "d_fake": loss_fake, "g": loss_g}
+        if s.mode_seeking:  # on the objects' boxes: the background should not vary
+            crops = crop_boxes(fake, fake_boxes, self.config.object_size)
+            losses["mode_seeking"], dcrops = mode_seeking_loss(crops, noise, s.mode_seeking)
+            dfake += crop_boxes_backward(dcrops, fake_boxes, fake.shape)
+        G.backward(dfake, g_cache, need_dx=False)
+        self.opt_g.step()
+        if self.average is not None:
+            self.average.update(step)
+        return losses
+
+    def set_learning_rates(self, step):
+        """Both rates at ``step`` of the schedule (constant without ``total_steps``)."""
+        s = self.settings
+        decay_at = s.lr_decay_at if self.total_steps else ()
+        self.opt_g.lr = learning_rate(s.lr_g, step, self.total_steps, decay_at, s.lr_decay)
+        self.opt_d.lr = learning_rate(s.lr_d, step, self.total_steps, decay_at, s.lr_decay)
+
+    def sampling_generator(self, step):
+        """The generator that draws samples and is evaluated: the weight average when the run
+        keeps one (its BatchNorm statistics measured afresh at this step, on fixed seen label
+        orders and noise), else the trained generator. Draw under ``with g.evaluating():``."""
+        if self.average is None:
+            return self.generator
+        if self.statistics_step != step:
+            rng = np.random.default_rng(0)
+            batches = []
+            for _ in range(STATISTICS_BATCHES):
+                labels = self.dataset.sample_labels(STATISTICS_BATCH_SIZE, rng)
+                boxes = self.dataset.config.boxes(STATISTICS_BATCH_SIZE)
+                noise = self.average.average.sample_noise(rng, STATISTICS_BATCH_SIZE)
+                batches.append(tuple(backend.to_device(a) for a in (noise, labels, boxes)))
+            refresh_batch_statistics(self.average.average, batches)
+            self.statistics_step = step
+        return self.average.average
+
+    def save(self, path, step):
+        """Write a checkpoint of this run at ``step`` (atomically)."""
+        average = None if self.average is None else self.sampling_generator(step)
+        save_checkpoint(path, self.generator, self.discriminator, self.opt_g, self.opt_d, step,
+                        self.settings, self.holdout.to_array(), average=average)
+
+    def restore(self, path):
+        """Load models, optimisers and weight average from a checkpoint of this run; return its step."""
+        return restore_training(path, self.generator, self.discriminator, self.opt_g, self.opt_d,
+                                None if self.average is None else self.average.average)
