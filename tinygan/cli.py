@@ -30,10 +30,16 @@ def error_line(message):
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse's parser, reporting a bad flag as one ``error: ...`` line (exit status 2)."""
+    """argparse's parser, reporting a bad flag as one ``error: ...`` line (exit status 2);
+    ``quiet``: exit with that status silently (the processes of a run other than the first,
+    which meet the same flags)."""
+
+    def __init__(self, *args, quiet=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.quiet = quiet
 
     def error(self, message):
-        self.exit(BAD_INPUT, error_line(message) + "\n")
+        self.exit(BAD_INPUT, None if self.quiet else error_line(message) + "\n")
 
 
 def describe(error):
@@ -49,17 +55,23 @@ def run_command(main, argv=None):
     ``sys.exit(run_command(main))``."""
     try:
         return main(argv) or 0
-    except KeyboardInterrupt:
+    except BaseException as error:
+        return exit_status(error)
+
+
+def exit_status(error):
+    """The exit status for an exception that ended a command (see the module docstring),
+    after printing its one line; a bug (any other exception) is raised again."""
+    if isinstance(error, KeyboardInterrupt):
         print("interrupted", file=sys.stderr)
         return INTERRUPTED
-    except SystemExit as stop:
-        if isinstance(stop.code, str):
-            return report(stop.code)
-        return stop.code or 0
-    except (ValueError, OSError, BackendUnavailable) as error:
-        if os.environ.get("TINYGAN_TRACEBACK"):
-            raise
+    if isinstance(error, SystemExit):
+        if isinstance(error.code, str):
+            return report(error.code)
+        return error.code or 0
+    if isinstance(error, (ValueError, OSError, BackendUnavailable)) and not os.environ.get("TINYGAN_TRACEBACK"):
         return report(describe(error))
+    raise error
 
 
 def report(message):

@@ -40,14 +40,19 @@ class LossLog(Extension):
     """losses.csv. Each step's row waits with its losses still on the device until a step
     where another extension fires; then all waiting losses are read in one copy (not one
     device sync per step), checked to be finite and written. A resumed run keeps the rows up
-    to its step. ``rows`` holds every written row (for progress.png)."""
+    to its step. ``rows`` holds every written row (for progress.png). Every process of a run
+    keeps one (the losses are the same on all of them), so that all stop on a NaN at the same
+    step; those other than the first write no file (``path`` None)."""
 
     priority = LOG
+    all_ranks = True
 
     def __init__(self, path, start, checkpoint_path):
         super().__init__(every=1)
         self.checkpoint_path = checkpoint_path
-        self.rows = []
+        self.rows, self.file, self.waiting = [], None, []
+        if path is None:
+            return
         if start and os.path.exists(path):
             with open(path, newline="") as file:
                 self.rows = [{field: row.get(field) or "" for field in LOG_FIELDS}
@@ -56,7 +61,6 @@ class LossLog(Extension):
         self.writer = csv.DictWriter(self.file, fieldnames=LOG_FIELDS)
         self.writer.writeheader()
         self.writer.writerows(self.rows)
-        self.waiting = []
 
     def __call__(self, loop):
         row = {field: "" for field in LOG_FIELDS}
@@ -83,9 +87,11 @@ class LossLog(Extension):
             if not all(math.isfinite(v) for v in losses.values()):
                 return row["step"], losses
             row.update({k: f"{v:.5f}" for k, v in losses.items()})
-            self.writer.writerow(row)
             self.rows.append(row)
-        self.file.flush()
+            if self.file is not None:
+                self.writer.writerow(row)
+        if self.file is not None:
+            self.file.flush()
         return None
 
     def last_losses(self):
@@ -97,7 +103,8 @@ class LossLog(Extension):
                                f"{self.checkpoint_path} left as it was")
 
     def close(self, loop):
-        self.file.close()
+        if self.file is not None:
+            self.file.close()
 
 
 class ProgressLine(Extension):

@@ -6,6 +6,10 @@ steps, and at the last step) and a priority: writers first (they add figures to 
 step's row), then the loss log (which reads the losses from the device and stops on a
 NaN before anything is saved), then readers (which show or save). New periodic work is
 one more extension in the list that ``python -m tinygan.train`` builds.
+
+On several processes every process holds the same extensions, so each trigger fires at the
+same step everywhere; only the first process (rank 0) calls those that show or save, the
+others only those marked ``all_ranks`` (the loss log, whose NaN check must stop them all).
 """
 import time
 
@@ -26,6 +30,7 @@ class Extension:
 
     priority = READER
     at_end = True
+    all_ranks = False
 
     def __init__(self, every):
         self.every = every
@@ -47,11 +52,13 @@ class TrainingLoop:
     """Runs ``updater.update`` from step ``start`` to ``steps``, then the extensions whose
     trigger fires, in priority order. During the calls: ``step`` (steps done), ``losses``
     (the step's, on the device), ``row`` (the step's figures for the log), ``fired`` (the
-    extensions called this step), ``step_times`` (seconds of the last 20 steps)."""
+    extensions whose trigger fired this step), ``step_times`` (seconds of the last 20 steps).
+    ``rank``: this process's among the run's processes (see the module docstring)."""
 
-    def __init__(self, updater, start, steps, extensions, log=print):
+    def __init__(self, updater, start, steps, extensions, log=print, rank=0):
         self.updater, self.start, self.steps, self.log = updater, start, steps, log
         self.extensions = sorted(extensions, key=lambda extension: extension.priority)
+        self.mine = [e for e in self.extensions if rank == 0 or e.all_ranks]
         self.step, self.losses, self.row, self.fired, self.step_times = start, None, {}, [], []
         self.began = None
 
@@ -68,20 +75,21 @@ class TrainingLoop:
                 self.row = {"step": self.step, "seconds": f"{time.perf_counter() - self.began:.2f}"}
                 self.fired = [e for e in self.extensions if e.fires(self.step, self.steps)]
                 for extension in self.fired:
-                    extension(self)
+                    if extension in self.mine:
+                        extension(self)
         except StopTraining as stop:
             self.log(str(stop))
             return stop.status
         except KeyboardInterrupt:
             try:
-                for extension in self.extensions:
+                for extension in self.mine:
                     extension.interrupted(self)
             except StopTraining as stop:
                 self.log(str(stop))
                 return stop.status
             return 130
         finally:
-            for extension in self.extensions:
+            for extension in self.mine:
                 extension.close(self)
         return 0
 

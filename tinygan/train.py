@@ -10,15 +10,20 @@ the end and on Ctrl-C) and, with evaluations, best.npz. ``--resume PATH`` contin
 with the settings it was saved with. A folder that holds another run is never overwritten
 without ``--overwrite``. The expected duration is printed after the first five steps; the
 README gives measured durations.
+
+``mpiexec -n P python -m tinygan.train ...`` trains one model on P processes: --batch-size is
+the batch of all of them together, each process draws and trains on 1/P of it, and only
+the first writes (pip install -e ".[mpi]" brings mpi4py and mpiexec).
 """
 import argparse
 import json
 import os
 import resource
 import sys
+import traceback
 from pathlib import Path
 
-from . import backend, cli
+from . import backend, cli, parallel
 from .checkpoint import read_checkpoint
 from .data import canvas_colours, load_digits
 from .extensions import (Evaluation, KeepBest, LossLog, ProgressLine, SampleGrid, Snapshot,
@@ -26,7 +31,7 @@ from .extensions import (Evaluation, KeepBest, LossLog, ProgressLine, SampleGrid
 from .judge_model import judge_features, judge_path, load_judge
 from .loop import TrainingLoop
 from .settings import RunSettings, add_flags, flag, given_settings
-from .updater import Updater
+from .updater import Updater, split_problems
 
 DEFAULT_OUT = "runs/tinygan"
 DEFAULT_EVAL_EVERY = 500
@@ -40,7 +45,7 @@ def say(message):
 def parse_args(argv=None):
     """The flags, checked before any work; ``args.settings`` is the run's RunSettings (the
     checkpoint's with --resume) and ``args.start`` the step it starts from."""
-    parser = cli.ArgumentParser(prog="python -m tinygan.train", description=__doc__,
+    parser = cli.ArgumentParser(prog="python -m tinygan.train", description=__doc__, quiet=parallel.launched_rank() > 0,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=3000, help="total training steps")
     parser.add_argument("--out", default=None,
@@ -70,6 +75,8 @@ def parse_args(argv=None):
         parser.error(f"--resume: no checkpoint file at {args.resume}")
     try:
         args.settings, args.start = run_settings(args)
+        processes = parallel.launched_size()
+        problems += split_problems(args.settings, processes, processes)
     except ValueError as err:
         problems.append(str(err))
     if args.out is None:
@@ -139,36 +146,48 @@ def load_run_judge(args, log):
     return judge, eval_every
 
 
-def run(args, log=say):
-    """Train as ``args`` (from :func:`parse_args`) say; returns the exit status."""
-    backend.set_backend(args.backend)
+def run(args, log=say, processes=None):
+    """Train as ``args`` (from :func:`parse_args`) say, on ``processes`` (default: one, on the
+    backend ``args`` name); returns the exit status. Only the first process logs and writes."""
+    if processes is None:
+        backend.set_backend(args.backend)
+        processes = parallel.SingleProcess()
+    first = processes.rank == 0
+    log = log if first else (lambda message: None)
     settings, start = args.settings, args.start
-    judge, eval_every = load_run_judge(args, log)
-    updater = Updater(settings, load_digits("train", data_dir=args.data_dir, log=log), total_steps=args.steps)
+    judge, eval_every = load_run_judge(args, log) if first else (None, None)
+    eval_every = processes.broadcast(eval_every)  # every process holds the same extensions
+    updater = Updater(settings, load_digits("train", data_dir=args.data_dir, log=log), total_steps=args.steps,
+                      processes=processes)
     if args.resume:
         updater.restore(args.resume)
         log(f"resumed from {args.resume} at step {start}")
-    prepare_folder(args, log)
-    with open(os.path.join(args.out, "settings.json"), "w") as file:
-        json.dump({**settings.to_dict(), "config": updater.config.to_dict(), "data": updater.digits.source,
-                   "backend": backend.backend_name(), "steps": args.steps}, file, indent=2)
     checkpoint_path = os.path.join(args.out, "checkpoint.npz")
-    log(f"tinygan: preset {settings.preset}, recipe {settings.recipe} on {backend.backend_name()}, "
-        f"{updater.digits.source} digits, batch {settings.batch_size}, steps {start}..{args.steps}, "
+    if first:
+        prepare_folder(args, log)
+        with open(os.path.join(args.out, "settings.json"), "w") as file:
+            json.dump({**settings.to_dict(), "config": updater.config.to_dict(), "data": updater.digits.source,
+                       "backend": backend.backend_name(), "processes": processes.size, "steps": args.steps},
+                      file, indent=2)
+    log(f"tinygan: preset {settings.preset}, recipe {settings.recipe} on {backend.backend_name()}"
+        + (f" x {processes.size} processes" if processes.size > 1 else "")
+        + f", {updater.digits.source} digits, batch {settings.batch_size}, steps {start}..{args.steps}, "
         f"writing to {args.out}")
-    loss_log = LossLog(os.path.join(args.out, "losses.csv"), start, checkpoint_path)
+    loss_log = LossLog(os.path.join(args.out, "losses.csv") if first else None, start, checkpoint_path)
     extensions = [loss_log]
     keep_best = None
-    if judge is not None:
-        test = load_digits("test", data_dir=args.data_dir, log=log)
-        evaluation = Evaluation(eval_every, judge, judge_features(judge, canvas_colours(test.images)),
-                                args.eval_samples)
+    if eval_every:
+        real_features = None
+        if first:
+            test = load_digits("test", data_dir=args.data_dir, log=log)
+            real_features = judge_features(judge, canvas_colours(test.images))
+        evaluation = Evaluation(eval_every, judge, real_features, args.eval_samples)
         keep_best = KeepBest(evaluation, os.path.join(args.out, "best.npz"))
         extensions += [evaluation, keep_best]
     resume = f"python -m tinygan.train --resume {checkpoint_path} --steps {args.steps} --out {args.out}"
     extensions += [ProgressLine(args.log_every, loss_log, start), SampleGrid(args.sample_every, args.out, loss_log),
                    Snapshot(args.checkpoint_every, checkpoint_path, resume)]
-    loop = TrainingLoop(updater, start, args.steps, extensions, log)
+    loop = TrainingLoop(updater, start, args.steps, extensions, log, rank=processes.rank)
     status = loop.run()
     if status == 0:
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -179,7 +198,19 @@ def run(args, log=say):
 
 
 def main(argv=None):
-    return run(parse_args(argv))
+    args = parse_args(argv)
+    backend.set_backend(args.backend)
+    if parallel.launched_size() == 1:
+        return run(args, processes=parallel.SingleProcess())
+    try:
+        return run(args, processes=parallel.connect())
+    except BaseException as error:  # the other processes may be waiting for this one: stop them all
+        try:
+            status = cli.exit_status(error)
+        except BaseException:
+            traceback.print_exc()
+            status = 1
+        return parallel.abort(status)
 
 
 if __name__ == "__main__":

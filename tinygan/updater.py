@@ -7,6 +7,13 @@ discriminator on a real and a fake batch, then the generator through the updated
 discriminator. The training loop (:mod:`.loop`) calls :meth:`Updater.update` and then the
 periodic work (:mod:`.extensions`).
 
+On several processes (:mod:`.parallel`) the batch of a step is split into equal parts: part
+0 is drawn from the seeded generator (seed, step), part r > 0 from (seed, step, r), and
+process r of P trains on parts r * k ... r * k + k - 1 (k = parts / P, 1 by default). The
+gradients of each model are summed across processes in one flat buffer and divided by P, the
+generator's BatchNorms use the statistics of the whole batch, and the losses are averaged, so
+every process holds the same weights, optimiser state and weight average at every step.
+
     updater = Updater(RunSettings(preset="tiny"), load_digits("train"), total_steps=100)
     losses = updater.update(0)      # backend scalars: read them in bulk
 """
@@ -20,6 +27,7 @@ from .layout import crop_boxes, crop_boxes_backward
 from .losses import generator_hinge_loss, hinge_loss, mode_seeking_loss, softmax_cross_entropy
 from .models import Discriminator, Generator
 from .optim import Adam
+from .parallel import SingleProcess, flat_gradients, synchronise_batch_norms
 
 # Images drawn with fixed seeds to measure the weight average's BatchNorm statistics.
 STATISTICS_BATCHES, STATISTICS_BATCH_SIZE = 8, 64
@@ -69,16 +77,42 @@ class HingeLoss:
         return generator_hinge_loss(out, self.weights)
 
 
+def split_problems(settings, parts, processes):
+    """Why a batch of ``settings`` cannot be drawn in ``parts`` parts on ``processes``
+    processes, as messages (empty if it can)."""
+    problems = []
+    if parts % processes:
+        problems.append(f"{parts} batch parts cannot be shared by {processes} processes")
+    if settings.batch_size % parts:
+        problems.append(f"--batch-size {settings.batch_size} cannot be split into {parts} equal parts "
+                        f"(one per process): choose a multiple of {parts}")
+    if parts > 1 and settings.mode_seeking:
+        problems.append("--mode-seeking compares the two halves of one batch: it runs on one process only")
+    if parts > 1 and settings.minibatch_std:
+        problems.append("--minibatch-std measures the spread of one batch: it runs on one process only")
+    return problems
+
+
 class Updater:
     """Models, optimisers, weight average and data of a run, and its training step.
 
     settings: RunSettings. digits: the DigitSet that real canvases are drawn from.
     total_steps: the run's length, for the learning-rate schedule (None: no decay).
     dtype: of the models and batches (float64 for parity checks).
+    processes: this run's processes (:func:`tinygan.parallel.connect`; default one).
+    parts: how many parts a batch is drawn in (default: one per process).
     """
 
-    def __init__(self, settings, digits, total_steps=None, dtype=np.float32):
+    def __init__(self, settings, digits, total_steps=None, dtype=np.float32, processes=None, parts=None):
         self.settings, self.total_steps, self.dtype = settings, total_steps, np.dtype(dtype)
+        self.processes = processes = processes or SingleProcess()
+        parts = parts or processes.size
+        problems = split_problems(settings, parts, processes.size)
+        if problems:
+            raise ValueError("; ".join(problems))
+        share = parts // processes.size  # parts per process
+        self.parts = range(processes.rank * share, (processes.rank + 1) * share)
+        self.part_size = settings.batch_size // parts
         self.config = config = settings.model_config()
         model_rng = np.random.default_rng(settings.seed)
         self.generator = Generator(config, model_rng, dtype)
@@ -95,28 +129,44 @@ class Updater:
         self.digits = digits
         self.dataset = CanvasDataset(digits.resized(config.object_size), config.canvas(settings.texture), self.holdout)
         self.loss = PaperLoss() if settings.loss == "paper" else HingeLoss(settings.global_weight, config.n_objects)
+        self.gradient_buffers = None
+        if processes.size > 1:
+            self.gradient_buffers = {"G": flat_gradients(self.generator), "D": flat_gradients(self.discriminator)}
+            synchronise_batch_norms(self.generator, processes)
+
+    def draw(self, step):
+        """This process's share of the batch of ``step``, on the host: real images, labels, boxes,
+        the fake batch's labels and boxes, noise, the loss's three targets (or Nones) and a seed
+        for the dropout masks (None without dropout)."""
+        s, drawn, dropout_seed = self.settings, [], None
+        for part in self.parts:
+            rng = np.random.default_rng([s.seed, step] if part == 0 else [s.seed, step, part])
+            real, labels, boxes = self.dataset.sample(self.part_size, rng)
+            fake_labels, fake_boxes = labels, boxes
+            if s.mode_seeking:  # the second half of the fake batch repeats the first half's labels
+                half = self.part_size // 2
+                fake_labels, fake_boxes = (np.concatenate([a[:half], a[:half]]) for a in (labels, boxes))
+            noise = self.generator.sample_noise(rng, self.part_size)
+            drawn.append((real, labels, boxes, fake_labels, fake_boxes, noise, *self.loss.targets(rng, self.part_size)))
+            if s.dropout and dropout_seed is None:
+                dropout_seed = int(rng.integers(2**31))
+        if len(drawn) == 1:
+            return (*drawn[0], dropout_seed)
+        return (*(None if column[0] is None else np.concatenate(column) for column in zip(*drawn)), dropout_seed)
 
     def update(self, step):
         """One D update on real + fake, one G update; returns the losses as backend scalars
         (each read waits for the device: read them in bulk)."""
         s = self.settings
         self.set_learning_rates(step)
-        rng = np.random.default_rng([s.seed, step])
-        batch = s.batch_size
         G, D = self.generator, self.discriminator
-        real, labels, boxes = self.dataset.sample(batch, rng)
-        fake_labels, fake_boxes = labels, boxes
-        if s.mode_seeking:  # the second half of the fake batch repeats the first half's labels
-            half = batch // 2
-            fake_labels, fake_boxes = (np.concatenate([a[:half], a[:half]]) for a in (labels, boxes))
+        real, labels, boxes, fake_labels, fake_boxes, noise, *targets, dropout_seed = self.draw(step)
         real = backend.to_device(real, dtype=self.dtype)
-        labels, boxes, fake_labels, fake_boxes = (backend.to_device(a) for a in
-                                                  (labels, boxes, fake_labels, fake_boxes))
-        noise = backend.to_device(G.sample_noise(rng, batch))
-        targets = [None if t is None else backend.to_device(t, dtype=self.dtype)
-                   for t in self.loss.targets(rng, batch)]
-        if s.dropout:  # a device generator for the dropout masks (none to make without dropout)
-            D.set_rng(backend.rng(int(rng.integers(2**31))))
+        labels, boxes, fake_labels, fake_boxes, noise = (backend.to_device(a) for a in
+                                                         (labels, boxes, fake_labels, fake_boxes, noise))
+        targets = [None if t is None else backend.to_device(t, dtype=self.dtype) for t in targets]
+        if dropout_seed is not None:  # a device generator for the dropout masks
+            D.set_rng(backend.rng(dropout_seed))
         G.train()
         fake, g_cache = G.forward(noise, fake_labels, fake_boxes)
 
@@ -127,6 +177,7 @@ class Updater:
         out, cache = D.forward(fake, fake_labels, fake_boxes)
         loss_fake, dout = self.loss.discriminator(out, False, targets[1])
         D.backward(dout * 0.5, cache, need_dx=False)
+        self.average_gradients("D")
         self.opt_d.step()
 
         G.zero_grad()  # G through the updated D, on the same fake batch (G is unchanged)
@@ -140,10 +191,25 @@ class Updater:
             losses["mode_seeking"], dcrops = mode_seeking_loss(crops, noise, s.mode_seeking)
             dfake += crop_boxes_backward(dcrops, fake_boxes, fake.shape)
         G.backward(dfake, g_cache, need_dx=False)
+        self.average_gradients("G")
         self.opt_g.step()
         if self.average is not None:
             self.average.update(step)
-        return losses
+        return self.average_losses(losses)
+
+    def average_gradients(self, model):
+        """On several processes: the mean over processes of ``model``'s ('G' or 'D') gradients, in place."""
+        if self.gradient_buffers is not None:
+            self.processes.sum(self.gradient_buffers[model])
+            self.gradient_buffers[model] /= self.processes.size
+
+    def average_losses(self, losses):
+        """On several processes: each loss averaged over processes (the same values on every one)."""
+        if self.processes.size == 1:
+            return losses
+        xp = backend.get_xp()
+        values = self.processes.sum(xp.stack([xp.asarray(v) for v in losses.values()])) / self.processes.size
+        return dict(zip(losses, values))
 
     def set_learning_rates(self, step):
         """Both rates at ``step`` of the schedule (constant without ``total_steps``)."""

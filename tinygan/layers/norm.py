@@ -30,6 +30,14 @@ class BatchNorm(Layer):
         xp = get_xp()
         self.running_mean = xp.zeros(channels, dtype=dtype)
         self.running_var = xp.ones(channels, dtype=dtype)
+        self.processes = None
+
+    def _batch_sums(self, rows):
+        """Per-channel sums (C,) of ``rows`` over the batch of every process, and their count."""
+        sums, count = channel_sums(rows, self.channels), rows.size // self.channels
+        if self.processes is None:
+            return sums, count
+        return self.processes.sum(sums), count * self.processes.size
 
     def buffers(self):
         return {"running_mean": self.running_mean, "running_var": self.running_var}
@@ -44,10 +52,11 @@ class BatchNorm(Layer):
         xp, c = get_xp(), self.channels
         rows = channel_rows(x, c)
         if self.training:
-            count = rows.size // c
-            mean = channel_sums(rows, c) / count
+            sums, count = self._batch_sums(rows)
+            mean = sums / count
             centered = rows - tile_channels(mean, rows)
-            var = channel_sums(centered * centered, c) / count
+            squares, count = self._batch_sums(centered * centered)
+            var = squares / count
             self.running_mean *= self.momentum
             self.running_mean += (1 - self.momentum) * mean
             self.running_var *= self.momentum
@@ -78,6 +87,9 @@ class BatchNorm(Layer):
         dx = rows * tile_channels(scale, rows)
         if training:  # the batch mean and variance depend on x too: subtract their share
             count = rows.size // c
+            if self.processes is not None:  # ... and on every process's x: sum over them
+                both = self.processes.sum(get_xp().concatenate([sum_dy, sum_dy_x_hat]))
+                sum_dy, sum_dy_x_hat, count = both[:c], both[c:], count * self.processes.size
             dx -= x_hat * tile_channels(scale * sum_dy_x_hat / count, rows)
             dx -= tile_channels(scale * sum_dy / count, rows)
         return dx.reshape(dy.shape)
