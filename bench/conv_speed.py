@@ -117,6 +117,48 @@ def load_torch(args):
     return torch, "ok"
 
 
+def blas_runtime():
+    """What the loaded OpenBLAS runs: its kernel ('core') and thread count, read from the library
+    itself (NumPy's bundled scipy-openblas or a system OpenBLAS), and the override variables in
+    the environment. {'core': None, ...} when no OpenBLAS is loaded."""
+    import ctypes
+    maps = Path("/proc/self/maps")
+    libraries = sorted({line.split()[-1] for line in maps.read_text().splitlines()
+                        if "openblas" in line.lower() and line.split()[-1].startswith("/")}) if maps.exists() else []
+    info = {"library": libraries[0] if libraries else None, "core": None, "threads": None,
+            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+            "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE")}
+    if libraries:
+        library = ctypes.CDLL(libraries[0])
+        for prefix, suffix in (("scipy_", "64_"), ("scipy_", ""), ("", ""), ("", "64_")):
+            core = getattr(library, f"{prefix}openblas_get_corename{suffix}", None)
+            if core is not None:
+                core.restype = ctypes.c_char_p
+                info["core"] = core().decode()
+                info["threads"] = getattr(library, f"{prefix}openblas_get_num_threads{suffix}")()
+                break
+    return info
+
+
+def torch_runtime(torch):
+    """The instruction set and thread count PyTorch's CPU kernels run with."""
+    if torch is None:
+        return None
+    capability = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", lambda: "unknown")()
+    return {"cpu_capability": capability, "threads": torch.get_num_threads()}
+
+
+def runtime_line(info):
+    """One line saying which BLAS kernel and threads each side ran."""
+    blas = info["blas_runtime"]
+    forced = [f"{name}={blas[name]}" for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if blas[name]]
+    line = (f"runtime: {info['cpu_model']}; tinygan: OpenBLAS kernel {blas['core']}, {blas['threads']} threads"
+            + (f" (forced by {' '.join(forced)})" if forced else " (its own choice)"))
+    if info.get("torch_runtime"):
+        line += f"; torch: {info['torch_runtime']['cpu_capability']} kernels, {info['torch_runtime']['threads']} threads"
+    return line
+
+
 def machine_info(args, torch):
     """CPU, library versions, BLAS and thread settings, for the JSON record."""
     cpu_model = "unknown"
@@ -132,7 +174,8 @@ def machine_info(args, torch):
         blas = f"unknown ({err})"
     info = {"cpu_model": cpu_model, "cpu_count": os.cpu_count(), "python": sys.version.split()[0],
             "numpy": np.__version__, "blas": blas, "threads": args.threads, "tf32": args.tf32,
-            "torch": torch.__version__ if torch is not None else None}
+            "torch": torch.__version__ if torch is not None else None,
+            "blas_runtime": blas_runtime(), "torch_runtime": torch_runtime(torch)}
     cupy, _ = backend.cupy_status()
     if cupy is not None:
         gpu_name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
@@ -389,6 +432,7 @@ def main(argv=None):
                            "dtype": "float32", "kernel": 3, "padding": "same",
                            "shapes": [str(shape) for shape in args.shapes]},
               "backends": {}}
+    print(runtime_line(record["machine"]))
     for name in backends_to_run(args.backend):
         record["backends"][name] = run_backend(name, args, torch, torch_reason)
     if args.json:

@@ -80,8 +80,16 @@ def worker(args):
             shares.append(summing["seconds"] / seconds)
             sizes.append(summing["bytes"])
     if processes.rank == 0:
+        from conv_speed import blas_runtime, torch_runtime
+        runtime = {"blas": blas_runtime(), "torch": torch_runtime(sys.modules.get("torch"))}
         print(json.dumps({"kind": args.kind, "processes": processes.size, "threads": args.threads, "times": times,
-                          "sum_shares": shares, "sum_bytes": sizes[-1] if sizes else 0}))
+                          "sum_shares": shares, "sum_bytes": sizes[-1] if sizes else 0, "runtime": runtime}))
+
+
+def cpu_model():
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
 
 
 def measure(kind, args):
@@ -131,10 +139,9 @@ def main(argv=None):
             records[kind].append(measure(kind, args))
             print(f"round {round_number + 1}/{args.rounds}: {kind} done", file=sys.stderr, flush=True)
     result = {"preset": args.preset, "batch": args.batch, "processes": args.processes, "rounds": args.rounds,
-              "steps_per_round": args.steps, "blas": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE",
-                                                                                  "OPENBLAS_L2_SIZE")}}
+              "steps_per_round": args.steps, "cpu": cpu_model()}
     print(f"\n== {args.preset} preset, default recipe, batch {args.batch} (global), medians of "
-          f"{args.rounds} x {args.steps} steps")
+          f"{args.rounds} x {args.steps} steps; {result['cpu']}")
     print(f"{'run':<34}{'ms/step':>10}{'max/min':>9}{'steps/s vs one':>16}{'sum share':>11}")
     base = None
     for kind in kinds:
@@ -149,7 +156,12 @@ def main(argv=None):
                         "sum_share": statistics.median(shares) if kind == "mpi" else None,
                         "sum_bytes_per_step": records[kind][-1]["sum_bytes"], "times_s": times}
         share = f"{100 * result[kind]['sum_share']:.1f}%" if kind == "mpi" else "-"
-        print(f"{label:<34}{median * 1e3:>10.0f}{max(times) / min(times):>9.2f}{base / median:>16.2f}{share:>11}")
+        runtime = records[kind][-1]["runtime"]
+        result[kind]["runtime"] = runtime
+        kernel = (f"torch {runtime['torch']['cpu_capability']}, {runtime['torch']['threads']} threads" if kind == "torch"
+                  else f"OpenBLAS {runtime['blas']['core']}, {runtime['blas']['threads']} thread(s)")
+        print(f"{label:<34}{median * 1e3:>10.0f}{max(times) / min(times):>9.2f}{base / median:>16.2f}{share:>11}"
+              f"   {kernel}")
     print(f"bytes summed across processes per step (mpi): {result['mpi']['sum_bytes_per_step'] / 1e6:.2f} MB")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

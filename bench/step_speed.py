@@ -42,7 +42,8 @@ import numpy as np
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))  # run from a checkout, uninstalled
 sys.path.insert(0, str(BENCH))
-from conv_speed import configure_environment, interleaved_medians, load_torch, machine_info  # noqa: E402
+from conv_speed import (configure_environment, interleaved_medians, load_torch, machine_info,  # noqa: E402
+                        runtime_line)
 
 from tinygan import backend  # noqa: E402
 from tinygan.data import load_digits  # noqa: E402
@@ -194,6 +195,7 @@ def megabytes(value):
 
 def print_report(record):
     s = record["settings"]
+    print("\n" + runtime_line(record["machine"]))
     print(f"\n== training step, recipe {s['recipe']}, backend {s['backend']}: {s['threads']} threads, float32, "
           f"batch {s['batch']}, TF32 {'on' if s['tf32'] else 'off'}, median of {s['repeats']} after "
           f"{s['warmup']} warm-up; torch: {s['torch_device'] or 'none (' + s['torch_note'] + ')'}")
