@@ -3,6 +3,7 @@
     python bench/step_speed.py [--presets small paper] [--recipe tinygan|paper]
                                [--backend numpy|cupy] [--batch 32] [--repeats 5] [--warmup 1]
                                [--threads N] [--tf32] [--json out.json] [--no-torch] [--no-check]
+                               [--count-ops]
 
 Per preset the script builds ``tinygan.updater.Updater`` from ``RunSettings(preset, recipe,
 batch_size)`` (so the recipe's defaults apply: loss, spectral norm, projection, conditional BN,
@@ -254,6 +255,9 @@ def parse_args(argv):
     parser.add_argument("--no-torch", action="store_true", help="time tinygan only")
     parser.add_argument("--no-check", action="store_true", help="skip the float64 parity checks")
     parser.add_argument("--data-dir", default=None, help="folder with the four MNIST files (as tinygan.train)")
+    parser.add_argument("--count-ops", action="store_true",
+                        help="count the array operations of one step per layer kind instead of timing "
+                             "(bench/count_ops.py: on CuPy each is about one kernel launch)")
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.warmup < 0 or args.batch < 1 or args.threads < 1:
         parser.error("--repeats, --batch and --threads must be >= 1, --warmup >= 0")
@@ -293,6 +297,11 @@ def run(args, torch=None, torch_reason="--no-torch"):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    if args.count_ops:
+        import count_ops
+        counts = {name: count_ops.count_step(name, args.recipe, args.batch, args.data_dir) for name in args.presets}
+        count_ops.print_counts(counts, args.recipe, args.batch)
+        return 0
     configure_environment(args, argv, __file__)
     torch, torch_reason = load_torch(args)
     record = run(args, torch, torch_reason)

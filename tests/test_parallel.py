@@ -117,16 +117,20 @@ def test_a_dead_process_stops_the_others_and_the_checkpoint_survives(tmp_path):
     assert read_checkpoint(tmp_path / "run/checkpoint.npz").step % 20 == 0
 
 
-def test_flat_gradients_are_views_of_one_buffer(rng):
+def test_flatten_makes_parameters_and_gradients_views_of_two_buffers(rng):
     from tinygan.layers import Dense, Sequential
     model = Sequential([Dense(3, 2, rng=rng), Dense(2, 1, rng=rng)], name="m")
-    buffer = parallel.flat_gradients(model)
-    assert buffer.size == 3 * 2 + 2 + 2 * 1 + 1
+    before = [p.copy() for p in (layer.params[key] for _, layer, key in model.named_parameters())]
+    params, grads = model.flatten()
+    assert params.size == grads.size == 3 * 2 + 2 + 2 * 1 + 1
+    np.testing.assert_array_equal(params, np.concatenate([p.ravel() for p in before]))
     model.layers[1].grads["w"] += 1.0
-    assert buffer.sum() == 2.0
-    buffer[...] = 3.0
+    assert grads.sum() == 2.0
+    grads[...] = 3.0
     model.zero_grad()
-    assert not buffer.any()
+    assert not grads.any()
+    params[0] = 7.0
+    assert model.layers[0].params["w"][0, 0] == 7.0
 
 
 def test_a_split_the_batch_cannot_take_is_refused_by_name():

@@ -77,6 +77,28 @@ def test_adam_rejects_bad_arguments(rng):
         Adam(list(layer.named_parameters()) * 2)
 
 
+def test_adam_over_a_flat_model_makes_the_same_updates(xp, rng):
+    def make():
+        return Sequential([Dense(3, 4, rng=np.random.default_rng(0), dtype=np.float64),
+                           Dense(4, 2, rng=np.random.default_rng(1), dtype=np.float64)], name="m")
+
+    plain_model, flat_model = make(), make()
+    plain, flat = Adam(plain_model.named_parameters(), lr=0.01), Adam.for_model(flat_model, lr=0.01)
+    assert flat.flat is not None and flat_model.flat[0].size == 3 * 4 + 4 + 4 * 2 + 2
+    for _ in range(3):
+        grads = [rng.standard_normal(layer.grads[key].shape) for _, layer, key in plain_model.named_parameters()]
+        for model in (plain_model, flat_model):
+            for (_, layer, key), grad in zip(model.named_parameters(), grads):
+                layer.grads[key][...] = xp.asarray(grad)
+        plain.step()
+        flat.step()
+    for (name, a, key), (_, b, _) in zip(plain_model.named_parameters(), flat_model.named_parameters()):
+        np.testing.assert_array_equal(to_host(b.params[key]), to_host(a.params[key]), err_msg=name)
+    flat_state = flat.state_dict()
+    for key, value in plain.state_dict().items():
+        np.testing.assert_array_equal(np.asarray(flat_state[key]), np.asarray(value), err_msg=key)
+
+
 def test_optimizer_state_roundtrip(xp, rng, tmp_path):
     def run(steps, state=None):
         layer = Dense(3, 2, rng=np.random.default_rng(0), dtype=np.float64)

@@ -24,8 +24,11 @@ class WeightAverage:
     def __init__(self, model, average, decay, start=0):
         check_decay(decay)
         self.model, self.average, self.decay, self.start = model, average, decay, start
-        self.pairs = [(layer.params[key], twin.params[twin_key]) for (_, layer, key), (_, twin, twin_key)
-                      in zip(model.named_parameters(), average.named_parameters(), strict=True)]
+        if model.flat is not None and average.flat is not None:  # flattened models: one pair of buffers
+            self.pairs = [(model.flat[0], average.flat[0])]
+        else:
+            self.pairs = [(layer.params[key], twin.params[twin_key]) for (_, layer, key), (_, twin, twin_key)
+                          in zip(model.named_parameters(), average.named_parameters(), strict=True)]
         self.copy_weights()
 
     def copy_weights(self):

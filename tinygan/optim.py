@@ -50,11 +50,32 @@ class Adam:
         xp = get_xp()
         self.slots = {name: {path: xp.zeros_like(layer.params[key]) for path, layer, key in self.entries}
                       for name in ("m", "v")}
+        self.flat = None  # (parameters, gradients, m, v) as flat buffers: see for_model
+
+    @classmethod
+    def for_model(cls, model, **options):
+        """Adam over every parameter of ``model``, each step one update of flat buffers
+        (:meth:`Layer.flatten`) instead of one per parameter; the same values either way."""
+        params, grads = model.flat or model.flatten()
+        adam = cls(model.named_parameters(), **options)
+        xp = get_xp()
+        flat_slots = {name: xp.zeros_like(params) for name in ("m", "v")}
+        offset = 0
+        for path, layer, key in adam.entries:
+            shape, size = layer.params[key].shape, layer.params[key].size
+            for name, flat in flat_slots.items():
+                adam.slots[name][path] = flat[offset:offset + size].reshape(shape)
+            offset += size
+        adam.flat = (params, grads, flat_slots["m"], flat_slots["v"])
+        return adam
 
     def step(self):
         self.steps += 1
         step_size = self.lr * (1 - self.beta2 ** self.steps) ** 0.5 / (1 - self.beta1 ** self.steps)
         update = adam_update if backend_name() == "numpy" else adam_update_fused
+        if self.flat is not None:
+            update(*self.flat, self.beta1, self.beta2, step_size, self.eps)
+            return
         for path, layer, key in self.entries:
             update(layer.params[key], layer.grads[key], self.slots["m"][path], self.slots["v"][path],
                    self.beta1, self.beta2, step_size, self.eps)

@@ -2,10 +2,10 @@
 
 As ChainerMN does for Chainer: ``mpiexec -n P python -m tinygan.train ...`` starts P
 processes; each trains the same model on its own part of every batch, and after each
-backward the gradients of a model are summed across processes in one call on one flat
-buffer (:func:`flat_gradients`), then divided by P. BatchNorm statistics are summed across
-processes too (:func:`synchronise_batch_norms`), so P processes compute what one process
-computes on the whole batch. NumPy arrays travel through MPI (mpi4py), CuPy arrays through
+backward the gradients of a model are summed across processes in one call on its flat
+gradient buffer (:meth:`tinygan.layers.Layer.flatten`), then divided by P. BatchNorm statistics
+are summed across processes too (:func:`synchronise_batch_norms`), so P processes compute what
+one process computes on the whole batch. NumPy arrays travel through MPI (mpi4py), CuPy arrays through
 NCCL (``cupy.cuda.nccl``), each process on the GPU of its local rank.
 
 :func:`connect` returns the processes of this run: :class:`SingleProcess` when tinygan was
@@ -118,22 +118,6 @@ def abort(status):
     if "mpi4py.MPI" in sys.modules:
         sys.modules["mpi4py.MPI"].COMM_WORLD.Abort(status)
     return status
-
-
-def flat_gradients(model):
-    """Make every gradient array of ``model`` a view into one flat buffer, so that one call
-    sums them all; returns the buffer (zeroed). Parameters keep their own arrays."""
-    entries = [(layer, key) for _, layer, key in model.named_parameters()]
-    dtypes = {layer.grads[key].dtype for layer, key in entries}
-    if len(dtypes) != 1:
-        raise ValueError(f"{model.name}: gradients of several dtypes {sorted(map(str, dtypes))} cannot share a buffer")
-    buffer = backend.get_xp().zeros(sum(layer.grads[key].size for layer, key in entries), dtype=dtypes.pop())
-    offset = 0
-    for layer, key in entries:
-        shape, size = layer.grads[key].shape, layer.grads[key].size
-        layer.grads[key] = buffer[offset:offset + size].reshape(shape)
-        offset += size
-    return buffer
 
 
 def synchronise_batch_norms(model, processes):

@@ -10,7 +10,8 @@ periodic work (:mod:`.extensions`).
 On several processes (:mod:`.parallel`) the batch of a step is split into equal parts: part
 0 is drawn from the seeded generator (seed, step), part r > 0 from (seed, step, r), and
 process r of P trains on parts r * k ... r * k + k - 1 (k = parts / P, 1 by default). The
-gradients of each model are summed across processes in one flat buffer and divided by P, the
+gradients of each model are summed across processes (its flat gradient buffer, one call) and
+divided by P, the
 generator's BatchNorms use the statistics of the whole batch, and the losses are averaged, so
 every process holds the same weights, optimiser state and weight average at every step.
 
@@ -27,7 +28,7 @@ from .layout import crop_boxes, crop_boxes_backward
 from .losses import generator_hinge_loss, hinge_loss, mode_seeking_loss, softmax_cross_entropy
 from .models import Discriminator, Generator
 from .optim import Adam
-from .parallel import SingleProcess, flat_gradients, synchronise_batch_norms
+from .parallel import SingleProcess, synchronise_batch_norms
 
 # Images drawn with fixed seeds to measure the weight average's BatchNorm statistics.
 STATISTICS_BATCHES, STATISTICS_BATCH_SIZE = 8, 64
@@ -117,21 +118,20 @@ class Updater:
         model_rng = np.random.default_rng(settings.seed)
         self.generator = Generator(config, model_rng, dtype)
         self.discriminator = Discriminator(config, model_rng, dtype)
-        adam = dict(beta1=settings.beta1, beta2=settings.beta2)
-        self.opt_g = Adam(self.generator.named_parameters(), lr=settings.lr_g, **adam)
-        self.opt_d = Adam(self.discriminator.named_parameters(), lr=settings.lr_d, **adam)
+        adam = dict(beta1=settings.beta1, beta2=settings.beta2)  # each model's parameters in one flat buffer
+        self.opt_g = Adam.for_model(self.generator, lr=settings.lr_g, **adam)
+        self.opt_d = Adam.for_model(self.discriminator, lr=settings.lr_d, **adam)
         self.average = None
         if settings.ema:
-            self.average = WeightAverage(self.generator, Generator(config, np.random.default_rng(0), dtype),
-                                         settings.ema, settings.ema_start)
+            average = Generator(config, np.random.default_rng(0), dtype)
+            average.flatten()
+            self.average = WeightAverage(self.generator, average, settings.ema, settings.ema_start)
         self.statistics_step = None  # the step at which the average's BatchNorm statistics were measured
         self.holdout = settings.label_holdout()
         self.digits = digits
         self.dataset = CanvasDataset(digits.resized(config.object_size), config.canvas(settings.texture), self.holdout)
         self.loss = PaperLoss() if settings.loss == "paper" else HingeLoss(settings.global_weight, config.n_objects)
-        self.gradient_buffers = None
         if processes.size > 1:
-            self.gradient_buffers = {"G": flat_gradients(self.generator), "D": flat_gradients(self.discriminator)}
             synchronise_batch_norms(self.generator, processes)
 
     def draw(self, step):
@@ -177,7 +177,7 @@ class Updater:
         out, cache = D.forward(fake, fake_labels, fake_boxes)
         loss_fake, dout = self.loss.discriminator(out, False, targets[1])
         D.backward(dout * 0.5, cache, need_dx=False)
-        self.average_gradients("D")
+        self.average_gradients(D)
         self.opt_d.step()
 
         G.zero_grad()  # G through the updated D, on the same fake batch (G is unchanged)
@@ -191,17 +191,19 @@ class Updater:
             losses["mode_seeking"], dcrops = mode_seeking_loss(crops, noise, s.mode_seeking)
             dfake += crop_boxes_backward(dcrops, fake_boxes, fake.shape)
         G.backward(dfake, g_cache, need_dx=False)
-        self.average_gradients("G")
+        self.average_gradients(G)
         self.opt_g.step()
         if self.average is not None:
             self.average.update(step)
         return self.average_losses(losses)
 
     def average_gradients(self, model):
-        """On several processes: the mean over processes of ``model``'s ('G' or 'D') gradients, in place."""
-        if self.gradient_buffers is not None:
-            self.processes.sum(self.gradient_buffers[model])
-            self.gradient_buffers[model] /= self.processes.size
+        """On several processes: the mean over processes of ``model``'s gradients, in place (one
+        sum of its flat gradient buffer)."""
+        if self.processes.size > 1:
+            gradients = model.flat[1]
+            self.processes.sum(gradients)
+            gradients /= self.processes.size
 
     def average_losses(self, losses):
         """On several processes: each loss averaged over processes (the same values on every one)."""

@@ -20,10 +20,18 @@ from contextlib import contextmanager
 from ..backend import get_xp
 
 
+_ones = {}  # (length, dtype, backend) -> a vector of ones, made once
+
+
 def sum_rows(matrix):
-    """Column sums of a 2-D array (M, C), as a product with a vector of ones: for a tall,
-    narrow array this BLAS call is about ten times faster than ``matrix.sum(axis=0)``."""
-    return get_xp().ones(matrix.shape[0], dtype=matrix.dtype) @ matrix
+    """Column sums of a 2-D array (M, C), as a product with a vector of ones (kept between
+    calls): for a tall, narrow array this BLAS call is about ten times faster than
+    ``matrix.sum(axis=0)``."""
+    xp = get_xp()
+    key = (matrix.shape[0], matrix.dtype.str, xp.__name__)
+    if key not in _ones:
+        _ones[key] = xp.ones(matrix.shape[0], dtype=matrix.dtype)
+    return _ones[key] @ matrix
 
 
 def channel_rows(x, channels):
@@ -57,6 +65,7 @@ class Layer:
         self.grads = {}
         self.training = True
         self.frozen = False
+        self.flat = None  # (parameters, gradients) after flatten()
 
     def add_param(self, key, value):
         """Register a parameter array and its zeroed gradient."""
@@ -84,6 +93,29 @@ class Layer:
         for path, layer in self.walk():
             for key in layer.params:
                 yield f"{path}.{key}", layer, key
+
+    def flatten(self):
+        """Make every parameter here and below a view into one flat buffer, and every gradient
+        a view into another (values kept), so that an optimiser, a weight average or a sum
+        across processes handles each in one operation. Returns (parameters, gradients),
+        also kept as ``self.flat``. Call it before anything holds on to a parameter array."""
+        entries = [(layer, key) for _, layer, key in self.named_parameters()]
+        dtypes = {layer.params[key].dtype for layer, key in entries}
+        if len(dtypes) != 1:
+            raise ValueError(f"{self.name}: parameters of several dtypes {sorted(map(str, dtypes))} "
+                             f"cannot share one buffer")
+        xp, dtype = get_xp(), dtypes.pop()
+        total = sum(layer.params[key].size for layer, key in entries)
+        params, grads = xp.empty(total, dtype=dtype), xp.empty(total, dtype=dtype)
+        offset = 0
+        for layer, key in entries:
+            shape, size = layer.params[key].shape, layer.params[key].size
+            for flat, arrays in ((params, layer.params), (grads, layer.grads)):
+                flat[offset:offset + size] = arrays[key].reshape(-1)
+                arrays[key] = flat[offset:offset + size].reshape(shape)
+            offset += size
+        self.flat = (params, grads)
+        return self.flat
 
     def train(self, mode=True):
         """Set training (True) or eval (False) mode here and in every child."""

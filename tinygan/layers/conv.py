@@ -12,7 +12,7 @@ flipped, transposed kernel; other strides scatter-add the column gradient (col2i
 """
 import numpy as np
 
-from ..backend import get_xp
+from ..backend import backend_name, get_xp
 from ..init import get_initialiser
 from .base import Layer, channel_rows, sum_rows, tile_channels
 from .spectral import SpectralNorm
@@ -199,7 +199,7 @@ class Conv2D(Layer):
     def _block_bytes(self):
         if self.block_bytes is not None:
             return self.block_bytes
-        return DEFAULT_BLOCK_BYTES["numpy" if get_xp() is np else "cupy"]
+        return DEFAULT_BLOCK_BYTES[backend_name()]
 
     def output_shape(self, height, width):
         top, bottom, left, right = self.pads(height, width)
