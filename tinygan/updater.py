@@ -11,9 +11,9 @@ On several processes (:mod:`.parallel`) the batch of a step is split into equal 
 0 is drawn from the seeded generator (seed, step), part r > 0 from (seed, step, r), and
 process r of P trains on parts r * k ... r * k + k - 1 (k = parts / P, 1 by default). The
 gradients of each model are summed across processes (its flat gradient buffer, one call) and
-divided by P, the
-generator's BatchNorms use the statistics of the whole batch, and the losses are averaged, so
-every process holds the same weights, optimiser state and weight average at every step.
+divided by P, the generator's BatchNorms use the statistics of the whole batch, and the losses
+are averaged, so every process holds the same weights, optimiser state and weight average at
+every step.
 
     updater = Updater(RunSettings(preset="tiny"), load_digits("train"), total_steps=100)
     losses = updater.update(0)      # backend scalars: read them in bulk
