@@ -203,7 +203,8 @@ def add_flags(parser):
     groups = {True: parser.add_argument_group("recipe ingredients (default: from --recipe)"), False: parser}
     for f in fields(RunSettings):
         meta = f.metadata
-        options = {"default": None, "help": meta["help"]}
+        shown = "" if f.default is None or f.type is bool else f" (default {f.default})"
+        options = {"default": None, "help": meta["help"] + shown}
         if f.type is bool:
             options["action"] = argparse.BooleanOptionalAction
         elif f.type is tuple:

@@ -47,7 +47,7 @@ def parse_args(argv=None):
     checkpoint's with --resume) and ``args.start`` the step it starts from."""
     parser = cli.ArgumentParser(prog="python -m tinygan.train", description=__doc__, quiet=parallel.launched_rank() > 0,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=3000, help="total training steps")
+    parser.add_argument("--steps", type=int, default=3000, help="total training steps (default 3000)")
     parser.add_argument("--out", default=None,
                         help=f"output folder (default: {DEFAULT_OUT}, or the folder of the --resume checkpoint)")
     parser.add_argument("--overwrite", action="store_true",
@@ -57,14 +57,14 @@ def parse_args(argv=None):
     parser.add_argument("--backend", choices=["auto", "numpy", "cupy"], default=None,
                         help="array backend (default: TINYGAN_BACKEND or automatic)")
     parser.add_argument("--data-dir", default=None, help="folder with the four MNIST files")
-    parser.add_argument("--sample-every", type=int, default=250, help="steps between sample grids")
-    parser.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
-    parser.add_argument("--log-every", type=int, default=10, help="steps between progress lines")
+    parser.add_argument("--sample-every", type=int, default=250, help="steps between sample grids (default 250)")
+    parser.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (default 500)")
+    parser.add_argument("--log-every", type=int, default=10, help="steps between progress lines (default 10)")
     parser.add_argument("--eval-every", type=int, default=None,
                         help=f"steps between judge evaluations (accuracy on seen and unseen orders, Fréchet "
                              f"distance) that also keep best.npz; default {DEFAULT_EVAL_EVERY} when a judge is "
                              f"trained (python -m tinygan.judge --train), else 0 (never)")
-    parser.add_argument("--eval-samples", type=int, default=200, help="images per group at each evaluation")
+    parser.add_argument("--eval-samples", type=int, default=200, help="images per group at each evaluation (default 200)")
     add_flags(parser)
     args = parser.parse_args(argv)
     problems = [f"--{flag(name)} must be positive, got {getattr(args, name)}"
