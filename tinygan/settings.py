@@ -155,17 +155,17 @@ class RunSettings:
     def label_holdout(self):
         """The LabelOrderHoldout of ``holdout`` (empty when None): a fraction of all orders, chosen
         by the seed, or a comma list of orders."""
-        n_objects = self.model_config().n_objects
+        n_objects = PRESETS[self.preset].n_objects
         if self.holdout is None:
             return LabelOrderHoldout([], n_objects)
+        text = str(self.holdout)
         try:
-            try:
-                fraction = float(self.holdout)
-            except ValueError:
-                return LabelOrderHoldout.from_orders(str(self.holdout).split(","), n_objects)
-            return LabelOrderHoldout.from_fraction(fraction, n_objects, self.seed)
+            if "," in text or (text.isdigit() and len(text) == n_objects > 1):  # label orders
+                return LabelOrderHoldout.from_orders(text.split(","), n_objects)
+            return LabelOrderHoldout.from_fraction(float(text), n_objects, self.seed)
         except ValueError as err:
-            raise ValueError(f"--holdout: {err}") from None
+            raise ValueError(f"--holdout: a fraction of all label orders (e.g. 0.1) or comma-separated orders of "
+                             f"{n_objects} digits each, got {text!r} ({err})") from None
 
     def to_dict(self):
         return {name: list(value) if isinstance(value, tuple) else value for name, value in asdict(self).items()}
