@@ -112,8 +112,7 @@ class CountedArray(np.ndarray):
         if gathers:
             with COUNTER.operation():
                 return counted(self.view(np.ndarray)[plain(index)])
-        result = super().__getitem__(index)
-        return result
+        return super().__getitem__(index)
 
     def __setitem__(self, index, value):
         with COUNTER.operation():
