@@ -77,9 +77,9 @@ if [ "$CUPY_STATUS" = ok ]; then
     run_step step 120 '^paper ' \
         python bench/step_speed.py --backend cupy --presets small paper --json "$OUT/step_gpu.json"
     run_step small 60 's/step' \
-        python -m tinygan.train --backend cupy --preset small --steps 200 --log-every 50 --out "$OUT/run_small"
+        python -m tinygan.train --backend cupy --preset small --steps 200 --log-every 50 --overwrite --out "$OUT/run_small"
     run_step paper 90 's/step' \
-        python -m tinygan.train --backend cupy --preset paper --steps 200 --log-every 50 --out "$OUT/run_paper"
+        python -m tinygan.train --backend cupy --preset paper --steps 200 --log-every 50 --overwrite --out "$OUT/run_paper"
 else
     for step in tests bench step small paper; do skip_step "$step" "cupy unusable: ${CUPY_STATUS:0:70}"; done
 fi
