@@ -84,7 +84,10 @@ def test_paste_min_and_crop_match_loops(xp, rng):
 
 
 def test_layout_on_host_arrays_equals_the_device_path(xp, rng):
-    """Host NumPy arrays go through the same code whatever the backend, with the same numbers."""
+    """Host NumPy arrays go through the same code whatever the backend, with the same numbers.
+    Only CuPy has a device path to compare with (plain loops check the numbers: see above)."""
+    if xp is np:
+        pytest.skip("on NumPy host and device arrays are the same arrays: nothing to compare")
     background, objects = rng.random((2, 16, 16, 1)), rng.random((2, 2, 8, 8, 1))
     boxes = np.array([BOXES["overlapping"]] * 2)
     dimage, dcrops = rng.standard_normal((2, 16, 16, 1)), rng.standard_normal((2, 2, 8, 8, 1))

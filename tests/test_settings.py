@@ -10,7 +10,7 @@ from tinygan import train
 from tinygan.backend import to_host
 from tinygan.ema import WeightAverage, refresh_batch_statistics
 from tinygan.layers import BatchNorm, Dense, Sequential
-from tinygan.settings import RECIPE_NAMES, RunSettings, flag, recipe_defaults
+from tinygan.settings import RECIPE_NAMES, RunSettings, flag
 
 
 def test_recipes_fill_every_setting_not_given_and_given_ones_win():
@@ -22,7 +22,7 @@ def test_recipes_fill_every_setting_not_given_and_given_ones_win():
     mixed = RunSettings(projection=False, ema=0.99, lr_g=2e-3, lr_decay_at=[0.5])
     assert (mixed.projection, mixed.ema, mixed.lr_g, mixed.lr_decay_at) == (False, 0.99, 2e-3, (0.5,))
     assert RunSettings(recipe="paper", preset="paper").lr_d == 1e-3  # the original code's schedule
-    assert recipe_defaults("paper", "tiny")["dropout"] == 0.2 and recipe_defaults("tinygan", "tiny")["dropout"] == 0.0
+    assert RunSettings(preset="tiny", recipe="paper").dropout == 0.2 and RunSettings(preset="tiny").dropout == 0.0
 
 
 def test_model_config_takes_the_ingredients_that_are_model_fields():
@@ -84,7 +84,9 @@ def test_settings_round_trip_and_older_saved_settings_take_the_recipe():
 
 def test_every_recipe_sets_every_ingredient():
     for recipe in RECIPE_NAMES:
-        values = recipe_defaults(recipe, "small")
+        settings = RunSettings(recipe=recipe)
+        values = {f.name: getattr(settings, f.name) for f in fields(RunSettings)
+                  if "recipes" in f.metadata or f.metadata.get("optimiser")}
         assert None not in values.values() and "lr_decay_at" in values and "mode_seeking" in values
 
 

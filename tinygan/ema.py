@@ -24,25 +24,23 @@ class WeightAverage:
     def __init__(self, model, average, decay, start=0):
         check_decay(decay)
         self.model, self.average, self.decay, self.start = model, average, decay, start
-        if model.flat is not None and average.flat is not None:  # flattened models: one pair of buffers
-            self.pairs = [(model.flat[0], average.flat[0])]
-        else:
-            self.pairs = [(layer.params[key], twin.params[twin_key]) for (_, layer, key), (_, twin, twin_key)
-                          in zip(model.named_parameters(), average.named_parameters(), strict=True)]
+        # both models' parameters as flat buffers (Layer.flatten), in the same order
+        self.weights, self.averaged = (m.flat[0] if m.flat else m.flatten()[0] for m in (model, average))
+        if self.weights.shape != self.averaged.shape:
+            raise ValueError(f"WeightAverage: {model.name} has {self.weights.size} parameters, "
+                             f"the average {self.averaged.size}")
         self.copy_weights()
 
     def copy_weights(self):
-        for weight, averaged in self.pairs:
-            averaged[...] = weight
+        self.averaged[...] = self.weights
 
     def update(self, step):
         """After training step ``step`` (0-based): copy before ``start``, average from then on."""
         if step < self.start:
             self.copy_weights()
             return
-        for weight, averaged in self.pairs:
-            averaged *= self.decay
-            averaged += (1 - self.decay) * weight
+        self.averaged *= self.decay
+        self.averaged += (1 - self.decay) * self.weights
 
 
 def refresh_batch_statistics(model, batches):

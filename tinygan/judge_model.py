@@ -167,7 +167,7 @@ def fit_judge(model, digits, labels, epochs=DEFAULT_EPOCHS, seed=0, lr=1e-3, lr_
     The learning rate is ``lr * lr_decay ** epoch``. Batch order and shifts come from
     ``seed``; logs one line per epoch. Returns the model (trained in place)."""
     generator = np.random.default_rng(seed)
-    optimizer = Adam(model.named_parameters(), lr)
+    optimizer = Adam(model, lr)
     labels = np.asarray(labels)
     for epoch in range(epochs):
         optimizer.lr = lr * lr_decay ** epoch

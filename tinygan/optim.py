@@ -1,7 +1,8 @@
 """The Adam optimiser over a model's parameters, updated in place.
 
-It is built from ``model.named_parameters()`` and reads each parameter's gradient from
-its layer's ``grads`` dict, so the model and the optimiser share the arrays.
+It flattens the model (:meth:`tinygan.layers.Layer.flatten`): the parameters and the
+gradients of every layer are views of two flat buffers, so the model and the optimiser share
+the arrays and one update (one fused kernel on CuPy) moves every parameter.
 """
 from .backend import backend_name, get_xp, to_device, to_host
 
@@ -36,10 +37,11 @@ def adam_update_fused(param, grad, m, v, beta1, beta2, step_size, eps):
 class Adam:
     """Adam with bias correction (Kingma & Ba), in their efficient form as Keras uses it:
     m, v are running moments of the gradient, ``lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)``
-    and ``p -= lr_t * m / (sqrt(v) + eps)``. Defaults as Keras (eps=1e-7)."""
+    and ``p -= lr_t * m / (sqrt(v) + eps)``. Defaults as Keras (eps=1e-7). It updates every
+    parameter of ``model`` at once, as one flat buffer (:meth:`Layer.flatten`)."""
 
-    def __init__(self, named_parameters, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-7):
-        self.entries = [(path, layer, key) for path, layer, key in named_parameters]
+    def __init__(self, model, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-7):
+        self.entries = list(model.named_parameters())
         paths = [path for path, _, _ in self.entries]
         if len(set(paths)) != len(paths):
             raise ValueError(f"Adam: duplicate parameter names in {paths}")
@@ -47,38 +49,23 @@ class Adam:
             raise ValueError(f"Adam: learning rate must be positive, got {lr}")
         self.lr, self.steps = lr, 0
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
-        xp = get_xp()
-        self.slots = {name: {path: xp.zeros_like(layer.params[key]) for path, layer, key in self.entries}
-                      for name in ("m", "v")}
-        self.flat = None  # (parameters, gradients, m, v) as flat buffers: see for_model
-
-    @classmethod
-    def for_model(cls, model, **options):
-        """Adam over every parameter of ``model``, each step one update of flat buffers
-        (:meth:`Layer.flatten`) instead of one per parameter; the same values either way."""
         params, grads = model.flat or model.flatten()
-        adam = cls(model.named_parameters(), **options)
         xp = get_xp()
-        flat_slots = {name: xp.zeros_like(params) for name in ("m", "v")}
+        moments = {name: xp.zeros_like(params) for name in ("m", "v")}
+        self.flat = (params, grads, moments["m"], moments["v"])
+        self.slots = {name: {} for name in moments}  # each parameter's view of m and v, for state_dict
         offset = 0
-        for path, layer, key in adam.entries:
+        for path, layer, key in self.entries:
             shape, size = layer.params[key].shape, layer.params[key].size
-            for name, flat in flat_slots.items():
-                adam.slots[name][path] = flat[offset:offset + size].reshape(shape)
+            for name, flat in moments.items():
+                self.slots[name][path] = flat[offset:offset + size].reshape(shape)
             offset += size
-        adam.flat = (params, grads, flat_slots["m"], flat_slots["v"])
-        return adam
 
     def step(self):
         self.steps += 1
         step_size = self.lr * (1 - self.beta2 ** self.steps) ** 0.5 / (1 - self.beta1 ** self.steps)
         update = adam_update if backend_name() == "numpy" else adam_update_fused
-        if self.flat is not None:
-            update(*self.flat, self.beta1, self.beta2, step_size, self.eps)
-            return
-        for path, layer, key in self.entries:
-            update(layer.params[key], layer.grads[key], self.slots["m"][path], self.slots["v"][path],
-                   self.beta1, self.beta2, step_size, self.eps)
+        update(*self.flat, self.beta1, self.beta2, step_size, self.eps)
 
     def state_dict(self):
         """Host arrays and scalars that :meth:`load_state_dict` restores exactly."""

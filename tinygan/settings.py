@@ -190,13 +190,6 @@ def flag(name):
     return name.replace("_", "-")
 
 
-def recipe_defaults(recipe, preset):
-    """Every recipe-controlled setting (ingredients and optimiser) of ``recipe`` on ``preset``."""
-    settings = RunSettings(recipe=recipe, preset=preset)
-    return {f.name: getattr(settings, f.name) for f in fields(RunSettings)
-            if "recipes" in f.metadata or f.metadata.get("optimiser")}
-
-
 def add_flags(parser):
     """One flag per RunSettings field, each defaulting to None ('not given': the recipe's, or
     the field's default). Booleans get --name and --no-name."""

@@ -119,13 +119,12 @@ class Updater:
         self.generator = Generator(config, model_rng, dtype)
         self.discriminator = Discriminator(config, model_rng, dtype)
         adam = dict(beta1=settings.beta1, beta2=settings.beta2)  # each model's parameters in one flat buffer
-        self.opt_g = Adam.for_model(self.generator, lr=settings.lr_g, **adam)
-        self.opt_d = Adam.for_model(self.discriminator, lr=settings.lr_d, **adam)
+        self.opt_g = Adam(self.generator, lr=settings.lr_g, **adam)
+        self.opt_d = Adam(self.discriminator, lr=settings.lr_d, **adam)
         self.average = None
         if settings.ema:
-            average = Generator(config, np.random.default_rng(0), dtype)
-            average.flatten()
-            self.average = WeightAverage(self.generator, average, settings.ema, settings.ema_start)
+            self.average = WeightAverage(self.generator, Generator(config, np.random.default_rng(0), dtype),
+                                         settings.ema, settings.ema_start)
         self.statistics_step = None  # the step at which the average's BatchNorm statistics were measured
         self.holdout = settings.label_holdout()
         self.digits = digits
@@ -162,8 +161,11 @@ class Updater:
         G, D = self.generator, self.discriminator
         real, labels, boxes, fake_labels, fake_boxes, noise, *targets, dropout_seed = self.draw(step)
         real = backend.to_device(real, dtype=self.dtype)
-        labels, boxes, fake_labels, fake_boxes, noise = (backend.to_device(a) for a in
-                                                         (labels, boxes, fake_labels, fake_boxes, noise))
+        labels, boxes, noise = (backend.to_device(a) for a in (labels, boxes, noise))
+        if s.mode_seeking:  # else the fake batch has the real batch's labels and boxes
+            fake_labels, fake_boxes = backend.to_device(fake_labels), backend.to_device(fake_boxes)
+        else:
+            fake_labels, fake_boxes = labels, boxes
         targets = [None if t is None else backend.to_device(t, dtype=self.dtype) for t in targets]
         if dropout_seed is not None:  # a device generator for the dropout masks
             D.set_rng(backend.rng(dropout_seed))

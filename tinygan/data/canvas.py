@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layout import check_boxes, check_labels, paste_min
+from ..layout import check_labels, paste_min
 from .digits import N_CLASSES, canvas_colours
 
 ORDER_CHOICES = ("seen", "unseen", "any")
@@ -292,8 +292,6 @@ class CanvasDataset:
             wanted = labels == digit
             picks[wanted] = indices[rng.integers(len(indices), size=wanted.sum())]
         boxes = config.boxes(batch)
-        check_boxes(boxes, batch, config.n_objects, config.digit_size, config.canvas_size,
-                    "CanvasDataset.render: boxes")
         if config.texture:
             background = np.stack([blank_canvas(config, rng) for _ in labels])
         else:
