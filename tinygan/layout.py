@@ -15,6 +15,7 @@ use: it computes with the module of its input (:func:`tinygan.backend.array_modu
 import numpy as np
 
 from .backend import array_module, to_host
+from .resample import crop_axes, paste_axes, resample, resample_backward
 
 
 def _first(mask, noun):
@@ -124,3 +125,117 @@ def crop_boxes_backward(dcrops, boxes, image_shape):
         index = _box_index(boxes, k, dcrops.shape[2])
         dimage[index] += dcrops[:, k, :, :, 0]
     return dimage[..., None]
+
+
+MIN_SIDE = 2  # the smallest box height or width a model with free layouts draws
+
+
+# Free layouts: any number of objects per image (label -1 marks an empty slot), boxes of any
+# size and aspect. Objects are resampled into their boxes (:mod:`tinygan.resample`); the
+# layout is read on the host, where the resampling matrices are built.
+
+def check_layout(labels, boxes, n_classes, canvas_size, sides, where=""):
+    """Raise a ValueError unless labels (B, N) are ints in -1..n_classes - 1 (-1: no object)
+    and boxes (B, N, 4) ints (top, left, bottom, right) where every present object's box lies
+    inside the canvas with height and width in sides = (smallest, largest). Host or device
+    arrays; returns both as host arrays."""
+    prefix = f"{where}: " if where else ""
+    labels, boxes = to_host(labels), to_host(boxes)
+    if labels.ndim != 2:
+        raise ValueError(f"{prefix}labels: expected shape (B, N), got {labels.shape}")
+    if boxes.shape != (*labels.shape, 4):
+        raise ValueError(f"{prefix}boxes: expected shape {(*labels.shape, 4)} (one top, left, bottom, right per "
+                         f"label), got {boxes.shape}")
+    for name, array in (("labels", labels), ("boxes", boxes)):
+        if array.dtype.kind not in "iu":
+            raise ValueError(f"{prefix}{name}: expected integers, got dtype {array.dtype}")
+    bad = (labels < -1) | (labels >= n_classes)
+    if bad.any():
+        index, which = _first(bad, "object")
+        raise ValueError(f"{prefix}labels: classes must be in 0..{n_classes - 1} (or -1 for no object), "
+                         f"got {int(labels[index])} ({which})")
+    present = labels >= 0
+    heights, widths = boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]
+    smallest, largest = sides
+    rules = [((heights < 1) | (widths < 1), "is empty"),
+             ((boxes[..., :2] < 0).any(-1) | (boxes[..., 2:] > canvas_size).any(-1),
+              f"reaches outside the {canvas_size}x{canvas_size} canvas"),
+             ((heights < smallest) | (widths < smallest) | (heights > largest) | (widths > largest),
+              f"has a side outside the {smallest} to {largest} pixels this model draws")]
+    for broken, problem in rules:
+        broken = broken & present
+        if broken.any():
+            index, which = _first(broken, "box")
+            top, left, bottom, right = (int(v) for v in boxes[index])
+            raise ValueError(f"{prefix}{which}, ({top}, {left}, {bottom}, {right}) = {bottom - top}x{right - left} "
+                             f"pixels, {problem}")
+    return labels, boxes
+
+
+def present_objects(labels):
+    """(image index, slot index) host int arrays of the objects present (label >= 0), in row-major order."""
+    return np.nonzero(to_host(labels) >= 0)
+
+
+def paste_min_resampled(background, objects, where, boxes, n_slots):
+    """Resample each present object into its box and composite with an element-wise minimum
+    (dark strokes win; ties go to the background, then the earlier slot).
+
+    background (B, H, W, 1); objects (P, s, s, 1) in [0, 1], the present objects in the order
+    of ``where`` = (image index, slot index) host arrays (:func:`present_objects`); boxes (P, 4)
+    host ints; n_slots: N. Returns image (B, H, W, 1) and the cache of the backward. What is
+    resampled is the ink, 1 - object, so the object's surroundings stay white."""
+    xp = array_module(background)
+    batch, height, width, _ = background.shape
+    rows, cols = (xp.asarray(m, dtype=objects.dtype) for m in paste_axes(boxes, objects.shape[1], height))
+    layers = xp.ones((batch, 1 + n_slots, height, width), dtype=background.dtype)
+    layers[:, 0] = background[..., 0]
+    layers[where[0], where[1] + 1] = 1 - resample(1 - objects[..., 0], rows, cols)
+    winner = layers.argmin(axis=1)
+    image = layers.min(axis=1)[..., None]
+    return image, (winner, xp.asarray(where[0]), xp.asarray(where[1] + 1)[:, None, None], rows, cols)
+
+
+def paste_min_resampled_backward(dimage, cache):
+    """dimage (B, H, W, 1) -> (dbackground (B, H, W, 1), dobjects (P, s, s, 1))."""
+    xp = array_module(dimage)
+    winner, images, slots, rows, cols = cache
+    d = dimage[..., 0]
+    dbackground = xp.where(winner == 0, d, 0)[..., None]
+    dink = xp.where(winner[images] == slots, d[images], 0)  # the gradient of 1 - ink is -dink
+    return dbackground, resample_backward(dink, rows, cols)[..., None]
+
+
+def crop_resampled(image, where, boxes, size):
+    """Cut each present object's box out of its image at size x size.
+    image (B, H, W, 1); where, boxes as in :func:`paste_min_resampled` -> crops (P, size, size, 1), cache."""
+    xp = array_module(image)
+    rows, cols = (xp.asarray(m, dtype=image.dtype) for m in crop_axes(boxes, size, image.shape[1]))
+    images = xp.asarray(where[0])
+    return resample(image[images, :, :, 0], rows, cols)[..., None], (images, rows, cols, image.shape)
+
+
+def crop_resampled_backward(dcrops, cache):
+    """dcrops (P, size, size, 1) -> dimage (B, H, W, 1): each crop's gradient back into its box, the
+    objects of one image summed (one product with the (B, P) membership matrix)."""
+    xp = array_module(dcrops)
+    images, rows, cols, shape = cache
+    planes = resample_backward(dcrops[..., 0], rows, cols)
+    membership = (xp.arange(shape[0])[:, None] == images[None, :]).astype(dcrops.dtype)
+    return (membership @ planes.reshape(planes.shape[0], -1)).reshape(shape)
+
+
+def layout_map(labels, boxes, n_classes, canvas_size, size=None):
+    """The layout as an image: (B, size, size, n_classes) float32 on the host, channel c set to 1
+    inside every box of class c (0 elsewhere), at canvas resolution, then averaged over blocks
+    down to ``size`` (a divisor of canvas_size; default the canvas). Host labels (B, N), boxes (B, N, 4)."""
+    labels, boxes = to_host(labels), to_host(boxes)
+    plane = np.zeros((labels.shape[0], canvas_size, canvas_size, n_classes), np.float32)
+    for image, slot in zip(*present_objects(labels)):
+        top, left, bottom, right = boxes[image, slot]
+        plane[image, top:bottom, left:right, labels[image, slot]] = 1
+    size = size or canvas_size
+    if size == canvas_size:
+        return plane
+    block = canvas_size // size
+    return plane.reshape(-1, size, block, size, block, n_classes).mean(axis=(2, 4))

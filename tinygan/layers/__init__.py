@@ -6,7 +6,7 @@ from .conv import Conv2D
 from .dense import Dense
 from .minibatch import MinibatchStd
 from .norm import BatchNorm
-from .shape import Flatten, Reshape, Upsample
+from .shape import Flatten, JoinChannels, Reshape, Upsample
 
-__all__ = ["BatchNorm", "ClassProjection", "ConditionalBatchNorm", "Conv2D", "Dense", "Dropout", "Flatten", "Layer", "MinibatchStd", "PReLU", "Reshape",
+__all__ = ["BatchNorm", "ClassProjection", "ConditionalBatchNorm", "Conv2D", "Dense", "Dropout", "Flatten", "JoinChannels", "Layer", "MinibatchStd", "PReLU", "Reshape",
            "Sequential", "Sigmoid", "Tanh", "Upsample", "one_hot"]

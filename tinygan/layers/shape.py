@@ -1,4 +1,4 @@
-"""Layers that only move values: nearest-neighbour Upsample, Flatten and Reshape."""
+"""Layers that only move values: nearest-neighbour Upsample, Flatten, Reshape and JoinChannels."""
 import math
 
 from ..backend import get_xp
@@ -60,3 +60,26 @@ class Reshape(Layer):
 
     def backward(self, dy, cache, need_dx=True):
         return dy.reshape(cache)
+
+
+class JoinChannels(Layer):
+    """Appends a second input's channels to x: forward(x, extra) with x (N, H, W, C) and
+    extra (N, H, W, E) -> (N, H, W, C + E). The extra input is data (a layout map): the
+    backward returns the gradient of x only. A Sequential hands it its second input, as it
+    hands labels to class-conditional layers."""
+
+    takes_labels = True
+
+    def __init__(self, channels, name=None):
+        super().__init__(name)
+        self.channels = channels
+
+    def forward(self, x, extra):
+        want = (*x.shape[:3], self.channels)
+        if getattr(extra, "shape", None) != want:
+            raise ValueError(f"{self.name}: expected a second input of shape {want}, got "
+                             f"{getattr(extra, 'shape', type(extra).__name__)}")
+        return get_xp().concatenate([x, extra.astype(x.dtype, copy=False)], axis=3), x.shape[3]
+
+    def backward(self, dy, cache, need_dx=True):
+        return dy[..., :cache]

@@ -4,6 +4,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from ..data import CanvasConfig
 
 COMBINE_MODES = ("decisions", "features", "scores")
+LAYOUTS = ("grid", "random")
 NOISE_KINDS = ("uniform", "normal")
 
 
@@ -11,9 +12,15 @@ NOISE_KINDS = ("uniform", "normal")
 class GANConfig:
     """Sizes of the multi-object GAN.
 
-    canvas_size, object_size: sides in pixels of the image and of one object's box;
-        both divisible by 4 (each generator upsamples twice).
-    n_objects, n_classes, noise_dim: objects per image, label classes, length of z.
+    canvas_size, object_size: sides in pixels of the image and of the local pathways' square
+        object (a box on the grid); both divisible by 4 (each generator upsamples twice).
+    n_objects, n_classes, noise_dim: objects per image (with layout 'random': the most that
+        training shows; any count can be drawn), label classes, length of z.
+    layout: 'grid', the paper's: n_objects boxes of object_size, at fixed places; or 'random':
+        any count of boxes of any size and aspect (label -1: an empty slot), each object
+        resampled between its box and object_size (:mod:`tinygan.resample`); needs 'scores'.
+    layout_map: (layout 'random') the global generator and discriminator also see the layout,
+        one channel per class set inside each box of that class (:func:`tinygan.layout.layout_map`).
     global_channels: (c0, c1, c2, c3) of the global generator: Dense to
         (canvas/4, canvas/4, c0); conv c1 at canvas/4; upsample; conv c2; upsample; conv c3;
         1x1 conv to one channel; sigmoid.
@@ -59,6 +66,8 @@ class GANConfig:
     minibatch_std: bool = False
     bn_momentum: float = 0.99
     prelu_init: float = 0.0
+    layout: str = "grid"
+    layout_map: bool = False
 
     def __post_init__(self):
         for name in ("canvas_size", "object_size", "n_objects", "n_classes", "noise_dim", "disc_dense"):
@@ -77,6 +86,14 @@ class GANConfig:
             object.__setattr__(self, name, value)
         if self.combine not in COMBINE_MODES:
             raise ValueError(f"GANConfig: combine must be one of {COMBINE_MODES}, got {self.combine!r}")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"GANConfig: layout must be one of {LAYOUTS}, got {self.layout!r}")
+        if self.layout == "random" and self.combine != "scores":
+            raise ValueError(f"GANConfig: layout 'random' has a varying count of objects, so the discriminator "
+                             f"scores each object alone: it needs combine='scores' (the hinge loss), got "
+                             f"{self.combine!r}")
+        if self.layout_map and self.layout != "random":
+            raise ValueError("GANConfig: layout_map needs layout 'random' (the grid's layout never changes)")
         if self.noise not in NOISE_KINDS:
             raise ValueError(f"GANConfig: noise must be one of {NOISE_KINDS}, got {self.noise!r}")
         if self.projection and self.combine != "scores":

@@ -6,12 +6,13 @@ import numpy as np
 
 from ..backend import get_xp
 from ..layers import ClassProjection, Conv2D, Dense, Dropout, Flatten, Layer, MinibatchStd, PReLU, Sequential, one_hot
-from ..layout import check_boxes, check_labels, crop_boxes, crop_boxes_backward
+from ..layout import (MIN_SIDE, check_boxes, check_labels, check_layout, crop_boxes, crop_boxes_backward,
+                      crop_resampled, crop_resampled_backward, layout_map, present_objects)
 
 
-def strided_convs(channels, config, rng, dtype):
+def strided_convs(channels, config, rng, dtype, in_channels=1):
     """Three 3x3 stride-2 convs, each followed by PReLU and Dropout, then Flatten."""
-    layers, previous = [], 1
+    layers, previous = [], in_channels
     for width in channels:
         layers += [Conv2D(previous, width, 3, 2, rng=rng, dtype=dtype, spectral_norm=config.spectral_norm),
                    PReLU(width, alpha_init=config.prelu_init, dtype=dtype), Dropout(config.dropout)]
@@ -41,6 +42,8 @@ class Discriminator(Layer):
     """(image, labels, boxes) -> decisions.
 
     image: (B, canvas, canvas, 1); labels: (B, n_objects) int; boxes: (B, n_objects, 4).
+    Layout 'random' (combine='scores'): labels (B, N) and boxes (B, N, 4) of any N, label -1 for
+    an empty slot (scored 0, no cost); with ``layout_map`` the global pathway also reads the layout.
     combine='decisions': each pathway ends in Dense(2) and the final Dense reads the
         2 + 2 * n_objects decisions (paper); 'features': the final Dense reads the
         concatenated dense features (original code). Both return logits (B, 2): index 0
@@ -56,7 +59,7 @@ class Discriminator(Layer):
         c, self.config, self.dtype = config, config, np.dtype(dtype)
         sn = dict(rng=rng, dtype=dtype, spectral_norm=c.spectral_norm)
         self.global_pathway = Sequential(
-            strided_convs(c.disc_channels, c, rng, dtype)
+            strided_convs(c.disc_channels, c, rng, dtype, 1 + (c.n_classes if c.layout_map else 0))
             + dense_block(flat_size(c.canvas_size, c.disc_channels), c, rng, dtype), name="global")
         self.local_convs = Sequential(strided_convs(c.disc_channels, c, rng, dtype), name="local_convs")
         label_width = 0 if c.projection else c.n_classes
@@ -83,12 +86,17 @@ class Discriminator(Layer):
             if isinstance(layer, Dropout):
                 layer.rng = generator
 
-    def forward(self, image, labels, boxes):
-        xp, c, heads = get_xp(), self.config, self.heads
-        want = (c.canvas_size, c.canvas_size, 1)
+    def _check_image(self, image):
+        want = (self.config.canvas_size, self.config.canvas_size, 1)
         if getattr(image, "ndim", 0) != 4 or tuple(image.shape[1:]) != want:
             raise ValueError(f"{self.name}: expected images of shape (B, {', '.join(map(str, want))}), "
                              f"got {getattr(image, 'shape', type(image).__name__)}")
+
+    def forward(self, image, labels, boxes):
+        xp, c, heads = get_xp(), self.config, self.heads
+        self._check_image(image)
+        if c.layout == "random":
+            return self._forward_free(image, labels, boxes)
         batch, n, size = image.shape[0], c.n_objects, c.object_size
         check_labels(labels, batch, n, c.n_classes, f"{self.name}: labels")
         check_boxes(boxes, batch, n, size, c.canvas_size, f"{self.name}: boxes")
@@ -118,6 +126,8 @@ class Discriminator(Layer):
         with ``need_dx=False`` (the discriminator's own update); adds parameter gradients
         unless frozen (the generator's update)."""
         c, heads = self.config, self.heads
+        if c.layout == "random":
+            return self._backward_free(dout, cache, need_dx)
         batch, n, size = dout.shape[0], c.n_objects, c.object_size
         dcombined = heads["final"].backward(dout, cache["final"]) if "final" in heads else dout
         width = dcombined.shape[1] // (1 + n)
@@ -137,3 +147,52 @@ class Discriminator(Layer):
             return None
         dimage += crop_boxes_backward(dcrops.reshape(batch, n, size, size, 1), cache["boxes"], cache["image_shape"])
         return dimage
+
+    def _forward_free(self, image, labels, boxes):
+        """Layout 'random': scores (B, 1 + N), column 0 the image's, column 1 + k object k's (0 in
+        an empty slot); only the present objects are cropped (resampled to object_size) and scored."""
+        xp, c, heads = get_xp(), self.config, self.heads
+        labels, boxes = check_layout(labels, boxes, c.n_classes, c.canvas_size, (MIN_SIDE, c.canvas_size), self.name)
+        if labels.shape[0] != image.shape[0]:
+            raise ValueError(f"{self.name}: {image.shape[0]} images but {labels.shape[0]} layouts")
+        where = present_objects(labels)
+        present_labels = xp.asarray(labels[where])
+        cache = {}
+        global_in = image
+        if c.layout_map:
+            side_map = xp.asarray(layout_map(labels, boxes, c.n_classes, c.canvas_size), image.dtype)
+            global_in = xp.concatenate([image, side_map], axis=3)
+        global_out, cache["global"] = self.global_pathway.forward(global_in)
+        global_out, cache["global_decision"] = heads["global_decision"].forward(global_out)
+        crops, cache["crop"] = crop_resampled(image, where, boxes[where], c.object_size)
+        local_out, cache["local_convs"] = self.local_convs.forward(crops)
+        if not c.projection:
+            local_out = xp.concatenate([local_out, one_hot(present_labels, c.n_classes, image.dtype)], axis=1)
+        local_features, cache["local_dense"] = self.local_dense.forward(local_out)
+        local_out, cache["local_decision"] = heads["local_decision"].forward(local_features)
+        if c.projection:
+            class_term, cache["projection"] = heads["projection"].forward(local_features, present_labels)
+            local_out = local_out + class_term
+        scores = xp.zeros((image.shape[0], 1 + labels.shape[1]), dtype=image.dtype)
+        scores[:, :1] = global_out
+        images, slots = xp.asarray(where[0]), xp.asarray(where[1] + 1)
+        scores[images, slots] = local_out[:, 0]
+        cache["scores"] = (images, slots)
+        return scores, cache
+
+    def _backward_free(self, dscores, cache, need_dx):
+        c, heads = self.config, self.heads
+        images, slots = cache["scores"]
+        dlocal_out = dscores[images, slots][:, None]
+        dglobal = heads["global_decision"].backward(dscores[:, :1], cache["global_decision"])
+        dlocal_features = heads["local_decision"].backward(dlocal_out, cache["local_decision"])
+        if c.projection:
+            dlocal_features = dlocal_features + heads["projection"].backward(dlocal_out, cache["projection"])
+        dimage = self.global_pathway.backward(dglobal, cache["global"], need_dx)
+        dlocal_in = self.local_dense.backward(dlocal_features, cache["local_dense"])
+        if not c.projection:
+            dlocal_in = dlocal_in[:, :-c.n_classes]
+        dcrops = self.local_convs.backward(dlocal_in, cache["local_convs"], need_dx)
+        if not need_dx:
+            return None
+        return dimage[..., :1] + crop_resampled_backward(dcrops, cache["crop"])
