@@ -109,7 +109,7 @@ def step_parity(settings, digits, device="cpu", batch=4, step=0):
     rng = np.random.default_rng([s.seed, step])  # what Updater.update draws, in its order
     real, labels, boxes = check.dataset.sample(batch, rng)
     noise = check.generator.sample_noise(rng, batch)
-    targets = [twin.tensor(t) if t is not None else None for t in check.loss.targets(rng, batch)]
+    targets = [twin.tensor(t) if t is not None else None for t in check.loss.targets(rng, labels)]
     before = {"generator": _state(twin.generator), "discriminator": _state(twin.discriminator)}
     counts = {}  # values per channel that each BatchNorm normalised over in the step
 

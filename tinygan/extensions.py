@@ -189,17 +189,26 @@ class SampleGrid(Extension):
         self.out, self.loss_log = out, loss_log
 
     def __call__(self, loop):
-        n = loop.updater.config.n_objects
-        orders = np.array([[int(d) for d in order[:n]] for order in SAMPLE_ORDERS])
-        labels = np.repeat(orders, SAMPLES_PER_ORDER, axis=0)
+        labels, boxes = self.layouts(loop.updater)
+        captions = ["-".join(str(d) for d in row if d >= 0) for row in labels]
+        labels, boxes = (np.repeat(a, SAMPLES_PER_ORDER, axis=0) for a in (labels, boxes))
         generator = loop.updater.sampling_generator(loop.step)
-        noise = generator.sample_noise(np.random.default_rng(12345), len(labels))
-        boxes = loop.updater.dataset.config.boxes(len(labels))
+        noise = generator.sample_noise(np.random.default_rng(12345), len(labels), labels.shape[1])
         with generator.evaluating():
             images, _ = generator.forward(*(backend.to_device(a) for a in (noise, labels, boxes)))
         save_grid_png(os.path.join(self.out, "samples", f"step_{loop.step:06d}.png"), backend.to_host(images),
-                      SAMPLES_PER_ORDER, captions=["-".join(order[:n]) for order in SAMPLE_ORDERS])
+                      SAMPLES_PER_ORDER, captions=captions)
         save_progress_png(os.path.join(self.out, "progress.png"), self.loss_log.rows)
+
+    @staticmethod
+    def layouts(updater):
+        """The fixed layouts of every grid, one per row: the grid's SAMPLE_ORDERS, or layouts drawn
+        with a fixed seed from the training rules of a random-layout run."""
+        if updater.free:
+            return updater.dataset.sample_layout(len(SAMPLE_ORDERS), np.random.default_rng(12345))
+        n = updater.config.n_objects
+        labels = np.array([[int(d) for d in order[:n]] for order in SAMPLE_ORDERS])
+        return labels, updater.dataset.config.boxes(len(labels))
 
 
 class Snapshot(Extension):

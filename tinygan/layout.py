@@ -226,16 +226,20 @@ def crop_resampled_backward(dcrops, cache):
 
 
 def layout_map(labels, boxes, n_classes, canvas_size, size=None):
-    """The layout as an image: (B, size, size, n_classes) float32 on the host, channel c set to 1
-    inside every box of class c (0 elsewhere), at canvas resolution, then averaged over blocks
-    down to ``size`` (a divisor of canvas_size; default the canvas). Host labels (B, N), boxes (B, N, 4)."""
+    """The layout as an image: (B, size, size, n_classes) float32 on the host; in channel c each
+    pixel holds the share of it that boxes of class c cover (summed over boxes, at most 1): 1
+    inside a box, 0 outside. ``size`` divides canvas_size (default: the canvas itself).
+    Host or device labels (B, N) (-1: empty slot) and boxes (B, N, 4)."""
     labels, boxes = to_host(labels), to_host(boxes)
-    plane = np.zeros((labels.shape[0], canvas_size, canvas_size, n_classes), np.float32)
-    for image, slot in zip(*present_objects(labels)):
-        top, left, bottom, right = boxes[image, slot]
-        plane[image, top:bottom, left:right, labels[image, slot]] = 1
     size = size or canvas_size
-    if size == canvas_size:
-        return plane
-    block = canvas_size // size
-    return plane.reshape(-1, size, block, size, block, n_classes).mean(axis=(2, 4))
+    where = present_objects(labels)
+    present = boxes[where].astype(np.float64) * (size / canvas_size)  # in map pixels
+    edges = np.arange(size + 1, dtype=np.float64)
+
+    def cover(low, high):  # (P, size): the share of each map pixel inside [low, high)
+        return np.clip(np.minimum(high[:, None], edges[None, 1:]) - np.maximum(low[:, None], edges[None, :-1]), 0, 1)
+
+    shares = cover(present[:, 0], present[:, 2])[:, :, None] * cover(present[:, 1], present[:, 3])[:, None, :]
+    plane = np.zeros((labels.shape[0], n_classes, size, size), np.float32)
+    np.add.at(plane, (where[0], labels[where]), shares)
+    return np.minimum(plane, 1).transpose(0, 2, 3, 1)

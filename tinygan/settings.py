@@ -16,12 +16,14 @@ import argparse
 from dataclasses import asdict, dataclass, field, fields
 
 from .data import LabelOrderHoldout
+from .data.layouts import parse_region
 from .ema import check_decay
-from .models import COMBINE_MODES, NOISE_KINDS, PRESETS, GANConfig, preset as model_preset
+from .models import COMBINE_MODES, LAYOUTS, NOISE_KINDS, PRESETS, GANConfig, preset as model_preset
 
 RECIPE_NAMES = ("paper", "tinygan")
 DEFAULT_RECIPE = "tinygan"
 LOSSES = ("paper", "hinge")
+DEFAULT_REGION = (88, 88, 128, 128)  # held out of random layouts on a 128-pixel canvas (scaled to others)
 
 
 def ingredient(paper, tinygan, help, **flag):
@@ -67,7 +69,18 @@ class RunSettings:
     seed: int = setting(0, "seed of the weights, the data and every random draw of training")
     holdout: str = setting(None, "label orders never shown in training: a fraction of all orders "
                                  "(e.g. 0.1, chosen by --seed) or a comma list like 1986,3258,5274")
-    texture: bool = setting(False, "textured canvas backgrounds")
+    texture: bool = setting(False, "textured canvas backgrounds (--layout grid)")
+    layout: str = setting("grid", "grid: the paper's data set, four digits in the cells of a 2x2 grid; random: 1 to "
+                                  "--max-objects digits at random places and sizes on a plain canvas",
+                          choices=LAYOUTS)
+    max_objects: int = setting(6, "--layout random: the most digits on a training canvas (a trained model draws any "
+                                  "count)")
+    holdout_region: str = setting(None, "--layout random: a region T,L,B,R that no training box touches, to measure "
+                                        "drawing where no digit stood (default: the bottom-right corner, "
+                                        f"{','.join(map(str, DEFAULT_REGION))} on a 128-pixel canvas; none: no region)")
+    overlap: float = setting(0.0, "--layout random: the largest IoU two training boxes may have (0: none touch)")
+    layout_map: bool = setting(None, "--layout random: the global generator and discriminator also see the layout, "
+                                     "one channel per class (default on)")
     # The optimiser: Adam and a step schedule, per recipe and preset (OPTIMISERS).
     lr_g: float = optimiser("generator learning rate")
     lr_d: float = optimiser("discriminator learning rate")
@@ -108,6 +121,8 @@ class RunSettings:
             elif getattr(self, f.name) is None and "recipes" in f.metadata:
                 object.__setattr__(self, f.name, f.metadata["recipes"][self.recipe])
         object.__setattr__(self, "lr_decay_at", tuple(self.lr_decay_at))
+        if self.layout_map is None:
+            object.__setattr__(self, "layout_map", self.layout == "random")
         problems = self.problems()
         if problems:
             raise ValueError("; ".join(problems))
@@ -135,12 +150,45 @@ class RunSettings:
         if self.mode_seeking and self.batch_size % 2:
             problems.append(f"--mode-seeking compares the two halves of a batch: --batch-size must be even, "
                             f"got {self.batch_size}")
-        for check in (self.model_config, self.label_holdout, self._check_ema):  # rules kept by their own modules
+        problems += self._layout_problems()
+        for check in (self.model_config, self.label_holdout, self._check_ema, self.held_out_region):  # rules kept by their own modules
             try:
                 check()
             except ValueError as err:
                 problems.append(str(err))
         return problems
+
+    def _layout_problems(self):
+        if self.layout == "grid":
+            changed = [f"--{flag(name)}" for name, default in (("max_objects", 6), ("holdout_region", None),
+                                                              ("overlap", 0.0), ("layout_map", False))
+                       if getattr(self, name) != default]
+            return [f"{', '.join(changed)}: only with --layout random"] if changed else []
+        problems = []
+        if self.combine != "scores" or self.loss != "hinge":
+            problems.append("--layout random scores each object alone (any count per image): it needs --loss hinge "
+                            "and --combine scores (the tinygan recipe's)")
+        if self.holdout is not None:
+            problems.append("--holdout holds out label orders of the grid; with --layout random use --holdout-region")
+        if self.texture:
+            problems.append("--texture draws the grid's backgrounds; --layout random has a plain canvas")
+        if self.mode_seeking:
+            problems.append("--mode-seeking compares whole grids; it runs with --layout grid only")
+        if not 1 <= self.max_objects:
+            problems.append(f"--max-objects must be at least 1, got {self.max_objects}")
+        if not 0 <= self.overlap < 1:
+            problems.append(f"--overlap must be in [0, 1), got {self.overlap}")
+        return problems
+
+    def held_out_region(self):
+        """(top, left, bottom, right) of the region random training layouts keep empty, or None."""
+        if self.layout != "random":
+            return None
+        size = PRESETS[self.preset].canvas_size
+        text = self.holdout_region
+        if text is None:
+            text = ",".join(str(v * size // 128) for v in DEFAULT_REGION)
+        return parse_region(text, size)
 
     def _check_ema(self):
         if self.ema:
@@ -149,13 +197,15 @@ class RunSettings:
     def model_config(self):
         """The GANConfig of this run: the preset's sizes with the ingredients that are model fields."""
         model_fields = {f.name for f in fields(GANConfig)}
-        return model_preset(self.preset, **{name: value for name, value in asdict(self).items()
-                                            if name in model_fields and name != "preset"})
+        values = {name: value for name, value in asdict(self).items() if name in model_fields and name != "preset"}
+        if self.layout == "random":
+            values["n_objects"] = self.max_objects
+        return model_preset(self.preset, **values)
 
     def label_holdout(self):
         """The LabelOrderHoldout of ``holdout`` (empty when None): a fraction of all orders, chosen
         by the seed, or a comma list of orders."""
-        n_objects = PRESETS[self.preset].n_objects
+        n_objects = self.max_objects if self.layout == "random" else PRESETS[self.preset].n_objects
         if self.holdout is None:
             return LabelOrderHoldout([], n_objects)
         text = str(self.holdout)

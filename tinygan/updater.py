@@ -23,6 +23,7 @@ import numpy as np
 from . import backend
 from .checkpoint import restore_training, save_checkpoint
 from .data import CanvasDataset
+from .data.layouts import LayoutDataset, LayoutRules
 from .ema import WeightAverage, refresh_batch_statistics
 from .layout import crop_boxes, crop_boxes_backward
 from .losses import generator_hinge_loss, hinge_loss, mode_seeking_loss, softmax_cross_entropy
@@ -50,9 +51,9 @@ def noisy_targets(rng, batch, real):
 class PaperLoss:
     """Softmax cross-entropy of the two logits on soft noisy targets, drawn every step."""
 
-    def targets(self, rng, batch):
+    def targets(self, rng, labels):
         """The targets of D's real batch, D's fake batch and G's update, from ``rng``."""
-        return [noisy_targets(rng, batch, real=real) for real in (True, False, True)]
+        return [noisy_targets(rng, len(labels), real=real) for real in (True, False, True)]
 
     def discriminator(self, out, real, targets):
         return softmax_cross_entropy(out, targets)
@@ -63,19 +64,27 @@ class PaperLoss:
 
 class HingeLoss:
     """Hinge loss on one score per pathway: the image's weighted ``global_weight``, the objects'
-    sharing the rest."""
+    sharing the rest. On free layouts (``free``) an image's objects share the rest among those
+    present, so each score has its own weight (its 'target'), 0 for an empty slot."""
 
-    def __init__(self, global_weight, n_objects):
+    def __init__(self, global_weight, n_objects, free=False):
         self.weights = [global_weight] + [(1 - global_weight) / n_objects] * n_objects
+        self.global_weight, self.free = global_weight, free
 
-    def targets(self, rng, batch):
-        return [None, None, None]
+    def targets(self, rng, labels):
+        """None (the fixed column weights), or on free layouts the weights (B, 1 + N) of the scores."""
+        if not self.free:
+            return [None, None, None]
+        present = labels >= 0
+        share = (1 - self.global_weight) / np.maximum(present.sum(axis=1, keepdims=True), 1)
+        weights = np.concatenate([np.full((len(labels), 1), self.global_weight), present * share], axis=1)
+        return [weights.astype(np.float32)] * 3
 
     def discriminator(self, out, real, targets):
-        return hinge_loss(out, real, self.weights)
+        return hinge_loss(out, real, self.weights if targets is None else targets)
 
     def generator(self, out, targets):
-        return generator_hinge_loss(out, self.weights)
+        return generator_hinge_loss(out, self.weights if targets is None else targets)
 
 
 def split_problems(settings, parts, processes):
@@ -128,8 +137,17 @@ class Updater:
         self.statistics_step = None  # the step at which the average's BatchNorm statistics were measured
         self.holdout = settings.label_holdout()
         self.digits = digits
-        self.dataset = CanvasDataset(digits.resized(config.object_size), config.canvas(settings.texture), self.holdout)
-        self.loss = PaperLoss() if settings.loss == "paper" else HingeLoss(settings.global_weight, config.n_objects)
+        self.free = config.layout == "random"
+        if self.free:
+            size = config.canvas_size
+            rules = LayoutRules(canvas_size=size, counts=(1, config.n_objects), heights=(size // 8, size // 2),
+                                overlap=settings.overlap, avoid=settings.held_out_region())
+            self.dataset = LayoutDataset(digits, rules)
+        else:
+            self.dataset = CanvasDataset(digits.resized(config.object_size), config.canvas(settings.texture),
+                                         self.holdout)
+        self.loss = (PaperLoss() if settings.loss == "paper"
+                     else HingeLoss(settings.global_weight, config.n_objects, free=self.free))
         if processes.size > 1:
             synchronise_batch_norms(self.generator, processes)
 
@@ -146,7 +164,7 @@ class Updater:
                 half = self.part_size // 2
                 fake_labels, fake_boxes = (np.concatenate([a[:half], a[:half]]) for a in (labels, boxes))
             noise = self.generator.sample_noise(rng, self.part_size)
-            drawn.append((real, labels, boxes, fake_labels, fake_boxes, noise, *self.loss.targets(rng, self.part_size)))
+            drawn.append((real, labels, boxes, fake_labels, fake_boxes, noise, *self.loss.targets(rng, labels)))
             if s.dropout and dropout_seed is None:
                 dropout_seed = int(rng.integers(2**31))
         if len(drawn) == 1:
@@ -160,8 +178,9 @@ class Updater:
         self.set_learning_rates(step)
         G, D = self.generator, self.discriminator
         real, labels, boxes, fake_labels, fake_boxes, noise, *targets, dropout_seed = self.draw(step)
-        real = backend.to_device(real, dtype=self.dtype)
-        labels, boxes, noise = (backend.to_device(a) for a in (labels, boxes, noise))
+        real, noise = backend.to_device(real, dtype=self.dtype), backend.to_device(noise)
+        if not self.free:  # free layouts are read on the host, where their resampling matrices are made
+            labels, boxes = backend.to_device(labels), backend.to_device(boxes)
         if s.mode_seeking:  # else the fake batch has the real batch's labels and boxes
             fake_labels, fake_boxes = backend.to_device(fake_labels), backend.to_device(fake_boxes)
         else:
@@ -232,8 +251,7 @@ class Updater:
             rng = np.random.default_rng(0)
             batches = []
             for _ in range(STATISTICS_BATCHES):
-                labels = self.dataset.sample_labels(STATISTICS_BATCH_SIZE, rng)
-                boxes = self.dataset.config.boxes(STATISTICS_BATCH_SIZE)
+                labels, boxes = self.dataset.sample_layout(STATISTICS_BATCH_SIZE, rng)
                 noise = self.average.average.sample_noise(rng, STATISTICS_BATCH_SIZE)
                 batches.append(tuple(backend.to_device(a) for a in (noise, labels, boxes)))
             refresh_batch_statistics(self.average.average, batches)

@@ -256,6 +256,10 @@ class CanvasDataset:
         images, boxes = self.render(labels, rng)
         return images, labels, boxes
 
+    def sample_layout(self, batch_size, rng, orders="seen"):
+        """labels (B, n_objects) int64 of ``orders`` (as in :meth:`sample`) and the grid's boxes (B, n_objects, 4)."""
+        return self.sample_labels(batch_size, rng, orders), self.config.boxes(batch_size)
+
     def sample_labels(self, batch_size, rng, orders="seen"):
         """(batch_size, n_objects) int64 label orders; `orders` as in `sample`."""
         n_objects = self.config.n_objects

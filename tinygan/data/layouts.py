@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layout import present_objects
+from ..layout import MIN_SIDE, present_objects
 from ..resample import interval_weights, resample
 from .digits import N_CLASSES
 
@@ -69,7 +69,8 @@ class LayoutRules:
     canvas_size: side of the square canvas.
     counts: (fewest, most) digits per canvas, drawn uniformly.
     heights: (smallest, largest) box height in pixels, drawn uniformly; the width follows the
-        digit's ink (height * ink width / ink height, at least 1), both shrunk to fit the canvas.
+        digit's ink (height * ink width / ink height), both shrunk to fit the canvas (or the
+        ``inside`` region), neither below MIN_SIDE.
     overlap: the largest intersection over union two boxes may have (0: boxes never share a pixel).
     pairs: (low, high) or None: digits come in pairs whose boxes overlap with an IoU in
         [low, high], each pair apart from the others (the overlap split of the evaluation).
@@ -151,9 +152,9 @@ class LayoutDataset:
         top_lo, left_lo, top_hi, left_hi = (0, 0, size, size) if r.inside is None else r.inside
         for _ in range(TRIES):
             height = int(rng.integers(r.heights[0], r.heights[1] + 1))
-            width = max(1, int(round(height * aspect)))
+            width = max(MIN_SIDE, int(round(height * aspect)))
             fit = min(1.0, (top_hi - top_lo) / height, (left_hi - left_lo) / width)
-            height, width = max(1, int(height * fit)), max(1, int(width * fit))
+            height, width = max(MIN_SIDE, int(height * fit)), max(MIN_SIDE, int(width * fit))
             if partner is None:
                 top = int(rng.integers(top_lo, top_hi - height + 1))
                 left = int(rng.integers(left_lo, left_hi - width + 1))

@@ -5,15 +5,21 @@ paper), or as one raw score per pathway that the hinge loss averages ('scores').
 import numpy as np
 
 from ..backend import get_xp
-from ..layers import ClassProjection, Conv2D, Dense, Dropout, Flatten, Layer, MinibatchStd, PReLU, Sequential, one_hot
+from ..layers import (ClassProjection, Conv2D, Dense, Dropout, Flatten, JoinChannels, Layer, MinibatchStd, PReLU,
+                      Sequential, one_hot)
 from ..layout import (MIN_SIDE, check_boxes, check_labels, check_layout, crop_boxes, crop_boxes_backward,
                       crop_resampled, crop_resampled_backward, layout_map, present_objects)
 
 
-def strided_convs(channels, config, rng, dtype, in_channels=1):
-    """Three 3x3 stride-2 convs, each followed by PReLU and Dropout, then Flatten."""
-    layers, previous = [], in_channels
-    for width in channels:
+def strided_convs(channels, config, rng, dtype, extra_channels=0):
+    """Three 3x3 stride-2 convs, each followed by PReLU and Dropout, then Flatten. With
+    ``extra_channels`` the forward takes a map at a quarter of the image's side (N, s/4, s/4,
+    extra_channels) too, joined to the features before the third conv."""
+    layers, previous = [], 1
+    for index, width in enumerate(channels):
+        if index == 2 and extra_channels:
+            layers.append(JoinChannels(extra_channels))
+            previous += extra_channels
         layers += [Conv2D(previous, width, 3, 2, rng=rng, dtype=dtype, spectral_norm=config.spectral_norm),
                    PReLU(width, alpha_init=config.prelu_init, dtype=dtype), Dropout(config.dropout)]
         previous = width
@@ -59,7 +65,7 @@ class Discriminator(Layer):
         c, self.config, self.dtype = config, config, np.dtype(dtype)
         sn = dict(rng=rng, dtype=dtype, spectral_norm=c.spectral_norm)
         self.global_pathway = Sequential(
-            strided_convs(c.disc_channels, c, rng, dtype, 1 + (c.n_classes if c.layout_map else 0))
+            strided_convs(c.disc_channels, c, rng, dtype, c.n_classes if c.layout_map else 0)
             + dense_block(flat_size(c.canvas_size, c.disc_channels), c, rng, dtype), name="global")
         self.local_convs = Sequential(strided_convs(c.disc_channels, c, rng, dtype), name="local_convs")
         label_width = 0 if c.projection else c.n_classes
@@ -158,11 +164,10 @@ class Discriminator(Layer):
         where = present_objects(labels)
         present_labels = xp.asarray(labels[where])
         cache = {}
-        global_in = image
+        side_map = None
         if c.layout_map:
-            side_map = xp.asarray(layout_map(labels, boxes, c.n_classes, c.canvas_size), image.dtype)
-            global_in = xp.concatenate([image, side_map], axis=3)
-        global_out, cache["global"] = self.global_pathway.forward(global_in)
+            side_map = xp.asarray(layout_map(labels, boxes, c.n_classes, c.canvas_size, c.canvas_size // 4), image.dtype)
+        global_out, cache["global"] = self.global_pathway.forward(image, side_map)
         global_out, cache["global_decision"] = heads["global_decision"].forward(global_out)
         crops, cache["crop"] = crop_resampled(image, where, boxes[where], c.object_size)
         local_out, cache["local_convs"] = self.local_convs.forward(crops)
@@ -195,4 +200,4 @@ class Discriminator(Layer):
         dcrops = self.local_convs.backward(dlocal_in, cache["local_convs"], need_dx)
         if not need_dx:
             return None
-        return dimage[..., :1] + crop_resampled_backward(dcrops, cache["crop"])
+        return dimage + crop_resampled_backward(dcrops, cache["crop"])
