@@ -250,3 +250,26 @@ def test_parse_region():
         parse_region("1,2,3", 128)
     with pytest.raises(ValueError, match="not a non-empty region"):
         parse_region("10,10,5,20", 128)
+
+
+def test_a_batch_without_objects_is_all_background(xp, rng):
+    """No object anywhere: the local pathways do not run (BatchNorm needs a sample); the
+    gradients are still exact."""
+    config = tiny_free(per_object_noise=True, layout_map=True)
+    generator, discriminator = Generator(config, rng, F64), Discriminator(config, rng, F64)
+    labels, boxes = xp.full((2, 3), -1), xp.zeros((2, 3, 4), dtype=xp.int64)
+    noise = xp.asarray(generator.sample_noise(rng, 2, 3).astype(F64))
+    image, _ = generator.forward(noise, labels, boxes)
+    background, _ = generator.global_pathway.forward(noise[:, 0], xp.zeros((2, 4, 4, 10)))
+    np.testing.assert_allclose(to_host(image), to_host(background))
+    check_gradients(lambda z: generator.forward(z, labels, boxes), generator.backward, noise,
+                    parameters_of(generator), max_elementwise=60, directions=3)
+
+    def judge(x):
+        discriminator.set_rng(backend_rng(5))  # the same dropout masks every call
+        return discriminator.forward(x, labels, boxes)
+
+    scores, _ = judge(image)
+    assert to_host(scores)[:, 1:].tolist() == [[0, 0, 0]] * 2
+    check_gradients(judge, discriminator.backward, image, parameters_of(discriminator), max_elementwise=60,
+                    directions=3)

@@ -213,3 +213,56 @@ def test_sample_command(tmp_path, capsys):
         with pytest.raises(SystemExit):
             sample.main(["--checkpoint", str(tmp_path / "run/checkpoint.npz"), *flags])
         assert message in capsys.readouterr().err
+
+
+def test_random_layouts_train_resume_exactly_and_sample_any_layout(tmp_path, monkeypatch, capsys):
+    """--layout random end to end: an interrupted run resumes to the same losses and arrays; the
+    sample command draws any count of digits in any boxes, from flags or a JSON file."""
+    free = ("--layout", "random", "--max-objects", "3", "--ema-start", "2")
+    assert run_train(tmp_path / "straight", "--steps", "5", *free) == 0
+    original_update = updater.Updater.update
+
+    def interrupted(self, step):
+        if step == 3:
+            raise KeyboardInterrupt
+        return original_update(self, step)
+
+    monkeypatch.setattr(updater.Updater, "update", interrupted)
+    assert run_train(tmp_path / "resumed", "--steps", "5", *free) == 130
+    monkeypatch.setattr(updater.Updater, "update", original_update)
+    assert run_train(tmp_path / "resumed", "--steps", "5", "--resume", str(tmp_path / "resumed/checkpoint.npz")) == 0
+    assert losses(tmp_path / "resumed") == losses(tmp_path / "straight")
+    resumed, straight = (read_checkpoint(tmp_path / run / "checkpoint.npz") for run in ("resumed", "straight"))
+    for name in straight.arrays:
+        np.testing.assert_array_equal(resumed.arrays[name], straight.arrays[name], err_msg=name)
+    assert straight.config.layout == "random" and straight.config.n_objects == 3 and straight.config.layout_map
+    assert straight.settings.held_out_region() == (11, 11, 16, 16)
+
+    path = str(tmp_path / "straight/checkpoint.npz")
+    out = tmp_path / "five.png"
+    five = ["--labels", "7", "3", "1", "0", "2", "--boxes", *"0 0 8 5 0 6 4 9 9 0 16 16 5 10 9 14 10 2 14 4".split()]
+    assert sample.main(["--checkpoint", path, *five, "--n", "2", "--out", str(out)]) == 0  # more than training's 3
+    layout = tmp_path / "layout.json"
+    layout.write_text(json.dumps({"labels": [4], "boxes": [[2, 2, 14, 10]]}))
+    assert sample.main(["--checkpoint", path, "--layout", str(layout), "--n", "2", "--out", str(out)]) == 0
+    generator, step, settings, _ = checkpoint.load_generator(path)
+    noise = generator.sample_noise(np.random.default_rng(0), 2, 4)
+    images, _ = generator.forward(noise, np.array([[4, -1, 2, -1]] * 2), np.array([[[2, 2, 14, 10]] + [[0, 0, 3, 3]] * 3] * 2))
+    assert to_host(images).shape == (2, 16, 16, 1) and step == 5
+    layout.write_text('{"labels": [1, 2], "boxes": [[0, 0, 4, 4]]}')
+    (tmp_path / "outside.json").write_text('{"labels": [1], "boxes": [[0, 0, 4, 20]]}')
+    bad = [(["--labels", "1", "2", "--boxes", "0", "0", "4", "4"], "2 labels need 8 numbers"),
+           (["--labels", "1", "--boxes", "0", "0", "4", "17"], "reaches outside the 16x16 canvas"),
+           (["--labels", "1", "--boxes", "3", "0", "3", "4"], "is empty"),
+           (["--labels", "1", "--boxes", "0", "0", "1", "4"], "has a side outside the 2 to 16 pixels"),
+           (["--labels", "12", "--boxes", "0", "0", "4", "4"], "classes must be in 0..9"),
+           (["--labels", "-1", "--boxes", "0", "0", "4", "4"], "digit classes are 0..9"),
+           (["--labels", "1"], "needs a box"),
+           (["--layout", str(layout)], "holds 2 labels and 1 boxes"),
+           (["--layout", str(tmp_path / "outside.json")], "layout: box 0, (0, 0, 4, 20)"),
+           (["--layout", str(tmp_path / "none.json")], "cannot read"),
+           (["--layout", path], "is not JSON")]
+    for flags, message in bad:
+        with pytest.raises(SystemExit) as exit_:
+            sample.main(["--checkpoint", path, *flags])
+        assert exit_.value.code == 2 and message in capsys.readouterr().err, flags

@@ -12,6 +12,13 @@ a table on screen and as JSON and Markdown files:
 - a background score: the mean absolute difference from the ideal canvas (white with
   black cell borders) outside the boxes;
 - a PNG grid of the worst failures, each row captioned with the requested and judged labels.
+
+A checkpoint of a generator with free layouts (layout 'random') is measured instead on the
+layout splits of :mod:`tinygan.layout_metrics` (the training distribution, more digits,
+smaller and larger boxes, overlapping boxes, the held-out region): for each, per-box
+accuracy, all digits correct, where the ink lies (IoU with the box, ink outside every box),
+Fréchet distance and spread, for the generated canvases and for real ones with the same
+boxes; its failures.png outlines the requested boxes.
 """
 import argparse
 import json
@@ -25,6 +32,7 @@ from .checkpoint import load_generator
 from .data import CanvasDataset, LabelOrderHoldout, blank_canvas, canvas_colours, load_digits
 from .images import save_grid_png
 from .judge_model import judge_features, load_judge
+from .layout_metrics import evaluate_layouts
 from .metrics import (accuracy_report, background_score, diversity, frechet_distance, generate, judge_crops,
                       judge_images)
 
@@ -118,11 +126,72 @@ def save_failures(path, failures, per_group=6):
     save_grid_png(path, np.stack(images), 1, captions=captions)
 
 
+def format_layout_table(report):
+    """A layout report (:func:`tinygan.layout_metrics.evaluate_layouts`) as a Markdown table:
+    one row per split, each metric for generated and for real canvases."""
+    def percent(value, digits=1):
+        return f"{100 * value:.{digits}f}%"
+
+    def interval(p):
+        return f"{percent(p['value'])} [{100 * p['ci95'][0]:.1f}, {100 * p['ci95'][1]:.1f}]"
+
+    metrics = [("per-box accuracy", lambda r: interval(r["per_box"])),
+               ("all correct", lambda r: percent(r["all_correct"]["value"])),
+               ("mean IoU", lambda r: f"{r['mean_iou']:.3f}"),
+               ("IoU > 0.5", lambda r: percent(r["iou_above_half"]["value"])),
+               ("spurious ink", lambda r: percent(r["spurious_ink"], 2)),
+               ("Fréchet", lambda r: f"{r['frechet']:.2f}"),
+               ("spread", lambda r: f"{r['diversity']['mean']:.2f}")]
+    header = ["split", "canvases", "digits each"] + [f"{name} ({kind})" for name, _ in metrics
+                                                     for kind in ("generated", "real")]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for split, result in report["splits"].items():
+        if "generated" not in result:
+            lines.append(f"| {split} | 0 | no drawable layout |" + " - |" * (len(header) - 3))
+            continue
+        cells = [split, str(result["canvases"]), f"{result['mean_count']:.2f}"]
+        cells += [show(result[kind]) for _, show in metrics for kind in ("generated", "real")]
+        lines.append("| " + " | ".join(cells) + " |")
+    region = report["held_out_region"]
+    lines.append(f"\n{report['n_samples']} layouts drawn per split (fewer canvases where no box could be placed); "
+                 f"real: test digits in the same boxes, the judge's ceiling. 95% Wilson intervals in brackets. "
+                 f"IoU: the requested box against the bounding box of the ink nearest it; spurious ink: the share of "
+                 f"pixels outside every box that are ink. Fréchet distance and spread (within-class, over real "
+                 f"digits') of judge features against real in-distribution canvases. Held-out region: "
+                 f"{tuple(region) if region else 'none'}.")
+    return "\n".join(lines)
+
+
+def outline_boxes(image, labels, boxes, shade=0.6):
+    """A copy of image (H, W, 1) with each present box's border drawn in grey (ink stays darker)."""
+    image = image.copy()
+    for top, left, bottom, right in boxes[labels >= 0]:
+        border = np.zeros(image.shape[:2], bool)
+        border[top:bottom, left:right] = True
+        border[top + 1:bottom - 1, left + 1:right - 1] = False
+        image[border, 0] = np.minimum(image[border, 0], shade)
+    return image
+
+
+def save_layout_failures(path, failures, per_split=4):
+    """The worst generated canvases of each layout split, one per row, boxes outlined, captioned
+    'split: want <requested labels> got <judged labels>' (empty slots left out)."""
+    images, captions = [], []
+    for split, split_images, labels, boxes, judged, order in failures:
+        for index in order[:per_split]:
+            present = labels[index] >= 0
+            images.append(outline_boxes(split_images[index], labels[index], boxes[index]))
+            captions.append(f"{split}: want {''.join(map(str, labels[index][present]))} "
+                            f"got {''.join(map(str, judged[index][present]))}")
+    save_grid_png(path, np.stack(images), 1, captions=captions)
+
+
 def parse_args(argv=None):
     parser = cli.ArgumentParser(prog="python -m tinygan.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="checkpoint.npz written by tinygan.train")
-    parser.add_argument("--n", type=int, default=500, help="images per group (seen, unseen, real)")
+    parser.add_argument("--n", type=int, default=500,
+                        help="images per group (seen, unseen, real), or layouts per split (free layouts)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="folder for report.json, report.md, failures.png "
                                                     "(default: eval/ beside the checkpoint)")
@@ -145,26 +214,32 @@ def main(argv=None):
     args, parser = parse_args(argv)
     backend.set_backend(args.backend)
     try:
-        generator, step, _, holdout = load_generator(args.checkpoint, average=args.average)
+        generator, step, settings, holdout = load_generator(args.checkpoint, average=args.average)
         judge, info = load_judge(args.judge, train_if_missing=args.train_judge, data_dir=args.data_dir)
     except ValueError as err:
         parser.error(str(err))
     test_digits = load_digits("test", data_dir=args.data_dir)
-    holdout = LabelOrderHoldout.from_array(holdout) if len(holdout) else LabelOrderHoldout([], generator.config.n_objects)
-    report, failures = evaluate(generator, holdout, judge, test_digits, args.n, args.seed)
+    if generator.config.layout == "random":
+        region = settings.held_out_region()
+        report, failures = evaluate_layouts(generator, judge, test_digits, region, args.n, args.seed)
+        table, write_failures = format_layout_table(report), save_layout_failures
+    else:
+        holdout = (LabelOrderHoldout.from_array(holdout) if len(holdout)
+                   else LabelOrderHoldout([], generator.config.n_objects))
+        report, failures = evaluate(generator, holdout, judge, test_digits, args.n, args.seed)
+        table, write_failures = format_table(report), save_failures
+        if "unseen" in report:
+            table += "\n" + compare_seen_unseen(report)
     report.update(checkpoint=os.path.abspath(args.checkpoint), step=step, average=args.average,
                   judge_test_accuracy=info.test_accuracy,
                   digits=test_digits.source)
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "eval")
     os.makedirs(out, exist_ok=True)
-    table = format_table(report)
-    if "unseen" in report:
-        table += "\n" + compare_seen_unseen(report)
     with open(os.path.join(out, "report.json"), "w") as file:
         json.dump(report, file, indent=2)
     with open(os.path.join(out, "report.md"), "w") as file:
         file.write(f"# Evaluation of {args.checkpoint} (step {step})\n\n{table}\n")
-    save_failures(os.path.join(out, "failures.png"), failures)
+    write_failures(os.path.join(out, "failures.png"), failures)
     print(f"checkpoint {args.checkpoint} (step {step}); judge test accuracy {100 * info.test_accuracy:.2f}%\n")
     print(table)
     print(f"\nwrote {out}/report.json, report.md, failures.png")

@@ -18,6 +18,7 @@ import numpy as np
 from . import backend
 from .images import save_grid_png
 from .loop import LOG, READER, WRITER, Extension, StopTraining
+from .layout_metrics import judged_layout_accuracy
 from .metrics import judged_accuracy
 from .plot import save_progress_png
 
@@ -133,7 +134,8 @@ class ProgressLine(Extension):
 class Evaluation(Extension):
     """Every ``every`` steps: the judge's per-object accuracy on ``n_samples`` images of seen
     (and of unseen) label orders and the Fréchet distance of the seen crops to
-    ``real_features``, into the log's row and ``result``."""
+    ``real_features``, into the log's row and ``result``. For random layouts 'seen' are layouts
+    as training draws them and 'unseen' layouts inside the held-out region."""
 
     priority = WRITER
 
@@ -143,9 +145,14 @@ class Evaluation(Extension):
         self.result = None
 
     def __call__(self, loop):
-        generator = loop.updater.sampling_generator(loop.step)
-        result = judged_accuracy(generator, loop.updater.dataset, self.judge, self.n_samples, seed=loop.step,
-                                 real_features=self.real_features)
+        updater = loop.updater
+        generator = updater.sampling_generator(loop.step)
+        if updater.free:  # seen: layouts as training draws them; unseen: inside the held-out region
+            result = judged_layout_accuracy(generator, updater.dataset, self.judge, self.n_samples, loop.step,
+                                            updater.settings.held_out_region(), self.real_features)
+        else:
+            result = judged_accuracy(generator, updater.dataset, self.judge, self.n_samples, seed=loop.step,
+                                     real_features=self.real_features)
         groups = [result[g] for g in ("seen", "unseen") if result[g] is not None]
         result["accuracy"] = float(np.mean(groups))
         loop.row.update(acc_seen=result["seen"], acc_unseen="" if result["unseen"] is None else result["unseen"],
@@ -175,8 +182,9 @@ class KeepBest(Extension):
         best = self.is_best(result)
         if best:
             loop.updater.save(self.path, loop.step)
-        loop.log(f"eval at step {loop.step}: judged digits correct, seen orders {100 * result['seen']:.1f}%"
-                 + ("" if result["unseen"] is None else f", unseen orders {100 * result['unseen']:.1f}%")
+        seen, unseen = ("training layouts", "held-out region") if loop.updater.free else ("seen orders", "unseen orders")
+        loop.log(f"eval at step {loop.step}: judged digits correct, {seen} {100 * result['seen']:.1f}%"
+                 + ("" if result["unseen"] is None else f", {unseen} {100 * result['unseen']:.1f}%")
                  + f"; Fréchet distance {result['frechet']:.1f}" + (f"; best so far: {self.path}" if best else ""))
 
 

@@ -60,7 +60,7 @@ def read_layout(path):
             layout = json.load(file)
     except OSError as err:
         raise ValueError(f"--layout: cannot read {path} ({err.strerror})") from None
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"--layout: {path} is not JSON ({err})") from None
     if not isinstance(layout, dict) or set(layout) != {"labels", "boxes"}:
         raise ValueError(f'--layout: {path} must hold one object {{"labels": [...], "boxes": [[t, l, b, r], ...]}}')
@@ -70,6 +70,8 @@ def read_layout(path):
             or not all(isinstance(b, list) and len(b) == 4 and all(isinstance(v, int) for v in b) for b in boxes)):
         raise ValueError(f"--layout: {path}: labels must be a list of integers and boxes a list of "
                          f"[top, left, bottom, right] integer lists")
+    if len(labels) != len(boxes):
+        raise ValueError(f"--layout: {path} holds {len(labels)} labels and {len(boxes)} boxes: give one box per label")
     return labels, [v for box in boxes for v in box]
 
 

@@ -23,12 +23,15 @@ import sys
 import traceback
 from pathlib import Path
 
+import numpy as np
+
 from . import backend, cli, parallel
 from .checkpoint import read_checkpoint
 from .data import canvas_colours, load_digits
 from .extensions import (Evaluation, KeepBest, LossLog, ProgressLine, SampleGrid, Snapshot,
                          format_duration)
 from .judge_model import judge_features, judge_path, load_judge
+from .layout_metrics import reference_digits
 from .loop import TrainingLoop
 from .settings import RunSettings, add_flags, flag, given_settings
 from .updater import Updater, split_problems
@@ -180,7 +183,10 @@ def run(args, log=say, processes=None):
         real_features = None
         if first:
             test = load_digits("test", data_dir=args.data_dir, log=log)
-            real_features = judge_features(judge, canvas_colours(test.images))
+            if updater.free:  # frames of real test digits in layouts drawn as training draws them
+                real_features = reference_digits(judge, test, updater.dataset.rules, 1000, np.random.default_rng(0))[0]
+            else:
+                real_features = judge_features(judge, canvas_colours(test.images))
         evaluation = Evaluation(eval_every, judge, real_features, args.eval_samples)
         keep_best = KeepBest(evaluation, os.path.join(args.out, "best.npz"))
         extensions += [evaluation, keep_best]

@@ -7,6 +7,7 @@ own shape. :class:`LayoutRules` says how layouts are drawn (counts, heights, ove
 to avoid or to fill); :class:`LayoutDataset` draws layouts and renders real digits into them.
 Labels are (B, N) with -1 in slots without a digit; boxes (B, N, 4) (zeros in empty slots).
 """
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,6 +120,12 @@ class LayoutDataset:
         absent = [c for c, indices in enumerate(self.class_indices) if len(indices) == 0]
         if absent:
             raise ValueError(f"LayoutDataset: the digit set has no images of classes {absent}")
+
+    def with_rules(self, rules):
+        """This digit set's layouts drawn by other rules (the arrays are shared)."""
+        other = copy.copy(self)
+        other.rules, other.n_slots = rules, rules.counts[1]
+        return other
 
     def sample(self, batch_size, rng):
         """A random batch: images (B, H, W, 1) float32 black on white, labels (B, N), boxes (B, N, 4)."""

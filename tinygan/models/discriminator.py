@@ -169,6 +169,12 @@ class Discriminator(Layer):
             side_map = xp.asarray(layout_map(labels, boxes, c.n_classes, c.canvas_size, c.canvas_size // 4), image.dtype)
         global_out, cache["global"] = self.global_pathway.forward(image, side_map)
         global_out, cache["global_decision"] = heads["global_decision"].forward(global_out)
+        scores = xp.zeros((image.shape[0], 1 + labels.shape[1]), dtype=image.dtype)
+        scores[:, :1] = global_out
+        images, slots = xp.asarray(where[0]), xp.asarray(where[1] + 1)
+        cache["scores"] = (images, slots)
+        if not len(where[0]):  # no object in the whole batch
+            return scores, cache
         crops, cache["crop"] = crop_resampled(image, where, boxes[where], c.object_size)
         local_out, cache["local_convs"] = self.local_convs.forward(crops)
         if not c.projection:
@@ -178,18 +184,16 @@ class Discriminator(Layer):
         if c.projection:
             class_term, cache["projection"] = heads["projection"].forward(local_features, present_labels)
             local_out = local_out + class_term
-        scores = xp.zeros((image.shape[0], 1 + labels.shape[1]), dtype=image.dtype)
-        scores[:, :1] = global_out
-        images, slots = xp.asarray(where[0]), xp.asarray(where[1] + 1)
         scores[images, slots] = local_out[:, 0]
-        cache["scores"] = (images, slots)
         return scores, cache
 
     def _backward_free(self, dscores, cache, need_dx):
         c, heads = self.config, self.heads
+        dglobal = heads["global_decision"].backward(dscores[:, :1], cache["global_decision"])
+        if "crop" not in cache:  # no object in the whole batch
+            return self.global_pathway.backward(dglobal, cache["global"], need_dx)
         images, slots = cache["scores"]
         dlocal_out = dscores[images, slots][:, None]
-        dglobal = heads["global_decision"].backward(dscores[:, :1], cache["global_decision"])
         dlocal_features = heads["local_decision"].backward(dlocal_out, cache["local_decision"])
         if c.projection:
             dlocal_features = dlocal_features + heads["projection"].backward(dlocal_out, cache["projection"])

@@ -145,7 +145,10 @@ class Generator(Layer):
         if c.layout_map:
             side_map = xp.asarray(layout_map(labels, boxes, c.n_classes, c.canvas_size, c.canvas_size // 4), self.dtype)
         background, global_cache = self.global_pathway.forward(z_global, side_map)
-        objects, local_cache = self.local_pathway.forward(local_in, present_labels)
+        if len(where[0]):
+            objects, local_cache = self.local_pathway.forward(local_in, present_labels)
+        else:  # no object in the whole batch (BatchNorm needs at least one)
+            objects, local_cache = xp.ones((0, c.object_size, c.object_size, 1), self.dtype), None
         image, paste_cache = paste_min_resampled(background, objects, where, boxes[where], n_slots)
         return image, (global_cache, local_cache, paste_cache, images, slots, n_slots)
 
@@ -154,7 +157,8 @@ class Generator(Layer):
         global_cache, local_cache, paste_cache, images, slots, n_slots = cache
         dbackground, dobjects = paste_min_resampled_backward(dimage, paste_cache)
         dz_global = self.global_pathway.backward(dbackground, global_cache, need_dx)
-        dlocal_in = self.local_pathway.backward(dobjects, local_cache, need_dx)
+        dlocal_in = (self.local_pathway.backward(dobjects, local_cache, need_dx) if local_cache is not None
+                     else xp.zeros((0, c.noise_dim + c.n_classes), dimage.dtype))
         if not need_dx:
             return None
         dz_objects = dlocal_in[:, :c.noise_dim]
