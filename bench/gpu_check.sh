@@ -11,6 +11,7 @@
 #   step    python bench/step_speed.py --backend cupy --presets small paper (against torch on CUDA)
 #   small   python -m tinygan.train --backend cupy --preset small --steps 200
 #   paper   python -m tinygan.train --backend cupy --preset paper --steps 200
+#   random  python -m tinygan.train --backend cupy --layout random --steps 200 (free layouts)
 # A summary table (step, status, seconds, key figure) is printed last.
 set -u
 
@@ -80,8 +81,10 @@ if [ "$CUPY_STATUS" = ok ]; then
         python -m tinygan.train --backend cupy --preset small --steps 200 --log-every 50 --overwrite --out "$OUT/run_small"
     run_step paper 90 's/step' \
         python -m tinygan.train --backend cupy --preset paper --steps 200 --log-every 50 --overwrite --out "$OUT/run_paper"
+    run_step random 60 's/step' \
+        python -m tinygan.train --backend cupy --layout random --steps 200 --log-every 50 --overwrite --out "$OUT/run_random"
 else
-    for step in tests bench step small paper; do skip_step "$step" "cupy unusable: ${CUPY_STATUS:0:70}"; done
+    for step in tests bench step small paper random; do skip_step "$step" "cupy unusable: ${CUPY_STATUS:0:70}"; done
 fi
 
 if [ -f "$OUT/bench.log" ]; then

@@ -53,6 +53,12 @@ def test_every_setting_is_a_flag_and_flags_make_the_same_settings(capsys):
     (dict(holdout="12x4", preset="tiny"), "--holdout"),
     (dict(lr_g=-1.0, beta1=1.0), r"--lr-g must be positive.*--beta1 must be in \[0, 1\)"),
     (dict(lr_decay_at=[1.5]), r"--lr-decay-at values must be in \(0, 1\)"),
+    (dict(max_objects=3, layout_map=True), r"--max-objects, --layout-map: only with --layout random"),
+    (dict(layout="random", recipe="paper"), "--layout random scores each object alone"),
+    (dict(layout="random", holdout="0.1"), "with --layout random use --holdout-region"),
+    (dict(layout="random", mode_seeking=0.1), "--mode-seeking compares whole grids"),
+    (dict(layout="random", max_objects=0, overlap=1.0), r"--max-objects must be at least 1.*--overlap must be in"),
+    (dict(layout="random", holdout_region="0,0,200,10"), "not a non-empty region of the 128x128 canvas"),
 ])
 def test_bad_settings_are_one_error_naming_each_problem(given, message):
     with pytest.raises(ValueError, match=message):
@@ -69,6 +75,17 @@ def test_bad_flags_fail_before_any_work(capsys, flags, message):
     with pytest.raises(SystemExit) as stop:
         train.parse_args(flags + ["--out", "nowhere"])
     assert stop.value.code == 2 and re.search(message, capsys.readouterr().err)
+
+
+def test_random_layouts_set_the_model_and_the_held_out_region():
+    settings = RunSettings(layout="random", max_objects=4)
+    config = settings.model_config()
+    assert (config.layout, config.n_objects, config.layout_map) == ("random", 4, True)
+    assert settings.held_out_region() == (88, 88, 128, 128)
+    assert RunSettings(layout="random", holdout_region="none").held_out_region() is None
+    assert RunSettings(layout="random", preset="tiny", holdout_region="0,0,4,8").held_out_region() == (0, 0, 4, 8)
+    assert not RunSettings(layout="random", layout_map=False).model_config().layout_map
+    assert RunSettings().held_out_region() is None and not RunSettings().model_config().layout_map
 
 
 def test_settings_round_trip_and_older_saved_settings_take_the_recipe():

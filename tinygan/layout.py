@@ -188,12 +188,13 @@ def paste_min_resampled(background, objects, where, boxes, n_slots):
     xp = array_module(background)
     batch, height, width, _ = background.shape
     rows, cols = (xp.asarray(m, dtype=objects.dtype) for m in paste_axes(boxes, objects.shape[1], height))
+    images, slots = xp.asarray(where[0]), xp.asarray(where[1] + 1)  # device indices: CuPy takes no host arrays
     layers = xp.ones((batch, 1 + n_slots, height, width), dtype=background.dtype)
     layers[:, 0] = background[..., 0]
-    layers[where[0], where[1] + 1] = 1 - resample(1 - objects[..., 0], rows, cols)
+    layers[images, slots] = 1 - resample(1 - objects[..., 0], rows, cols)
     winner = layers.argmin(axis=1)
     image = layers.min(axis=1)[..., None]
-    return image, (winner, xp.asarray(where[0]), xp.asarray(where[1] + 1)[:, None, None], rows, cols)
+    return image, (winner, images, slots[:, None, None], rows, cols)
 
 
 def paste_min_resampled_backward(dimage, cache):
