@@ -70,7 +70,7 @@ def test_train_on_a_missing_data_folder(tmp_path):
 
 @pytest.mark.parametrize("command, flags, message", [
     ("train", ["--steps", "0", "--out", "nowhere"], "error: --steps must be positive, got 0"),
-    ("sample", ["--checkpoint", "run.npz"], "error: the following arguments are required: --labels"),
+    ("sample", ["--checkpoint", "run.npz"], "error: give the digits to draw: --labels (and --boxes), or --layout JSON"),
     ("judge", ["--bogus"], "error: unrecognized arguments: --bogus"),
     ("evaluate", ["--checkpoint", "run.npz", "--n", "1"], "error: --n must be at least 2, got 1"),
 ])
