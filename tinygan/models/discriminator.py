@@ -109,18 +109,9 @@ class Discriminator(Layer):
         cache = {"boxes": boxes, "image_shape": image.shape}
         global_out, cache["global"] = self.global_pathway.forward(image)
         crops = crop_boxes(image, boxes, size).reshape(batch * n, size, size, 1)
-        local_out, cache["local_convs"] = self.local_convs.forward(crops)
-        if not c.projection:
-            labels_hot = one_hot(labels, c.n_classes, image.dtype).reshape(batch * n, c.n_classes)
-            local_out = xp.concatenate([local_out, labels_hot], axis=1)
-        local_features, cache["local_dense"] = self.local_dense.forward(local_out)
-        local_out = local_features
+        local_out = self._objects_forward(crops, labels.reshape(-1), cache)
         if "global_decision" in heads:
             global_out, cache["global_decision"] = heads["global_decision"].forward(global_out)
-            local_out, cache["local_decision"] = heads["local_decision"].forward(local_features)
-        if c.projection:
-            class_term, cache["projection"] = heads["projection"].forward(local_features, labels.reshape(-1))
-            local_out = local_out + class_term
         combined = xp.concatenate([global_out, local_out.reshape(batch, -1)], axis=1)
         if "final" not in heads:
             return combined, cache
@@ -138,21 +129,42 @@ class Discriminator(Layer):
         dcombined = heads["final"].backward(dout, cache["final"]) if "final" in heads else dout
         width = dcombined.shape[1] // (1 + n)
         dglobal_out, dlocal_out = dcombined[:, :width], dcombined[:, width:].reshape(batch * n, width)
-        dlocal_features = dlocal_out
         if "global_decision" in heads:
             dglobal_out = heads["global_decision"].backward(dglobal_out, cache["global_decision"])
-            dlocal_features = heads["local_decision"].backward(dlocal_out, cache["local_decision"])
-        if c.projection:
-            dlocal_features = dlocal_features + heads["projection"].backward(dlocal_out, cache["projection"])
         dimage = self.global_pathway.backward(dglobal_out, cache["global"], need_dx)
-        dlocal_in = self.local_dense.backward(dlocal_features, cache["local_dense"])
-        if not c.projection:
-            dlocal_in = dlocal_in[:, :-c.n_classes]
-        dcrops = self.local_convs.backward(dlocal_in, cache["local_convs"], need_dx)
+        dcrops = self._objects_backward(dlocal_out, cache, need_dx)
         if not need_dx:
             return None
         dimage += crop_boxes_backward(dcrops.reshape(batch, n, size, size, 1), cache["boxes"], cache["image_shape"])
         return dimage
+
+    def _objects_forward(self, crops, labels, cache):
+        """The local pathway: crops (M, s, s, 1) with their labels (M,) -> each object's decision
+        or score (M, 2 or 1), or its features with combine='features'; fills ``cache``."""
+        xp, c, heads = get_xp(), self.config, self.heads
+        out, cache["local_convs"] = self.local_convs.forward(crops)
+        if not c.projection:
+            out = xp.concatenate([out, one_hot(labels, c.n_classes, crops.dtype)], axis=1)
+        features, cache["local_dense"] = self.local_dense.forward(out)
+        out = features
+        if "local_decision" in heads:
+            out, cache["local_decision"] = heads["local_decision"].forward(features)
+        if c.projection:
+            class_term, cache["projection"] = heads["projection"].forward(features, labels)
+            out = out + class_term
+        return out
+
+    def _objects_backward(self, dout, cache, need_dx):
+        """Gradient of :meth:`_objects_forward`: dout (M, width) -> dcrops (M, s, s, 1) (None with
+        ``need_dx=False``)."""
+        c, heads = self.config, self.heads
+        dfeatures = heads["local_decision"].backward(dout, cache["local_decision"]) if "local_decision" in heads else dout
+        if c.projection:
+            dfeatures = dfeatures + heads["projection"].backward(dout, cache["projection"])
+        din = self.local_dense.backward(dfeatures, cache["local_dense"])
+        if not c.projection:
+            din = din[:, :-c.n_classes]
+        return self.local_convs.backward(din, cache["local_convs"], need_dx)
 
     def _forward_free(self, image, labels, boxes):
         """Layout 'random': scores (B, 1 + N), column 0 the image's, column 1 + k object k's (0 in
@@ -176,32 +188,16 @@ class Discriminator(Layer):
         if not len(where[0]):  # no object in the whole batch
             return scores, cache
         crops, cache["crop"] = crop_resampled(image, where, boxes[where], c.object_size)
-        local_out, cache["local_convs"] = self.local_convs.forward(crops)
-        if not c.projection:
-            local_out = xp.concatenate([local_out, one_hot(present_labels, c.n_classes, image.dtype)], axis=1)
-        local_features, cache["local_dense"] = self.local_dense.forward(local_out)
-        local_out, cache["local_decision"] = heads["local_decision"].forward(local_features)
-        if c.projection:
-            class_term, cache["projection"] = heads["projection"].forward(local_features, present_labels)
-            local_out = local_out + class_term
+        local_out = self._objects_forward(crops, present_labels, cache)
         scores[images, slots] = local_out[:, 0]
         return scores, cache
 
     def _backward_free(self, dscores, cache, need_dx):
-        c, heads = self.config, self.heads
+        heads = self.heads
         dglobal = heads["global_decision"].backward(dscores[:, :1], cache["global_decision"])
-        if "crop" not in cache:  # no object in the whole batch
-            return self.global_pathway.backward(dglobal, cache["global"], need_dx)
-        images, slots = cache["scores"]
-        dlocal_out = dscores[images, slots][:, None]
-        dlocal_features = heads["local_decision"].backward(dlocal_out, cache["local_decision"])
-        if c.projection:
-            dlocal_features = dlocal_features + heads["projection"].backward(dlocal_out, cache["projection"])
         dimage = self.global_pathway.backward(dglobal, cache["global"], need_dx)
-        dlocal_in = self.local_dense.backward(dlocal_features, cache["local_dense"])
-        if not c.projection:
-            dlocal_in = dlocal_in[:, :-c.n_classes]
-        dcrops = self.local_convs.backward(dlocal_in, cache["local_convs"], need_dx)
-        if not need_dx:
-            return None
-        return dimage + crop_resampled_backward(dcrops, cache["crop"])
+        if "crop" not in cache:  # no object in the whole batch
+            return dimage
+        images, slots = cache["scores"]
+        dcrops = self._objects_backward(dscores[images, slots][:, None], cache, need_dx)
+        return dimage + crop_resampled_backward(dcrops, cache["crop"]) if need_dx else None
