@@ -140,6 +140,7 @@ def format_layout_table(report):
                ("mean IoU", lambda r: f"{r['mean_iou']:.3f}"),
                ("IoU > 0.5", lambda r: percent(r["iou_above_half"]["value"])),
                ("spurious ink", lambda r: percent(r["spurious_ink"], 2)),
+               ("background darkness", lambda r: percent(r["background_darkness"], 2)),
                ("Fréchet", lambda r: f"{r['frechet']:.2f}"),
                ("spread", lambda r: f"{r['diversity']['mean']:.2f}")]
     header = ["split", "canvases", "digits each"] + [f"{name} ({kind})" for name, _ in metrics
@@ -156,7 +157,8 @@ def format_layout_table(report):
     lines.append(f"\n{report['n_samples']} layouts drawn per split (fewer canvases where no box could be placed); "
                  f"real: test digits in the same boxes, the judge's ceiling. 95% Wilson intervals in brackets. "
                  f"IoU: the requested box against the bounding box of the ink nearest it; spurious ink: the share of "
-                 f"pixels outside every box that are ink. Fréchet distance and spread (within-class, over real "
+                 f"pixels outside every box that are ink (at least 25% dark); background darkness: their mean "
+                 f"darkness (0 is white). Fréchet distance and spread (within-class, over real "
                  f"digits') of judge features against real in-distribution canvases. Held-out region: "
                  f"{tuple(region) if region else 'none'}.")
     return "\n".join(lines)

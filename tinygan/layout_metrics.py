@@ -4,7 +4,7 @@ checkpoint with layout 'random').
 Every present object's box is cut out of its canvas and scaled into an MNIST-style 28x28
 frame (:func:`frame_crops`), where the digit judge classifies it. Beside the judge's
 verdict: does the drawn ink sit in the requested box (:func:`localisation`), is there ink
-where no box is (:func:`spurious_ink`), and how far are the judge's features of the frames
+where no box is (:func:`background_ink`), and how far are the judge's features of the frames
 from real digits' (Fréchet distance, within-class spread). :data:`SPLITS` are the layouts
 measured: the training distribution and five ways out of it.
 
@@ -132,23 +132,25 @@ def localisation(images, labels, boxes, margin=0.25):
     return ious[present_objects(labels)]
 
 
-def spurious_ink(images, labels, boxes):
-    """The share of pixels outside every present box that are ink (darkness >= INK_LEVEL),
-    over all images: images (B, H, W, 1), labels (B, N), boxes (B, N, 4) -> float (nan when
-    the boxes cover every pixel)."""
+def background_ink(images, labels, boxes):
+    """What lies outside every present box: (the share of those pixels that are ink, darkness
+    >= INK_LEVEL; their mean darkness, 1 - pixel, which also sees faint smudges), over all
+    images. images (B, H, W, 1), labels (B, N), boxes (B, N, 4) -> (float, float), nan when the
+    boxes cover every pixel."""
     labels, boxes = np.asarray(labels), np.asarray(boxes)
     present = labels >= 0
     height, width = images.shape[1:3]
-    outside_ink = outside = 0
+    outside_ink = outside = darkness = 0
     for start in range(0, len(labels), CHUNK):
         part = slice(start, start + CHUNK)
         rows = _box_distances(boxes[part], present[part], height, 0) == 0
         cols = _box_distances(boxes[part], present[part], width, 1) == 0
         inside = (rows[..., :, None] & cols[..., None, :]).any(axis=1)
-        ink = (1.0 - np.asarray(images[part])[..., 0]) >= INK_LEVEL
-        outside_ink += int((ink & ~inside).sum())
-        outside += int((~inside).sum())
-    return outside_ink / outside if outside else float("nan")
+        dark = (1.0 - np.asarray(images[part])[..., 0])[~inside]
+        outside_ink += int((dark >= INK_LEVEL).sum())
+        darkness += float(dark.sum())
+        outside += dark.size
+    return (outside_ink / outside, darkness / outside) if outside else (float("nan"), float("nan"))
 
 
 # ------------------------------------------------------------------------ the report
@@ -161,7 +163,8 @@ def layout_report(judge, images, labels, boxes, reference=None):
     Fréchet distance and the within-class spread ('diversity': generated over real).
     Returns (report, verdicts): report a JSON-ready dict ('per_box', 'per_class' and
     'all_correct' proportions of judged == requested, the last over canvases with at least
-    one object; 'mean_iou', 'iou_above_half', 'spurious_ink' and, with a reference,
+    one object; 'mean_iou', 'iou_above_half', 'spurious_ink', 'background_darkness' (:func:`background_ink`)
+    and, with a reference,
     'frechet' and 'diversity'); verdicts {'judged': (B, N) int64 judged labels (-1 in empty
     slots), 'iou': (B, N) float64 (nan in empty slots)} for a failure grid."""
     labels = np.asarray(labels)
@@ -179,7 +182,7 @@ def layout_report(judge, images, labels, boxes, reference=None):
               "all_correct": proportion((verdicts["judged"] == labels).all(axis=1)[occupied]),
               "mean_iou": float(iou.mean()) if iou.size else float("nan"),
               "iou_above_half": proportion(iou > 0.5),
-              "spurious_ink": spurious_ink(images, labels, boxes)}
+              **dict(zip(("spurious_ink", "background_darkness"), background_ink(images, labels, boxes)))}
     if reference is not None:
         features = judge_features(judge, frames)
         report["frechet"] = frechet_distance(features, reference[0])
