@@ -4,6 +4,7 @@ a resumed run, checkpoints of the current format, the weight average, and the lo
 extensions."""
 import csv
 import json
+from contextlib import contextmanager
 import shutil
 from pathlib import Path
 
@@ -26,6 +27,23 @@ def losses(out):
         return [(row["step"], row["d_real"], row["d_fake"], row["g"]) for row in csv.DictReader(file)]
 
 
+@contextmanager
+def interrupted_at(step):
+    """Inside the block, a run is interrupted (Ctrl-C) when it reaches ``step``."""
+    original_update = updater.Updater.update
+
+    def update(self, at):
+        if at == step:
+            raise KeyboardInterrupt
+        return original_update(self, at)
+
+    updater.Updater.update = update
+    try:
+        yield
+    finally:
+        updater.Updater.update = original_update
+
+
 def test_train_writes_samples_losses_and_checkpoint(tmp_path):
     assert run_train(tmp_path / "run", "--steps", "4", "--holdout", "19,32") == 0
     assert [row[0] for row in losses(tmp_path / "run")] == ["1", "2", "3", "4"]
@@ -37,20 +55,12 @@ def test_train_writes_samples_losses_and_checkpoint(tmp_path):
     assert json.loads((tmp_path / "run/settings.json").read_text())["holdout"] == "19,32"
 
 
-def test_resume_after_interrupt_reproduces_the_uninterrupted_run(tmp_path, monkeypatch):
+def test_resume_after_interrupt_reproduces_the_uninterrupted_run(tmp_path):
     averaged = ("--ema-start", "2", "--mode-seeking", "0.1")  # weight average, decay at 75%, mode seeking
     assert run_train(tmp_path / "straight", "--steps", "6", *averaged) == 0
-    original_update = updater.Updater.update
-
-    def interrupted(self, step):
-        if step == 4:
-            raise KeyboardInterrupt
-        return original_update(self, step)
-
-    monkeypatch.setattr(updater.Updater, "update", interrupted)
-    assert run_train(tmp_path / "resumed", "--steps", "6", *averaged) == 130
+    with interrupted_at(4):
+        assert run_train(tmp_path / "resumed", "--steps", "6", *averaged) == 130
     assert read_checkpoint(tmp_path / "resumed/checkpoint.npz").step == 4
-    monkeypatch.setattr(updater.Updater, "update", original_update)
     assert run_train(tmp_path / "resumed", "--steps", "6", "--resume", str(tmp_path / "resumed/checkpoint.npz")) == 0
     assert losses(tmp_path / "resumed") == losses(tmp_path / "straight")
     resumed, straight = (read_checkpoint(tmp_path / run / "checkpoint.npz").arrays for run in ("resumed", "straight"))
@@ -215,21 +225,13 @@ def test_sample_command(tmp_path, capsys):
         assert message in capsys.readouterr().err
 
 
-def test_random_layouts_train_resume_exactly_and_sample_any_layout(tmp_path, monkeypatch, capsys):
+def test_random_layouts_train_resume_exactly_and_sample_any_layout(tmp_path, capsys):
     """--layout random end to end: an interrupted run resumes to the same losses and arrays; the
     sample command draws any count of digits in any boxes, from flags or a JSON file."""
     free = ("--layout", "random", "--max-objects", "3", "--ema-start", "2")
     assert run_train(tmp_path / "straight", "--steps", "5", *free) == 0
-    original_update = updater.Updater.update
-
-    def interrupted(self, step):
-        if step == 3:
-            raise KeyboardInterrupt
-        return original_update(self, step)
-
-    monkeypatch.setattr(updater.Updater, "update", interrupted)
-    assert run_train(tmp_path / "resumed", "--steps", "5", *free) == 130
-    monkeypatch.setattr(updater.Updater, "update", original_update)
+    with interrupted_at(3):
+        assert run_train(tmp_path / "resumed", "--steps", "5", *free) == 130
     assert run_train(tmp_path / "resumed", "--steps", "5", "--resume", str(tmp_path / "resumed/checkpoint.npz")) == 0
     assert losses(tmp_path / "resumed") == losses(tmp_path / "straight")
     resumed, straight = (read_checkpoint(tmp_path / run / "checkpoint.npz") for run in ("resumed", "straight"))

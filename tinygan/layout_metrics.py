@@ -16,12 +16,11 @@ from dataclasses import asdict
 
 import numpy as np
 
-from . import backend
 from .data.digits import N_CLASSES
-from .data.layouts import INK_LEVEL, LayoutDataset, LayoutRules, box_iou
+from .data.layouts import INK_LEVEL, LayoutDataset, LayoutRules, box_iou, training_rules
 from .judge_model import classify, judge_features
-from .layout import MIN_SIDE, present_objects
-from .metrics import diversity, frechet_distance, proportion
+from .layout import present_objects
+from .metrics import diversity, frechet_distance, generate, proportion
 from .resample import interval_weights, resample
 
 FRAME = 28        # side of the judge's input, as MNIST
@@ -207,9 +206,8 @@ def _pixels(canvas_size):
 
 
 def in_distribution(canvas_size, max_objects, region):
-    """As training draws them: 1..max_objects digits, heights canvas/8..canvas/2, off the held-out region."""
-    px = _pixels(canvas_size)
-    return LayoutRules(canvas_size, counts=(1, max_objects), heights=(px(16), px(64)), avoid=region)
+    """As training draws them (:func:`tinygan.data.layouts.training_rules`), off the held-out region."""
+    return training_rules(canvas_size, max_objects, avoid=region)
 
 
 def more_digits(canvas_size, max_objects, region):
@@ -262,30 +260,12 @@ def split_rules(canvas_size, max_objects, region):
 def draw_real(test_digits, rules, n_samples, rng):
     """n_samples layouts of ``rules`` and real canvases of test digits in them:
     (images (B, H, W, 1), labels (B, N), boxes (B, N, 4)), N the most digits the rules allow.
-    Objects whose box has a side under MIN_SIDE (which a generator does not draw) are left
-    out, and so are canvases left without objects: B <= n_samples."""
+    Canvases where no digit found a place are left out: B <= n_samples."""
     dataset = LayoutDataset(test_digits, rules)
     labels, boxes, picks = dataset.sample_layout(n_samples, rng, with_picks=True)
-    too_small = (boxes[..., 2:] - boxes[..., :2]).min(axis=-1) < MIN_SIDE
-    labels[too_small], picks[too_small], boxes[too_small] = -1, -1, 0
     occupied = (labels >= 0).any(axis=1)
     labels, boxes, picks = labels[occupied], boxes[occupied], picks[occupied]
     return dataset.render(labels, boxes, picks), labels, boxes
-
-
-def generate_layouts(generator, labels, boxes, seed, batch_size=64):
-    """Images (B, H, W, 1) on the host drawn by a generator with free layouts for labels (B, N)
-    and boxes (B, N, 4), in eval mode (the generator's mode is restored). Every canvas needs
-    at least one object."""
-    rng = np.random.default_rng(seed)
-    parts = []
-    with generator.evaluating():
-        for start in range(0, len(labels), batch_size):
-            stop = min(start + batch_size, len(labels))
-            noise = generator.sample_noise(rng, stop - start, n_objects=labels.shape[1])
-            images, _ = generator.forward(backend.to_device(noise), labels[start:stop], boxes[start:stop])
-            parts.append(backend.to_host(images))
-    return np.concatenate(parts)
 
 
 def reference_digits(judge, test_digits, rules, n_samples, rng):
@@ -317,9 +297,9 @@ def evaluate_layouts(generator, judge, test_digits, region, n_samples=500, seed=
         real, labels, boxes = draw_real(test_digits, split, n_samples, rng)
         result = report["splits"][name] = {"rules": asdict(split), "canvases": len(labels)}
         if not len(labels):
-            log(f"{name}: no layout had a box of at least {MIN_SIDE} pixels a side: not measured")
+            log(f"{name}: no digit found a place in any layout: not measured")
             continue
-        images = generate_layouts(generator, labels, boxes, seed=int(rng.integers(2**31)))
+        images = generate(generator, labels, boxes, seed=int(rng.integers(2**31)))
         generated, verdicts = layout_report(judge, images, labels, boxes, reference)
         result.update(mean_count=float((labels >= 0).sum(axis=1).mean()), generated=generated,
                       real=layout_report(judge, real, labels, boxes, reference)[0])
@@ -346,7 +326,7 @@ def judged_layout_accuracy(generator, dataset, judge, n_samples, seed, region, r
         labels, boxes = layouts.sample_layout(n_samples, rng)
         occupied = (labels >= 0).any(axis=1)
         labels, boxes = labels[occupied], boxes[occupied]
-        images = generate_layouts(generator, labels, boxes, seed=int(rng.integers(2**31)))
+        images = generate(generator, labels, boxes, seed=int(rng.integers(2**31)))
         frames = frame_crops(images, labels, boxes)
         judged, _ = classify(judge, frames)
         result[group] = float(np.mean(judged == labels[present_objects(labels)]))

@@ -101,14 +101,14 @@ def background_score(images, boxes, ideal):
 
 
 def generate(generator, labels, boxes, seed, batch_size=64):
-    """Images (B, H, W, 1) on the host for the given labels and boxes, drawn in eval mode
-    (the generator's mode is restored)."""
+    """Images (B, H, W, 1) on the host for the given labels (B, N) and boxes (B, N, 4) (a grid's,
+    or any layout for a random-layout generator), drawn in eval mode (the generator's mode is restored)."""
     rng = np.random.default_rng(seed)
     parts = []
     with generator.evaluating():
         for start in range(0, len(labels), batch_size):
             stop = min(start + batch_size, len(labels))
-            noise = generator.sample_noise(rng, stop - start)
+            noise = generator.sample_noise(rng, stop - start, labels.shape[1])
             images, _ = generator.forward(*(backend.to_device(a) for a in
                                             (noise, labels[start:stop], boxes[start:stop])))
             parts.append(backend.to_host(images))

@@ -23,7 +23,7 @@ import numpy as np
 from . import backend
 from .checkpoint import restore_training, save_checkpoint
 from .data import CanvasDataset
-from .data.layouts import LayoutDataset, LayoutRules
+from .data.layouts import LayoutDataset, training_rules
 from .ema import WeightAverage, refresh_batch_statistics
 from .layout import crop_boxes, crop_boxes_backward
 from .losses import generator_hinge_loss, hinge_loss, mode_seeking_loss, softmax_cross_entropy
@@ -139,10 +139,8 @@ class Updater:
         self.digits = digits
         self.free = config.layout == "random"
         if self.free:
-            size = config.canvas_size
-            rules = LayoutRules(canvas_size=size, counts=(1, config.n_objects), heights=(size // 8, size // 2),
-                                overlap=settings.overlap, avoid=settings.held_out_region())
-            self.dataset = LayoutDataset(digits, rules)
+            self.dataset = LayoutDataset(digits, training_rules(config.canvas_size, config.n_objects, settings.overlap,
+                                                                settings.held_out_region()))
         else:
             self.dataset = CanvasDataset(digits.resized(config.object_size), config.canvas(settings.texture),
                                          self.holdout)

@@ -99,6 +99,13 @@ class LayoutRules:
             raise ValueError(f"LayoutRules: overlap must be in [0, 1), got {self.overlap}")
 
 
+def training_rules(canvas_size, max_objects, overlap=0.0, avoid=None):
+    """The rules of ``--layout random``'s training canvases: 1 to max_objects digits, box heights an
+    eighth to a half of the canvas (16-64 pixels on 128), at most ``overlap`` IoU, off ``avoid``."""
+    return LayoutRules(canvas_size, counts=(1, max_objects), heights=(canvas_size // 8, canvas_size // 2),
+                       overlap=overlap, avoid=avoid)
+
+
 class LayoutDataset:
     """Random layouts and canvases of real digits in them.
 
