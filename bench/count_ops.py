@@ -26,7 +26,7 @@ import numpy as np
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))  # run from a checkout, uninstalled
 
-from tinygan import backend, layers, models, updater  # noqa: E402
+from tinygan import backend, layers, models, threads, updater  # noqa: E402
 from tinygan.data import load_digits  # noqa: E402
 from tinygan.ema import WeightAverage  # noqa: E402
 from tinygan.optim import Adam  # noqa: E402
@@ -179,13 +179,16 @@ def counting():
         setattr(cls, name, attributed)
         wrapped.append((cls, name, original))
     backend._state["xp"] = CountingModule()
-    caches = (layers.base._ones, layers.conv._scratch_buffers)  # arrays kept between calls: none counted outside
+    host_threads = threads.threads()
+    threads.set_threads(1)  # as on CuPy: every layer's work in one part
+    caches = (layers.base._ones, vars(layers.conv._scratch_buffers))  # arrays kept between calls: none counted outside
     for cache in caches:
         cache.clear()
     try:
         yield COUNTER
     finally:
         backend._state["xp"] = saved_module
+        threads.set_threads(host_threads)
         for cache in caches:
             cache.clear()
         for cls, name, original in wrapped:

@@ -40,11 +40,13 @@ def test_conv_gradients(xp, rng, kernel, stride, size, padding):
         check_layer(layer.train(training), x)
 
 
-@pytest.mark.parametrize("kernel,stride,size,padding", CONV_CASES)
-def test_conv_matches_naive_reference(xp, rng, kernel, stride, size, padding):
-    layer = Conv2D(3, 4, kernel, stride, padding, rng=rng, dtype=F64)
-    layer.params["b"][...] = xp.asarray(rng.standard_normal(4))
-    x = rng.standard_normal((2, size, size + 1, 3))
+@pytest.mark.parametrize("kernel,stride,size,padding,channels,filters",
+                         [case + (3, 4) for case in CONV_CASES] +  # and one channel in or out: outer products
+                         [(1, 1, 5, "same", 1, 4), (1, 1, 5, "same", 3, 1), (3, 1, 5, "same", 1, 1)])
+def test_conv_matches_naive_reference(xp, rng, kernel, stride, size, padding, channels, filters):
+    layer = Conv2D(channels, filters, kernel, stride, padding, rng=rng, dtype=F64)
+    layer.params["b"][...] = xp.asarray(rng.standard_normal(filters))
+    x = rng.standard_normal((2, size, size + 1, channels))
     y, cache = layer.forward(xp.asarray(x))
     pads = layer.pads(size, size + 1)
     w, b = to_host(layer.params["w"]), to_host(layer.params["b"])

@@ -5,6 +5,7 @@ gradients of every layer are views of two flat buffers, so the model and the opt
 the arrays and one update (one fused kernel on CuPy) moves every parameter.
 """
 from .backend import backend_name, get_xp, to_device, to_host
+from .threads import run_parts
 
 
 def adam_update(param, grad, m, v, beta1, beta2, step_size, eps):
@@ -64,8 +65,10 @@ class Adam:
     def step(self):
         self.steps += 1
         step_size = self.lr * (1 - self.beta2 ** self.steps) ** 0.5 / (1 - self.beta1 ** self.steps)
-        update = adam_update if backend_name() == "numpy" else adam_update_fused
-        update(*self.flat, self.beta1, self.beta2, step_size, self.eps)
+        if backend_name() != "numpy":
+            return adam_update_fused(*self.flat, self.beta1, self.beta2, step_size, self.eps)
+        run_parts(lambda i0, i1: adam_update(*(flat[i0:i1] for flat in self.flat), self.beta1, self.beta2,
+                                             step_size, self.eps), self.flat[0].shape[0], self.flat[0].size)
 
     def state_dict(self):
         """Host arrays and scalars that :meth:`load_state_dict` restores exactly."""

@@ -1,8 +1,10 @@
 """Element-wise activations: PReLU (learnable slope), Sigmoid, Tanh, and Dropout."""
 import numpy as np
 
+from .. import kernels
 from ..backend import get_xp
 from ..backend import rng as backend_rng
+from ..threads import run_parts
 from .base import Layer, sum_rows
 
 
@@ -50,24 +52,24 @@ class PReLU(Layer):
                 a not in (1, d) for a, d in zip(self.alpha_shape, x.shape[-len(self.alpha_shape):])):
             raise ValueError(f"{self.name}: slope shape {self.alpha_shape} does not fit input shape "
                              f"{tuple(x.shape)}; expected (N, ..., {', '.join(map(str, self.alpha_shape))})")
-        xp = get_xp()
         rows = x.reshape(x.shape[0], -1)  # one row per sample: long inner loops for the slope
-        negative = xp.minimum(rows, 0)
-        y = xp.maximum(rows, 0)
-        y += negative * self._alpha_row(x.shape)
-        return y.reshape(x.shape), (negative, x.shape)
+        y, alpha = get_xp().empty_like(rows), self._alpha_row(x.shape)
+        run_parts(lambda n0, n1: kernels.prelu(rows[n0:n1], alpha, y[n0:n1]), rows.shape[0], rows.size)
+        return y.reshape(x.shape), x
 
     def backward(self, dy, cache, need_dx=True):
-        negative, shape = cache
-        xp = get_xp()
-        rows = dy.reshape(negative.shape)
+        x = cache
+        rows, dy_rows = x.reshape(x.shape[0], -1), dy.reshape(x.shape[0], -1)
+        dx, alpha = get_xp().empty_like(dy_rows), self._alpha_row(x.shape)
+
+        def part(n0, n1):  # dx of these rows, and their share of the slopes' gradient
+            negative_dy = kernels.prelu_backward(dy_rows[n0:n1], rows[n0:n1], alpha, dx[n0:n1])
+            return None if self.frozen else sum_rows(negative_dy)
+        shares = run_parts(part, rows.shape[0], rows.size)
         if not self.frozen:
-            self.grads["alpha"] += sum_to_shape(sum_rows(rows * negative).reshape((1,) + shape[1:]), self.alpha_shape)
-        slope = xp.sign(negative)  # -1 where x < 0, else 0
-        slope *= 1 - self._alpha_row(shape)
-        slope += 1  # alpha where x < 0, else 1
-        slope *= rows
-        return slope.reshape(shape)
+            self.grads["alpha"] += sum_to_shape(sum(shares[1:], shares[0]).reshape((1,) + x.shape[1:]),
+                                                self.alpha_shape)
+        return dx.reshape(x.shape)
 
     def _alpha_row(self, shape):
         """The slopes broadcast to one sample of ``shape`` and flattened: (prod(shape[1:]),)."""

@@ -50,8 +50,12 @@ def tile_channels(vector, rows):
 
 def channel_sums(rows, channels):
     """Per-channel sums (C,) of wide ``rows`` from :func:`channel_rows`."""
-    sums = sum_rows(rows)
-    return sums.reshape(-1, channels).sum(axis=0) if sums.shape[0] > channels else sums
+    return fold_channels(sum_rows(rows), channels)
+
+
+def fold_channels(row_sums, channels):
+    """Per-channel sums (C,) of a wide row's sums (W * C,) from :func:`sum_rows`."""
+    return row_sums.reshape(-1, channels).sum(axis=0) if row_sums.shape[0] > channels else row_sums
 
 
 class Layer:

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..backend import get_xp
 from ..init import get_initialiser
+from ..threads import run_parts
 from .base import Layer
 from .norm import BatchNorm
 
@@ -77,20 +78,32 @@ class ConditionalBatchNorm(Layer):
         x_hat, norm_cache = self.norm.forward(x)
         hot = one_hot(labels, self.n_classes, x.dtype)
         scale, shift = hot @ self.params["gamma"], hot @ self.params["beta"]  # (N, C)
-        rows, scale_rows = _sample_rows(x_hat), _tile_per_sample(scale, x_hat)
-        y = rows * scale_rows[:, None, :]
-        y += _tile_per_sample(shift, x_hat)[:, None, :]
+        rows, scale_rows, shift_rows = _sample_rows(x_hat), _tile_per_sample(scale, x_hat), _tile_per_sample(shift, x_hat)
+        y = get_xp().empty_like(rows)
+
+        def samples(n0, n1):
+            get_xp().multiply(rows[n0:n1], scale_rows[n0:n1, None, :], out=y[n0:n1])
+            y[n0:n1] += shift_rows[n0:n1, None, :]
+        run_parts(samples, rows.shape[0], rows.size)
         return y.reshape(x.shape), (norm_cache, rows, hot, scale_rows)
 
     def backward(self, dy, cache, need_dx=True):
         norm_cache, x_hat_rows, hot, scale_rows = cache
-        n, c = dy.shape[0], self.channels
+        xp, n, c = get_xp(), dy.shape[0], self.channels
         dy_rows = dy.reshape(x_hat_rows.shape)
-        per_sample = lambda rows: rows.sum(axis=1).reshape(n, -1, c).sum(axis=1)  # (N, S, W*C) -> (N, C)
+        d_x_hat = xp.empty_like(dy_rows)
+        sums = {key: xp.empty((n, dy_rows.shape[2]), dtype=dy.dtype) for key in ("gamma", "beta")}
+
+        def samples(n0, n1):  # each sample's sums over its rows (N, W*C), and the gradient of x_hat
+            if not self.frozen:
+                dy_rows[n0:n1].sum(axis=1, out=sums["beta"][n0:n1])
+                (dy_rows[n0:n1] * x_hat_rows[n0:n1]).sum(axis=1, out=sums["gamma"][n0:n1])
+            xp.multiply(dy_rows[n0:n1], scale_rows[n0:n1, None, :], out=d_x_hat[n0:n1])
+        run_parts(samples, n, dy.size)
         if not self.frozen:
-            self.grads["gamma"] += hot.T @ per_sample(dy_rows * x_hat_rows)
-            self.grads["beta"] += hot.T @ per_sample(dy_rows)
-        return self.norm.backward((dy_rows * scale_rows[:, None, :]).reshape(dy.shape), norm_cache)
+            for key in ("gamma", "beta"):  # (N, W*C) -> (N, C) -> per class
+                self.grads[key] += hot.T @ sums[key].reshape(n, -1, c).sum(axis=1)
+        return self.norm.backward(d_x_hat.reshape(dy.shape), norm_cache)
 
 
 def _sample_rows(x):

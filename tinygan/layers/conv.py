@@ -10,9 +10,12 @@ matrix, so memory stays bounded and each block stays warm in cache for its GEMM.
 The input gradient of a stride-1 conv is itself a stride-1 conv of dy with the
 flipped, transposed kernel; other strides scatter-add the column gradient (col2im).
 """
+import threading
+
 import numpy as np
 
 from ..backend import backend_name, get_xp
+from ..threads import run_parts
 from ..init import get_initialiser
 from .base import Layer, channel_rows, sum_rows, tile_channels
 from .spectral import SpectralNorm
@@ -41,20 +44,22 @@ def _blocks(n, out_h, row_bytes, block_bytes):
                 yield n0, n0 + 1, h0, min(h0 + rows, out_h)
 
 
-_scratch_buffers = {}
+_scratch_buffers = threading.local()  # .buffers: (role, dtype, module) -> array, per host thread
 
 
 def scratch(role, shape, dtype):
-    """A reusable buffer for one role ('cols', 'dcols'); valid until the next call for that role.
+    """A reusable buffer for one role ('cols', 'dcols') and host thread; valid until that
+    thread's next call for that role.
 
     Blocked im2col writes every block into the same memory: a fresh allocation per block
     would page-fault new memory each time, which costs more than the copy itself."""
     xp = get_xp()
     size = int(np.prod(shape))
+    buffers = _scratch_buffers.__dict__.setdefault("buffers", {})  # this thread's own
     key = (role, np.dtype(dtype).str, xp.__name__)
-    buffer = _scratch_buffers.get(key)
+    buffer = buffers.get(key)
     if buffer is None or buffer.size < size:
-        buffer = _scratch_buffers[key] = xp.empty(size, dtype=dtype)
+        buffer = buffers[key] = xp.empty(size, dtype=dtype)
     return buffer[:size].reshape(shape)
 
 
@@ -92,27 +97,64 @@ def _col2im_add(dx_pad, dcols, block, kernel, stride, out_w):
 
 
 def pad_nhwc(x, pads):
-    """Zero-pad H and W by pads = (top, bottom, left, right)."""
+    """Zero-pad H and W by pads = (top, bottom, left, right). On CuPy: zeros, then one copy.
+    On NumPy each host thread writes its images' borders and interiors (about twice as fast
+    as zeroing the whole buffer first)."""
     if not any(pads):
         return x
+    xp = get_xp()
     top, bottom, left, right = pads
-    return get_xp().pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    n, h, w, c = x.shape
+    shape = (n, h + top + bottom, w + left + right, c)
+    if backend_name() != "numpy":
+        x_pad = xp.zeros(shape, dtype=x.dtype)
+        x_pad[:, top:top + h, left:left + w] = x
+        return x_pad
+    x_pad = xp.empty(shape, dtype=x.dtype)
+
+    def images(n0, n1):
+        part = x_pad[n0:n1]
+        part[:, :top] = part[:, top + h:] = part[:, :, :left] = part[:, :, left + w:] = 0
+        part[:, top:top + h, left:left + w] = x[n0:n1]
+    run_parts(images, n, x_pad.size)
+    return x_pad
 
 
 def conv2d_forward(x_pad, w, stride, block_bytes):
-    """Convolve an already padded x_pad (N, Hp, Wp, C) with w (k, k, C, F) -> (N, Ho, Wo, F), no bias."""
+    """Convolve an already padded x_pad (N, Hp, Wp, C) with w (k, k, C, F) -> (N, Ho, Wo, F), no bias.
+    The images are split over the host threads."""
     xp = get_xp()
     n, hp, wp, channels = x_pad.shape
     kernel, filters = w.shape[0], w.shape[3]
+    if kernel * kernel * channels == 1 and stride == 1:
+        return _outer_product(x_pad, w.reshape(-1))
     out_h, out_w = (hp - kernel) // stride + 1, (wp - kernel) // stride + 1
     y = xp.empty((n, out_h, out_w, filters), dtype=x_pad.dtype)
-    y_rows = y.reshape(-1, filters)
     w_mat = w.reshape(-1, filters)
     row_bytes = out_w * kernel * kernel * channels * x_pad.itemsize
-    for block in _blocks(n, out_h, row_bytes, block_bytes):
-        n0, n1, h0, h1 = block
-        start, stop = (n0 * out_h + h0) * out_w, ((n1 - 1) * out_h + h1) * out_w
-        xp.matmul(_im2col(x_pad, block, kernel, stride, out_w), w_mat, out=y_rows[start:stop])
+
+    def images(n0, n1):
+        x_part, y_rows = x_pad[n0:n1], y[n0:n1].reshape(-1, filters)
+        for block in _blocks(n1 - n0, out_h, row_bytes, block_bytes):
+            b0, b1, h0, h1 = block
+            start, stop = (b0 * out_h + h0) * out_w, ((b1 - 1) * out_h + h1) * out_w
+            xp.matmul(_im2col(x_part, block, kernel, stride, out_w), w_mat, out=y_rows[start:stop])
+    run_parts(images, n, x_pad.size * kernel * kernel // stride ** 2)
+    return y
+
+
+def _outer_product(x, w):
+    """A 1x1 conv of one channel x (N, H, W, 1) with w (F,): y (N, H, W, F) = x * w, as a
+    repeat and a product on wide rows (the input gradient of a 1x1 conv to one filter).
+    BLAS, and NumPy's broadcast over a short last axis, are several times slower at it."""
+    xp, filters = get_xp(), w.shape[0]
+    y = xp.empty(x.shape[:3] + (filters,), dtype=x.dtype)
+
+    def images(n0, n1):
+        y[n0:n1] = xp.repeat(x[n0:n1], filters, axis=3)
+        rows = channel_rows(y[n0:n1], filters)
+        rows *= tile_channels(w, rows)
+    run_parts(images, x.shape[0], y.size)
     return y
 
 
@@ -125,21 +167,31 @@ def conv2d_backward(dy, x_pad, w, stride, pads, block_bytes, need_dx=True, need_
     n, hp, wp, channels = x_pad.shape
     kernel, filters = w.shape[0], w.shape[3]
     out_h, out_w = dy.shape[1], dy.shape[2]
-    dy_rows = dy.reshape(-1, filters)
-    dw = xp.zeros((kernel * kernel * channels, filters), dtype=w.dtype) if need_dw else None
     row_bytes = out_w * kernel * kernel * channels * x_pad.itemsize
     transposed = stride == 1 and max(pads) <= kernel - 1
     dx_pad = None if transposed or not need_dx else xp.zeros_like(x_pad)
-    for block in _blocks(n, out_h, row_bytes, block_bytes) if need_dw or dx_pad is not None else ():
-        n0, n1, h0, h1 = block
-        start, stop = (n0 * out_h + h0) * out_w, ((n1 - 1) * out_h + h1) * out_w
+
+    def images(n0, n1):  # the weight gradient of these images (and their col2im share of dx)
+        x_part, dx_part, dy_rows = x_pad[n0:n1], None if dx_pad is None else dx_pad[n0:n1], dy[n0:n1].reshape(-1, filters)
+        dw = xp.zeros((kernel * kernel * channels, filters), dtype=w.dtype) if need_dw else None
+        for block in _blocks(n1 - n0, out_h, row_bytes, block_bytes):
+            b0, b1, h0, h1 = block
+            start, stop = (b0 * out_h + h0) * out_w, ((b1 - 1) * out_h + h1) * out_w
+            if need_dw:
+                dw += _im2col(x_part, block, kernel, stride, out_w).T @ dy_rows[start:stop]
+            if dx_part is not None:
+                dcols = scratch("dcols", (stop - start, kernel * kernel * channels), dy.dtype)
+                xp.matmul(dy_rows[start:stop], w.reshape(-1, filters).T, out=dcols)
+                _col2im_add(dx_part, dcols, block, kernel, stride, out_w)
+        return dw
+    dw = None
+    if need_dw or dx_pad is not None:
+        partial = run_parts(images, n, x_pad.size * kernel * kernel // stride ** 2)
         if need_dw:
-            dw += _im2col(x_pad, block, kernel, stride, out_w).T @ dy_rows[start:stop]
-        if dx_pad is not None:
-            dcols = scratch("dcols", (stop - start, kernel * kernel * channels), dy.dtype)
-            xp.matmul(dy_rows[start:stop], w.reshape(-1, filters).T, out=dcols)
-            _col2im_add(dx_pad, dcols, block, kernel, stride, out_w)
-    dw = dw.reshape(w.shape) if need_dw else None
+            dw = partial[0]
+            for more in partial[1:]:
+                dw += more
+            dw = dw.reshape(w.shape)
     if not need_dx:
         return None, dw
     top, bottom, left, right = pads

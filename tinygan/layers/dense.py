@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..init import get_initialiser
+from ..threads import matmul
 from .base import Layer, sum_rows
 from .spectral import SpectralNorm
 
@@ -29,7 +30,7 @@ class Dense(Layer):
         self.check_input(x, 2, (self.in_features,))
         w, w_cache = (self.params["w"], None) if self.spectral is None else \
             self.spectral.forward(self.params["w"], self.training)
-        y = x @ w
+        y = matmul(x, w)
         if "b" in self.params:
             y += self.params["b"]
         return y, (x, w, w_cache)
@@ -39,8 +40,8 @@ class Dense(Layer):
         gradients unless the layer is frozen."""
         x, w, w_cache = cache
         if not self.frozen:
-            dw = x.T @ dy
+            dw = matmul(x.T, dy)
             self.grads["w"] += dw if w_cache is None else SpectralNorm.backward(dw, w_cache)
             if "b" in self.params:
                 self.grads["b"] += sum_rows(dy)
-        return dy @ w.T if need_dx else None
+        return matmul(dy, w.T) if need_dx else None

@@ -2,7 +2,8 @@
 import numpy as np
 
 from ..backend import get_xp
-from .base import Layer, channel_rows, channel_sums, tile_channels
+from ..threads import run_parts
+from .base import Layer, channel_rows, fold_channels, sum_rows, tile_channels
 
 
 class BatchNorm(Layer):
@@ -32,12 +33,21 @@ class BatchNorm(Layer):
         self.running_var = xp.ones(channels, dtype=dtype)
         self.processes = None
 
-    def _batch_sums(self, rows):
-        """Per-channel sums (C,) of ``rows`` over the batch of every process, and their count."""
-        sums, count = channel_sums(rows, self.channels), rows.size // self.channels
+    def _channel_sums(self, work, rows):
+        """Per-channel sums (C,): ``work(r0, r1)`` returns a tuple of wide-row sums
+        (:func:`sum_rows`) of rows r0:r1; it runs in parts on the host threads, and the
+        parts' sums are added in order."""
+        shares = run_parts(work, rows.shape[0], rows.size)
+        return [fold_channels(sum((share[i] for share in shares[1:]), shares[0][i]), self.channels)
+                for i in range(len(shares[0]))]
+
+    def _over_processes(self, sums, count):
+        """``sums`` (a list of (C,)) and the count behind them, summed over every process."""
         if self.processes is None:
             return sums, count
-        return self.processes.sum(sums), count * self.processes.size
+        c = self.channels
+        both = self.processes.sum(get_xp().concatenate(sums))
+        return [both[i * c:(i + 1) * c] for i in range(len(sums))], count * self.processes.size
 
     def buffers(self):
         return {"running_mean": self.running_mean, "running_var": self.running_var}
@@ -49,47 +59,66 @@ class BatchNorm(Layer):
         self.check_input(x, x.ndim, (self.channels,))
         if x.dtype != self.dtype:
             raise ValueError(f"{self.name}: input dtype {x.dtype} does not match parameter dtype {self.dtype}")
-        xp, c = get_xp(), self.channels
-        rows = channel_rows(x, c)
+        xp = get_xp()
+        rows = channel_rows(x, self.channels)
+        x_hat = xp.empty_like(rows)
         if self.training:
-            sums, count = self._batch_sums(rows)
-            mean = sums / count
-            centered = rows - tile_channels(mean, rows)
-            squares, count = self._batch_sums(centered * centered)
-            var = squares / count
+            sums, count = self._over_processes(
+                self._channel_sums(lambda r0, r1: (sum_rows(rows[r0:r1]),), rows), rows.size // self.channels)
+            mean = sums[0] / count
+            mean_row = tile_channels(mean, rows)
+
+            def center(r0, r1):  # x_hat = x - mean, for now
+                xp.subtract(rows[r0:r1], mean_row, out=x_hat[r0:r1])
+                return (sum_rows(x_hat[r0:r1] * x_hat[r0:r1]),)
+            squares, count = self._over_processes(self._channel_sums(center, rows), rows.size // self.channels)
+            var = squares[0] / count
             self.running_mean *= self.momentum
             self.running_mean += (1 - self.momentum) * mean
             self.running_var *= self.momentum
             self.running_var += (1 - self.momentum) * var
         else:
-            centered, var = rows - tile_channels(self.running_mean, rows), self.running_var
+            var, mean_row = self.running_var, tile_channels(self.running_mean, rows)
+            run_parts(lambda r0, r1: xp.subtract(rows[r0:r1], mean_row, out=x_hat[r0:r1]), rows.shape[0], rows.size)
         inv_std = 1 / xp.sqrt(var + self.eps)
-        x_hat = centered
-        x_hat *= tile_channels(inv_std, rows)
-        if not self.params:
-            return x_hat.reshape(x.shape), (x_hat, inv_std, self.training)
-        y = x_hat * tile_channels(self.params["gamma"], rows)
-        y += tile_channels(self.params["beta"], rows)
+        inv_std_row = tile_channels(inv_std, rows)
+        y = xp.empty_like(rows) if self.params else x_hat
+        if self.params:
+            gamma_row, beta_row = tile_channels(self.params["gamma"], rows), tile_channels(self.params["beta"], rows)
+
+        def scale(r0, r1):
+            x_hat[r0:r1] *= inv_std_row
+            if self.params:
+                xp.multiply(x_hat[r0:r1], gamma_row, out=y[r0:r1])
+                y[r0:r1] += beta_row
+        run_parts(scale, rows.shape[0], rows.size)
         return y.reshape(x.shape), (x_hat, inv_std, self.training)
 
     def backward(self, dy, cache, need_dx=True):
         x_hat, inv_std, training = cache
-        c = self.channels
+        xp, c = get_xp(), self.channels
         rows = dy.reshape(x_hat.shape)
-        sum_dy = channel_sums(rows, c)
-        sum_dy_x_hat = channel_sums(rows * x_hat, c) if self.params or training else None
-        scale = inv_std
+        if (self.params and not self.frozen) or training:
+            sum_dy, sum_dy_x_hat = self._channel_sums(
+                lambda r0, r1: (sum_rows(rows[r0:r1]), sum_rows(rows[r0:r1] * x_hat[r0:r1])), rows)
         if self.params and not self.frozen:
             self.grads["beta"] += sum_dy
             self.grads["gamma"] += sum_dy_x_hat
-        if self.params:
-            scale = self.params["gamma"] * inv_std
-        dx = rows * tile_channels(scale, rows)
+        if training:  # ... and on every process's x: sum over them
+            (sum_dy, sum_dy_x_hat), count = self._over_processes([sum_dy, sum_dy_x_hat], rows.size // c)
+        scale = self.params["gamma"] * inv_std if self.params else inv_std
+        scale_row = tile_channels(scale, rows)
+        dx = xp.empty_like(rows)
         if training:  # the batch mean and variance depend on x too: subtract their share
-            count = rows.size // c
-            if self.processes is not None:  # ... and on every process's x: sum over them
-                both = self.processes.sum(get_xp().concatenate([sum_dy, sum_dy_x_hat]))
-                sum_dy, sum_dy_x_hat, count = both[:c], both[c:], count * self.processes.size
-            dx -= x_hat * tile_channels(scale * sum_dy_x_hat / count, rows)
-            dx -= tile_channels(scale * sum_dy / count, rows)
+            x_hat_coef = tile_channels(scale * sum_dy_x_hat / count, rows)
+            shift = tile_channels(scale * sum_dy / count, rows)
+
+            def part(r0, r1):
+                xp.multiply(rows[r0:r1], scale_row, out=dx[r0:r1])
+                dx[r0:r1] -= x_hat[r0:r1] * x_hat_coef
+                dx[r0:r1] -= shift
+        else:
+            def part(r0, r1):
+                xp.multiply(rows[r0:r1], scale_row, out=dx[r0:r1])
+        run_parts(part, rows.shape[0], rows.size)
         return dx.reshape(dy.shape)

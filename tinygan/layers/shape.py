@@ -2,6 +2,7 @@
 import math
 
 from ..backend import get_xp
+from ..threads import run_parts
 from .base import Layer
 
 
@@ -18,18 +19,26 @@ class Upsample(Layer):
         self.check_input(x, 4)
         n, h, w, c = x.shape
         f = self.factor
-        y = get_xp().broadcast_to(x[:, :, None, :, None, :], (n, h, f, w, f, c))
+        y = get_xp().empty((n, h, f, w, f, c), dtype=x.dtype)
+
+        def images(n0, n1):
+            y[n0:n1] = x[n0:n1, :, None, :, None, :]
+        run_parts(images, n, y.size)
         return y.reshape(n, h * f, w * f, c), None
 
     def backward(self, dy, cache, need_dx=True):
         n, hf, wf, c = dy.shape
         f = self.factor
         blocks = dy.reshape(n, hf // f, f, wf // f, f, c)
-        dx = blocks[:, :, 0, :, 0].copy()
-        for i in range(f):  # f * f strided adds beat a sum over two inner axes
-            for j in range(f):
-                if i or j:
-                    dx += blocks[:, :, i, :, j]
+        dx = get_xp().empty((n, hf // f, wf // f, c), dtype=dy.dtype)
+
+        def images(n0, n1):  # f * f strided adds beat a sum over two inner axes
+            dx[n0:n1] = blocks[n0:n1, :, 0, :, 0]
+            for i in range(f):
+                for j in range(f):
+                    if i or j:
+                        dx[n0:n1] += blocks[n0:n1, :, i, :, j]
+        run_parts(images, n, dy.size)
         return dx
 
 

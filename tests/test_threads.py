@@ -1,0 +1,151 @@
+"""Host threads: the split into parts, and every threaded layer against itself on one thread
+(outputs and gradients equal up to the order of float sums, gradchecks with uneven parts);
+the fused kernels' NumPy twins against the plain formulas."""
+import numpy as np
+import pytest
+
+from tinygan import kernels, threads
+from tinygan.gradcheck import check_layer
+from tinygan.layers import (BatchNorm, ConditionalBatchNorm, Conv2D, Dense, PReLU, Sequential,
+                            Upsample)
+from tinygan.optim import Adam
+
+F64 = np.float64
+
+
+@pytest.fixture
+def host_threads(monkeypatch):
+    """Set the host thread count inside a test (and split even tiny work); restore the
+    default afterwards."""
+    monkeypatch.setattr(threads, "MIN_PART_ELEMENTS", 1)
+    yield threads.set_threads
+    threads.set_threads(None)
+
+
+def test_parts_cover_the_range_in_order():
+    for size in (1, 2, 5, 31, 32):
+        for count in (1, 2, 3, 8):
+            spans = threads.parts(size, count)
+            assert len(spans) == min(size, count)
+            assert spans[0][0] == 0 and spans[-1][1] == size
+            assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(spans, spans[1:]))
+            assert max(b - a for a, b in spans) - min(b - a for a, b in spans) <= 1
+
+
+def test_run_parts_returns_results_in_order_and_never_nests(host_threads):
+    host_threads(3)
+    outer = threads.run_parts(lambda a, b: (a, b, threads.run_parts(lambda c, d: (c, d), 10, 10)), 7, 7)
+    assert [(a, b) for a, b, _ in outer] == threads.parts(7, 3)
+    assert all(nested == [(0, 10)] for _, _, nested in outer)  # inside a part: one part
+    assert threads.run_parts(lambda a, b: b - a, 2, 2) == [1, 1]
+
+
+def test_small_work_stays_in_one_part(host_threads, monkeypatch):
+    host_threads(2)
+    monkeypatch.setattr(threads, "MIN_PART_ELEMENTS", 100)
+    assert threads.run_parts(lambda a, b: (a, b), 8, 199) == [(0, 8)]
+    assert threads.run_parts(lambda a, b: (a, b), 8, 200) == [(0, 4), (4, 8)]
+
+
+def test_thread_count_from_the_environment(monkeypatch):
+    for name in ("TINYGAN_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert threads.default_threads() == 1  # OPENBLAS_NUM_THREADS=1 mpiexec ...: one core per process
+    monkeypatch.setenv("TINYGAN_THREADS", "3")
+    assert threads.default_threads() == 3
+    monkeypatch.setenv("TINYGAN_THREADS", "two")
+    with pytest.raises(ValueError, match="TINYGAN_THREADS must be a positive integer, got 'two'"):
+        threads.default_threads()
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        threads.set_threads(0)
+
+
+def test_several_threads_keep_openblas_to_one(host_threads):
+    if threads._openblas_setter() is None:
+        pytest.skip("NumPy's BLAS here is not OpenBLAS: tinygan uses one host thread")
+    assert host_threads(2) == 2 and threads.threads() == 2
+
+
+def _layers(rng):
+    """Every layer that splits its work, in float64, with inputs that have a kink margin."""
+    prelu_steep = PReLU(3, dtype=F64)
+    prelu_steep.params["alpha"][...] = [0.3, 1.7, -0.4]  # a slope above 1: the general formula
+    return [
+        (Conv2D(3, 4, 3, 1, rng=rng, dtype=F64), (5, 6, 7, 3)),
+        (Conv2D(3, 4, 3, 2, rng=rng, dtype=F64, spectral_norm=True), (5, 7, 6, 3)),
+        (BatchNorm(3, dtype=F64), (5, 4, 6, 3)),
+        (PReLU(3, dtype=F64), (5, 4, 6, 3)),
+        (prelu_steep, (5, 4, 6, 3)),
+        (Upsample(2), (5, 3, 4, 3)),
+        (Dense(6, 4, rng=rng, dtype=F64), (5, 6)),
+        (Sequential([ConditionalBatchNorm(3, 4, dtype=F64)]), (5, 4, 6, 3)),
+    ]
+
+
+def _run(layer, x, dy, labels):
+    for grad in layer.grads.values():
+        grad[...] = 0
+    layer.zero_grad()
+    y, cache = layer.forward(x, labels) if isinstance(layer, Sequential) else layer.forward(x)
+    dx = layer.backward(dy, cache)
+    return y, dx, {key: grad.copy() for _, sub, key in layer.named_parameters() for grad in [sub.grads[key]]}
+
+
+@pytest.mark.parametrize("index", range(8))
+def test_threaded_layers_match_one_thread(host_threads, index):
+    rng = np.random.default_rng(index)
+    layer, shape = _layers(rng)[index]
+    x = np.sign(rng.standard_normal(shape)) * (0.05 + rng.random(shape))
+    labels = rng.integers(0, 4, shape[0])
+    out_shape = layer.forward(x, labels)[0].shape if isinstance(layer, Sequential) else layer.forward(x)[0].shape
+    dy = rng.standard_normal(out_shape)
+    spectral = getattr(layer, "spectral", None)
+    u = None if spectral is None else spectral.u.copy()
+
+    def hold_u():  # power iteration moves u at each training forward: start each from the same u
+        if spectral is not None:
+            spectral.u[...] = u
+    results = {}
+    for count in (1, 3):
+        host_threads(count)
+        hold_u()
+        results[count] = _run(layer.train(True), x, dy, labels)
+    (y1, dx1, g1), (y3, dx3, g3) = results[1], results[3]
+    np.testing.assert_allclose(y1, y3, rtol=1e-12, atol=1e-12)  # BLAS sums rows of a part in its own order
+    np.testing.assert_allclose(dx1, dx3, rtol=1e-12, atol=1e-12)
+    for key in g1:
+        np.testing.assert_allclose(g1[key], g3[key], rtol=1e-12, atol=1e-12, err_msg=key)
+    if not isinstance(layer, Sequential):  # the gradcheck itself, with uneven parts (5 images over 3 threads)
+        for training in (True, False) if spectral is None else (False,):  # (power iteration moves with w)
+            check_layer(layer.train(training), x, before_forward=hold_u)
+
+
+def test_adam_in_parts_matches_one_part(host_threads):
+    rng = np.random.default_rng(0)
+    results = {}
+    for count in (1, 3):
+        host_threads(count)
+        model = Dense(7, 5, rng=np.random.default_rng(1), dtype=F64)
+        opt = Adam(model, lr=0.01)
+        for _ in range(3):
+            model.grads["w"][...] = rng.standard_normal((7, 5))
+            model.grads["b"][...] = rng.standard_normal(5)
+            opt.step()
+        results[count] = model.flat[0].copy()
+        rng = np.random.default_rng(0)
+    np.testing.assert_array_equal(results[1], results[3])
+
+
+@pytest.mark.parametrize("alpha", [[0.0, 0.25, 1.0], [0.3, 1.7, -0.4]])
+def test_prelu_kernels_match_the_formula(alpha):
+    rng = np.random.default_rng(0)
+    alpha = np.array(alpha)
+    x, dy = rng.standard_normal((6, 3)), rng.standard_normal((6, 3))
+    x[0] = 0.0
+    y = kernels.prelu(x, alpha, np.empty_like(x))
+    np.testing.assert_array_equal(y, np.where(x > 0, x, alpha * x))
+    dx = np.empty_like(x)
+    negative_dy = kernels.prelu_backward(dy, x, alpha, dx)
+    np.testing.assert_allclose(dx, np.where(x > 0, dy, alpha * dy), rtol=1e-15)
+    np.testing.assert_allclose(negative_dy, dy * np.minimum(x, 0), rtol=1e-15)

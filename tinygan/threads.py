@@ -1,0 +1,130 @@
+"""Host threads: a layer's NumPy work split over the CPU's cores.
+
+NumPy runs each elementwise operation on one core, and OpenBLAS's own threads help only
+inside a matrix product (and busy-wait between products, keeping the other core from
+NumPy's work). So on NumPy tinygan splits the heavy layers' work (convolutions, BatchNorm,
+PReLU, Upsample, Adam) into one part per host thread, by images or by rows, and runs the
+parts at once: NumPy releases the GIL inside its loops and BLAS calls. OpenBLAS is then
+kept to one thread, so that the two kinds of thread never compete for a core.
+
+How many: ``TINYGAN_THREADS`` if set, else ``OPENBLAS_NUM_THREADS`` or ``OMP_NUM_THREADS``
+if set (``OPENBLAS_NUM_THREADS=1 mpiexec -n 2 ...`` keeps each process on one core), else
+the cores this process may use. :func:`set_threads` changes it. On CuPy there is one part.
+
+The parts depend only on the sizes and the thread count, never on timing, and partial
+sums are added in part order: a run is reproducible for a given thread count.
+"""
+import ctypes
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from .backend import backend_name, get_xp
+
+_state = {"threads": None, "pool": None, "blas": None}
+MIN_PART_ELEMENTS = 1 << 15
+_inside = threading.local()  # .active: this thread is running a part (parts never split again)
+_BLAS_SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+                 "openblas_set_num_threads64_", "openblas_set_num_threads")
+
+
+def default_threads():
+    """TINYGAN_THREADS, else OPENBLAS_NUM_THREADS / OMP_NUM_THREADS, else the usable cores."""
+    for name in ("TINYGAN_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            if not value.isdigit() or int(value) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            return int(value)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _openblas_setter():
+    """OpenBLAS's set_num_threads as loaded by NumPy (found in /proc/self/maps), or None
+    (another BLAS, or no /proc): then tinygan cannot keep BLAS to one thread."""
+    if _state["blas"] is None:
+        _state["blas"] = False
+        try:
+            with open("/proc/self/maps") as maps:
+                paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower()})
+        except OSError:
+            paths = []
+        for path in paths:
+            library = ctypes.CDLL(path)
+            setter = next((getattr(library, name) for name in _BLAS_SETTERS if hasattr(library, name)), None)
+            if setter is not None:
+                _state["blas"] = setter
+                break
+    return _state["blas"] or None
+
+
+def set_threads(count=None):
+    """Use ``count`` host threads (None: :func:`default_threads`); returns the count in use.
+    More than one needs OpenBLAS (NumPy's usual BLAS), which is then kept to one thread;
+    with another BLAS tinygan uses one host thread and leaves the cores to the BLAS."""
+    count = default_threads() if count is None else int(count)
+    if count < 1:
+        raise ValueError(f"threads must be a positive integer, got {count}")
+    if count > 1:
+        setter = _openblas_setter()
+        if setter is None:
+            count = 1
+        else:
+            setter(1)
+    if _state["pool"] is not None and _state["threads"] != count:
+        _state["pool"].shutdown()
+        _state["pool"] = None
+    if count > 1 and _state["pool"] is None:
+        _state["pool"] = ThreadPoolExecutor(count - 1, thread_name_prefix="tinygan")
+    _state["threads"] = count
+    return count
+
+
+def threads():
+    """Host threads in use (1 on CuPy)."""
+    if backend_name() != "numpy":
+        return 1
+    return _state["threads"] if _state["threads"] is not None else set_threads()
+
+
+def parts(size, count=None):
+    """Split range(size) into at most ``count`` (default: :func:`threads`) contiguous
+    (start, stop) parts of near-equal length, none empty."""
+    count = max(1, min(threads() if count is None else count, size))
+    return [(size * i // count, size * (i + 1) // count) for i in range(count)]
+
+
+def run_parts(work, size, elements):
+    """Call ``work(start, stop)`` for every part of range(size), at once on the host threads;
+    return the results in part order. ``elements``: about how many array values the whole
+    work touches; parts of fewer than MIN_PART_ELEMENTS are not worth a thread's hand-over.
+    Inside a part, work runs as one part."""
+    count = 1 if getattr(_inside, "active", False) else min(threads(), max(1, elements // MIN_PART_ELEMENTS))
+    spans = parts(size, count)
+    if len(spans) == 1:
+        return [work(*spans[0])]
+    futures = [_state["pool"].submit(_as_part, work, *span) for span in spans[1:]]
+    first = _as_part(work, *spans[0])
+    return [first] + [future.result() for future in futures]
+
+
+def _as_part(work, start, stop):
+    _inside.active = True
+    try:
+        return work(start, stop)
+    finally:
+        _inside.active = False
+
+
+def matmul(a, b):
+    """a (M, K) @ b (K, N), the rows of a (or, when N > M, the columns of b) split over the
+    host threads; each part writes its own block of the result."""
+    xp = get_xp()
+    if threads() == 1:
+        return a @ b
+    out = xp.empty((a.shape[0], b.shape[1]), dtype=xp.result_type(a, b))
+    if a.shape[0] >= b.shape[1]:
+        run_parts(lambda i0, i1: xp.matmul(a[i0:i1], b, out=out[i0:i1]), a.shape[0], out.size + a.size)
+    else:
+        run_parts(lambda j0, j1: xp.matmul(a, b[:, j0:j1], out=out[:, j0:j1]), b.shape[1], out.size + b.size)
+    return out
