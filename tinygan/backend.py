@@ -5,6 +5,7 @@ backend with ``TINYGAN_BACKEND=numpy|cupy`` or :func:`set_backend`; with no choi
 made, CuPy is used when it imports and sees a CUDA device, NumPy otherwise.
 Asking for CuPy where it cannot run is an error, never a silent fallback.
 """
+import ctypes
 import os
 import sys
 
@@ -79,6 +80,22 @@ def synchronize():
     """Wait for queued device work to finish (a no-op on NumPy); use before timing."""
     if backend_name() == "cupy":
         get_xp().cuda.Stream.null.synchronize()
+
+
+def keep_freed_host_memory():
+    """Ask glibc's malloc to keep freed memory (up to 1 GB) for reuse instead of handing it
+    back to the system, and to serve arrays of up to 32 MB from that store. A NumPy training
+    step frees and allocates the same large arrays every time; by default each comes back
+    as fresh pages that the kernel must fault in and zero again (about a tenth of a CPU step
+    here). Process-wide; returns False where it does nothing (CuPy, another C library)."""
+    if backend_name() != "numpy":
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    trim_threshold, mmap_threshold = -1, -3  # glibc's M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
+    return bool(mallopt(mmap_threshold, 32 << 20)) and bool(mallopt(trim_threshold, 1 << 30))
 
 
 def rng(seed=None):

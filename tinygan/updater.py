@@ -115,6 +115,7 @@ class Updater:
 
     def __init__(self, settings, digits, total_steps=None, dtype=np.float32, processes=None, parts=None):
         self.settings, self.total_steps, self.dtype = settings, total_steps, np.dtype(dtype)
+        backend.keep_freed_host_memory()  # each step reuses the last one's memory
         self.processes = processes = processes or SingleProcess()
         parts = parts or processes.size
         problems = split_problems(settings, parts, processes.size)

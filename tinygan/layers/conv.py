@@ -169,6 +169,8 @@ def conv2d_backward(dy, x_pad, w, stride, pads, block_bytes, need_dx=True, need_
     out_h, out_w = dy.shape[1], dy.shape[2]
     row_bytes = out_w * kernel * kernel * channels * x_pad.itemsize
     transposed = stride == 1 and max(pads) <= kernel - 1
+    if transposed and need_dx and kernel > 1:
+        return _backward_by_transpose(dy, x_pad, w, pads, block_bytes, need_dw)
     dx_pad = None if transposed or not need_dx else xp.zeros_like(x_pad)
 
     def images(n0, n1):  # the weight gradient of these images (and their col2im share of dx)
@@ -195,11 +197,48 @@ def conv2d_backward(dy, x_pad, w, stride, pads, block_bytes, need_dx=True, need_
     if not need_dx:
         return None, dw
     top, bottom, left, right = pads
-    if transposed:  # dx = dy (padded by k-1-pad) correlated with the flipped, transposed kernel
-        w_t = xp.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
-        back_pads = (kernel - 1 - top, kernel - 1 - bottom, kernel - 1 - left, kernel - 1 - right)
-        return conv2d_forward(pad_nhwc(dy, back_pads), w_t, 1, block_bytes), dw
+    if transposed:  # a 1x1 conv: dx = dy times the transposed kernel
+        return conv2d_forward(dy, xp.ascontiguousarray(w.transpose(0, 1, 3, 2)), 1, block_bytes), dw
     return dx_pad[:, top:hp - bottom, left:wp - right], dw
+
+
+def _backward_by_transpose(dy, x_pad, w, pads, block_bytes, need_dw):
+    """Both gradients of a stride-1 conv from one im2col, of dy rather than of x.
+
+    dx is dy (padded by k-1-pad) correlated with the flipped, transposed kernel: the columns
+    D (pixels of x, k*k*F) of padded dy times w_t (k*k*F, C). The same columns give the weight
+    gradient: x^T D (C, k*k*F) holds dw with its taps flipped, since
+    dw[i, j, c, f] = sum_p x[p, c] dy[p - (i, j) + pad, f] = sum_p x[p, c] D[p, (k-1-i, k-1-j), f].
+    Returns (dx (N, H, W, C), dw (k, k, C, F) or None)."""
+    xp = get_xp()
+    kernel, channels, filters = w.shape[0], w.shape[2], w.shape[3]
+    top, bottom, left, right = pads
+    n, hp, wp, _ = x_pad.shape
+    height, width = hp - top - bottom, wp - left - right
+    dy_pad = pad_nhwc(dy, (kernel - 1 - top, kernel - 1 - bottom, kernel - 1 - left, kernel - 1 - right))
+    w_t = xp.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(-1, channels)
+    dx = xp.empty((n, height, width, channels), dtype=dy.dtype)
+    row_bytes = width * kernel * kernel * filters * dy.itemsize
+
+    def images(n0, n1):  # dx of these images, and their share of the flipped weight gradient
+        dy_part, dx_rows = dy_pad[n0:n1], dx[n0:n1].reshape(-1, channels)
+        dw = xp.zeros((channels, kernel * kernel * filters), dtype=w.dtype) if need_dw else None
+        for block in _blocks(n1 - n0, height, row_bytes, block_bytes):
+            b0, b1, h0, h1 = block
+            start, stop = (b0 * height + h0) * width, ((b1 - 1) * height + h1) * width
+            cols = _im2col(dy_part, block, kernel, 1, width)
+            xp.matmul(cols, w_t, out=dx_rows[start:stop])
+            if need_dw:
+                x_rows = x_pad[n0 + b0:n0 + b1, top + h0:top + h1, left:left + width].reshape(-1, channels)
+                dw += x_rows.T @ cols
+        return dw
+    partial = run_parts(images, n, dy_pad.size * kernel * kernel)
+    if not need_dw:
+        return dx, None
+    dw = partial[0]
+    for more in partial[1:]:
+        dw += more
+    return dx, xp.ascontiguousarray(dw.reshape(channels, kernel, kernel, filters)[:, ::-1, ::-1].transpose(1, 2, 0, 3))
 
 
 class Conv2D(Layer):
