@@ -149,3 +149,6 @@ def test_prelu_kernels_match_the_formula(alpha):
     negative_dy = kernels.prelu_backward(dy, x, alpha, dx)
     np.testing.assert_allclose(dx, np.where(x > 0, dy, alpha * dy), rtol=1e-15)
     np.testing.assert_allclose(negative_dy, dy * np.minimum(x, 0), rtol=1e-15)
+    dx_only = np.empty_like(x)
+    assert kernels.prelu_backward(dy, x, alpha, dx_only, slope_grad=False) is None
+    np.testing.assert_array_equal(dx_only, dx)

@@ -16,6 +16,7 @@ _SOURCES = {
     "prelu": ("T x, T alpha", "T y", "y = x > 0 ? x : alpha * x"),
     "prelu_backward": ("T dy, T x, T alpha", "T dx, T negative_dy",
                        "dx = x > 0 ? dy : alpha * dy; negative_dy = x > 0 ? (T)0 : dy * x"),
+    "prelu_input_grad": ("T dy, T x, T alpha", "T dx", "dx = x > 0 ? dy : alpha * dy"),
 }
 
 
@@ -40,10 +41,13 @@ def prelu(x, alpha, out):
     return out
 
 
-def prelu_backward(dy, x, alpha, dx):
+def prelu_backward(dy, x, alpha, dx, slope_grad=True):
     """dx = dy where x > 0, alpha * dy elsewhere (written into ``dx``); returns
-    dy * min(x, 0), whose sum over the batch is the slopes' gradient."""
+    dy * min(x, 0), whose sum over the batch is the slopes' gradient (None without ``slope_grad``)."""
     if backend_name() != "numpy":
+        if not slope_grad:
+            _cuda("prelu_input_grad")(dy, x, alpha, dx)
+            return None
         negative_dy = get_xp().empty_like(dx)
         _cuda("prelu_backward")(dy, x, alpha, dx, negative_dy)
         return negative_dy
@@ -51,6 +55,8 @@ def prelu_backward(dy, x, alpha, dx):
     dx *= 1 - alpha
     dx += alpha  # the slope: 1 where x > 0, else alpha
     dx *= dy
+    if not slope_grad:
+        return None
     negative_dy = numpy.minimum(x, 0)
     negative_dy *= dy
     return negative_dy

@@ -63,7 +63,7 @@ class PReLU(Layer):
         dx, alpha = get_xp().empty_like(dy_rows), self._alpha_row(x.shape)
 
         def part(n0, n1):  # dx of these rows, and their share of the slopes' gradient
-            negative_dy = kernels.prelu_backward(dy_rows[n0:n1], rows[n0:n1], alpha, dx[n0:n1])
+            negative_dy = kernels.prelu_backward(dy_rows[n0:n1], rows[n0:n1], alpha, dx[n0:n1], not self.frozen)
             return None if self.frozen else sum_rows(negative_dy)
         shares = run_parts(part, rows.shape[0], rows.size)
         if not self.frozen:

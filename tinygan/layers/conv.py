@@ -20,7 +20,7 @@ from ..init import get_initialiser
 from .base import Layer, channel_rows, sum_rows, tile_channels
 from .spectral import SpectralNorm
 
-DEFAULT_BLOCK_BYTES = {"numpy": 8 << 20, "cupy": 512 << 20}
+DEFAULT_BLOCK_BYTES = {"numpy": 1 << 20, "cupy": 512 << 20}
 
 
 def same_padding(size, kernel, stride):
