@@ -288,9 +288,11 @@ class Conv2D(Layer):
         return (top, bottom, left, right)
 
     def _block_bytes(self):
+        """The im2col block budget: ``block_bytes``, else the backend's default, but on NumPy
+        at least four times the weight matrix (which BLAS repacks for every block)."""
         if self.block_bytes is not None:
             return self.block_bytes
-        return DEFAULT_BLOCK_BYTES[backend_name()]
+        return max(DEFAULT_BLOCK_BYTES[backend_name()], 4 * self.params["w"].nbytes)
 
     def output_shape(self, height, width):
         top, bottom, left, right = self.pads(height, width)
