@@ -26,7 +26,7 @@ import numpy as np
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))  # run from a checkout, uninstalled
 
-from tinygan import backend, layers, models, threads, updater  # noqa: E402
+from tinygan import backend, kernels, layers, models, threads, updater  # noqa: E402
 from tinygan.data import load_digits  # noqa: E402
 from tinygan.ema import WeightAverage  # noqa: E402
 from tinygan.optim import Adam  # noqa: E402
@@ -159,6 +159,8 @@ def layer_kinds():
 
 
 KIND_NAMES = {"HingeLoss": "loss", "PaperLoss": "loss"}
+FUSED = [name for name, value in vars(kernels).items()  # tinygan.kernels: one CUDA kernel each on CuPy
+         if callable(value) and not name.startswith("_") and value.__module__ == kernels.__name__]
 
 
 @contextlib.contextmanager
@@ -179,8 +181,17 @@ def counting():
         setattr(cls, name, attributed)
         wrapped.append((cls, name, original))
     backend._state["xp"] = CountingModule()
+    backend._state["device_layout"] = True  # channel vectors broadcast, not tiled, as on CuPy
     host_threads = threads.threads()
     threads.set_threads(1)  # as on CuPy: every layer's work in one part
+    for name in FUSED:  # on CuPy each is one kernel: count it once (its NumPy twin runs inside)
+        original = vars(kernels)[name]
+
+        def fused(*args, __original=original, **kwargs):
+            with COUNTER.operation():
+                return counted(__original(*plain(args), **plain(kwargs)))
+        setattr(kernels, name, fused)
+        wrapped.append((kernels, name, original))
     caches = (layers.base._ones, vars(layers.conv._scratch_buffers))  # arrays kept between calls: none counted outside
     for cache in caches:
         cache.clear()
@@ -188,6 +199,7 @@ def counting():
         yield COUNTER
     finally:
         backend._state["xp"] = saved_module
+        backend._state["device_layout"] = False
         threads.set_threads(host_threads)
         for cache in caches:
             cache.clear()

@@ -152,3 +152,61 @@ def test_prelu_kernels_match_the_formula(alpha):
     dx_only = np.empty_like(x)
     assert kernels.prelu_backward(dy, x, alpha, dx_only, slope_grad=False) is None
     np.testing.assert_array_equal(dx_only, dx)
+
+
+@pytest.fixture
+def device_layout(monkeypatch):
+    """Run the layers as on CuPy (narrow channel rows, one part, strided conv backward through
+    dy spread out with zeros), on NumPy."""
+    from tinygan import backend
+    monkeypatch.setitem(backend._state, "device_layout", True)
+    threads.set_threads(1)
+    yield
+    threads.set_threads(None)
+
+
+@pytest.mark.parametrize("kernel,stride,size,padding", [(3, 2, 6, "same"), (3, 2, 7, "same"), (3, 2, 6, "valid"),
+                                                        (3, 2, 5, ((0, 1), (2, 1))), (3, 1, 5, "same"), (1, 2, 5, 0)])
+def test_conv_in_the_device_layout_matches_the_naive_reference(device_layout, kernel, stride, size, padding):
+    from reference import conv2d_naive, conv2d_naive_backward
+    rng = np.random.default_rng(0)
+    layer = Conv2D(3, 4, kernel, stride, padding, rng=rng, dtype=F64)
+    layer.params["b"][...] = rng.standard_normal(4)
+    x = rng.standard_normal((2, size, size + 1, 3))
+    y, cache = layer.forward(x)
+    pads = layer.pads(size, size + 1)
+    np.testing.assert_allclose(y, conv2d_naive(x, layer.params["w"], layer.params["b"], stride, pads), rtol=1e-12, atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    dx = layer.backward(dy, cache)
+    dx_ref, dw_ref, db_ref = conv2d_naive_backward(dy, x, layer.params["w"], stride, pads)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["w"], dw_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["b"], db_ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("index", range(8))
+def test_layers_in_the_device_layout_match_the_host_layout(monkeypatch, index):
+    from tinygan import backend
+    rng = np.random.default_rng(index)
+    layer, shape = _layers(rng)[index]
+    x = np.sign(rng.standard_normal(shape)) * (0.05 + rng.random(shape))
+    labels = rng.integers(0, 4, shape[0])
+    spectral = getattr(layer, "spectral", None)
+    u = None if spectral is None else spectral.u.copy()
+    results = []
+    dy = None
+    for device in (False, True):
+        monkeypatch.setitem(backend._state, "device_layout", device)
+        if spectral is not None:
+            spectral.u[...] = u
+        if dy is None:
+            out = layer.forward(x, labels)[0] if isinstance(layer, Sequential) else layer.forward(x)[0]
+            dy = rng.standard_normal(out.shape)
+            if spectral is not None:
+                spectral.u[...] = u
+        results.append(_run(layer.train(True), x, dy, labels))
+    (y1, dx1, g1), (y2, dx2, g2) = results
+    np.testing.assert_allclose(y1, y2, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dx1, dx2, rtol=1e-12, atol=1e-12)
+    for key in g1:
+        np.testing.assert_allclose(g1[key], g2[key], rtol=1e-12, atol=1e-12, err_msg=key)

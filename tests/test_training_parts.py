@@ -56,17 +56,18 @@ def test_adam_matches_formula(xp, rng):
     np.testing.assert_allclose(to_host(layer.params["w"]), w, rtol=1e-10)
 
 
-def test_fused_adam_kernel_matches_the_plain_update(xp, rng):
-    from tinygan.optim import adam_update, adam_update_fused
-    if xp is np:
-        pytest.skip("the fused Adam kernel is CuPy's; NumPy runs the plain update")
-    arrays = [xp.asarray(rng.standard_normal((50, 7)), dtype=np.float32) for _ in range(4)]
-    arrays[3] = abs(arrays[3])  # v >= 0
-    plain, fused = [a.copy() for a in arrays], [a.copy() for a in arrays]
-    for update, (param, grad, m, v) in ((adam_update, plain), (adam_update_fused, fused)):
-        update(param, grad, m, v, 0.5, 0.99, 1e-3, 1e-7)
-    for name, a, b in zip(("param", "grad", "m", "v"), plain, fused):
-        np.testing.assert_allclose(to_host(b), to_host(a), rtol=1e-5, atol=1e-7, err_msg=name)
+def test_adam_kernel_matches_the_formula(xp, rng):
+    """kernels.adam (one CUDA kernel on CuPy, its NumPy twin here) against Adam's formula in float64."""
+    from tinygan import kernels
+    param, grad, m, v = (rng.standard_normal((50, 7)) for _ in range(4))
+    v = abs(v)  # v >= 0
+    arrays = [xp.array(a, copy=True) for a in (param, grad, m, v)]
+    kernels.adam(*arrays, 0.5, 0.99, 1e-3, 1e-7)
+    m_new = 0.5 * m + 0.5 * grad
+    v_new = 0.99 * v + 0.01 * grad * grad
+    expected = (param - 1e-3 * m_new / (np.sqrt(v_new) + 1e-7), grad, m_new, v_new)
+    for name, got, want in zip(("param", "grad", "m", "v"), arrays, expected):
+        np.testing.assert_allclose(to_host(got), want, rtol=1e-12, atol=1e-15, err_msg=name)
 
 
 def test_adam_rejects_bad_arguments(rng):

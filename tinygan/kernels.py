@@ -1,14 +1,16 @@
-"""Fused elementwise kernels, each with a NumPy twin of the same formula.
+"""Fused kernels, each with a NumPy twin of the same formula.
 
-On CuPy each function is one CUDA kernel (a ``cupy.ElementwiseKernel``, compiled at first
-use): one launch and one sweep over memory instead of the four or five of the plain array
-form. On NumPy the twin computes the same formula in a few in-place NumPy operations into
-the caller's output; the tests compare both against the layers' plain definitions in float64.
-Arguments broadcast as in NumPy: a per-feature vector against (rows, features).
+On CuPy each function is one CUDA kernel (a ``cupy.ElementwiseKernel``, or a
+``cupy.ReductionKernel`` for the column sums, compiled at first use): one launch and one
+sweep over memory instead of the three to six of the plain array form. On NumPy the twin
+computes the same formula in a few in-place NumPy operations into the caller's output; the
+tests compare both against the layers' plain definitions in float64. Arguments broadcast as
+in NumPy: a per-feature vector against (rows, features).
 """
 import numpy
 
 from .backend import backend_name, get_xp
+from .layers.base import sum_rows
 
 _CUDA = {}  # name -> compiled cupy.ElementwiseKernel
 
@@ -17,14 +19,40 @@ _SOURCES = {
     "prelu_backward": ("T dy, T x, T alpha", "T dx, T negative_dy",
                        "dx = x > 0 ? dy : alpha * dy; negative_dy = x > 0 ? (T)0 : dy * x"),
     "prelu_input_grad": ("T dy, T x, T alpha", "T dx", "dx = x > 0 ? dy : alpha * dy"),
+    "batch_norm_statistics": (
+        "T square_sums, T mean, T count, T eps, T momentum", "T inv_std, T running_mean, T running_var",
+        "T var = square_sums / count; inv_std = 1 / sqrt(var + eps);"
+        " running_mean = momentum * running_mean + (1 - momentum) * mean;"
+        " running_var = momentum * running_var + (1 - momentum) * var"),
+    "normalise": ("T inv_std, T gamma, T beta", "T x_hat, T y", "x_hat = x_hat * inv_std; y = x_hat * gamma + beta"),
+    "batch_norm_coefficients": (
+        "T gamma, T inv_std, T sum_dy, T sum_dy_x_hat, T count", "T scale, T x_hat_coef, T shift",
+        "scale = gamma * inv_std; x_hat_coef = scale * sum_dy_x_hat / count; shift = scale * sum_dy / count"),
+    "batch_norm_input_grad": ("T dy, T x_hat, T scale, T x_hat_coef, T shift", "T dx",
+                              "dx = dy * scale - x_hat * x_hat_coef - shift"),
+    "unit": ("T v, T norm, T eps", "T out", "out = v / (norm + eps)"),
+    "adam": ("T grad, T beta1, T beta2, T step_size, T eps", "T param, T m, T v",
+             "m = beta1 * m + (1 - beta1) * grad; v = beta2 * v + (1 - beta2) * grad * grad;"
+             " param -= step_size * m / (sqrt(v) + eps)"),
+    "spectral_grad": ("T g, T v, T u, T inner, T sigma", "T out", "out = (g - inner * v * u) / sigma"),
+}
+_REDUCTIONS = {  # column sums (axis 0) of a mapped value
+    "square_sums": ("T x", "T sums", "x * x"),
+    "product_sums": ("T x, T y", "T sums", "x * y"),
 }
 
 
 def _cuda(name):
     if name not in _CUDA:
         import cupy
-        inputs, outputs, body = _SOURCES[name]
-        _CUDA[name] = cupy.ElementwiseKernel(inputs, outputs, body, f"tinygan_{name}")
+        if name == "l2_norm":
+            _CUDA[name] = cupy.ReductionKernel("T x", "T norm", "x * x", "a + b", "norm = sqrt(a)", "0", "tinygan_l2_norm")
+        elif name in _REDUCTIONS:
+            inputs, outputs, mapped = _REDUCTIONS[name]
+            _CUDA[name] = cupy.ReductionKernel(inputs, outputs, mapped, "a + b", "sums = a", "0", f"tinygan_{name}")
+        else:
+            inputs, outputs, body = _SOURCES[name]
+            _CUDA[name] = cupy.ElementwiseKernel(inputs, outputs, body, f"tinygan_{name}")
     return _CUDA[name]
 
 
@@ -60,3 +88,99 @@ def prelu_backward(dy, x, alpha, dx, slope_grad=True):
     negative_dy = numpy.minimum(x, 0)
     negative_dy *= dy
     return negative_dy
+
+
+def square_sums(rows):
+    """Column sums of rows * rows: (M, W) -> (W,)."""
+    if backend_name() != "numpy":
+        return _cuda("square_sums")(rows, axis=0)
+    return sum_rows(rows * rows)
+
+
+def product_sums(a, b):
+    """Column sums of a * b: (M, W), (M, W) -> (W,)."""
+    if backend_name() != "numpy":
+        return _cuda("product_sums")(a, b, axis=0)
+    return sum_rows(a * b)
+
+
+def batch_norm_statistics(square_sums, mean, count, eps, momentum, running_mean, running_var):
+    """A batch's (C,) statistics: returns inv_std = 1 / sqrt(var + eps) with var =
+    square_sums / count, and moves the running mean and variance towards mean and var in place."""
+    if backend_name() != "numpy":
+        inv_std = get_xp().empty_like(mean)
+        _cuda("batch_norm_statistics")(square_sums, mean, count, eps, momentum, inv_std, running_mean, running_var)
+        return inv_std
+    var = square_sums / count
+    running_mean *= momentum
+    running_mean += (1 - momentum) * mean
+    running_var *= momentum
+    running_var += (1 - momentum) * var
+    return 1 / numpy.sqrt(var + eps)
+
+
+def normalise(x_hat, inv_std, gamma, beta, y):
+    """x_hat (holding x - mean) *= inv_std, in place; y = x_hat * gamma + beta."""
+    if backend_name() != "numpy":
+        return _cuda("normalise")(inv_std, gamma, beta, x_hat, y)
+    x_hat *= inv_std
+    numpy.multiply(x_hat, gamma, out=y)
+    y += beta
+    return y
+
+
+def batch_norm_coefficients(gamma, inv_std, sum_dy, sum_dy_x_hat, count):
+    """(C,) factors of a training BatchNorm's input gradient: scale = gamma * inv_std,
+    x_hat_coef = scale * sum(dy * x_hat) / count, shift = scale * sum(dy) / count."""
+    if backend_name() != "numpy":
+        return _cuda("batch_norm_coefficients")(gamma, inv_std, sum_dy, sum_dy_x_hat, count)
+    scale = gamma * inv_std
+    return scale, scale * sum_dy_x_hat / count, scale * sum_dy / count
+
+
+def batch_norm_input_grad(dy, x_hat, scale, x_hat_coef, shift, dx):
+    """dx = dy * scale - x_hat * x_hat_coef - shift, written into ``dx``."""
+    if backend_name() != "numpy":
+        return _cuda("batch_norm_input_grad")(dy, x_hat, scale, x_hat_coef, shift, dx)
+    numpy.multiply(dy, scale, out=dx)
+    dx -= x_hat * x_hat_coef
+    dx -= shift
+    return dx
+
+
+def l2_norm(v):
+    """The Euclidean norm of a vector, as a 0-d array (on the device: no read to the host)."""
+    if backend_name() != "numpy":
+        return _cuda("l2_norm")(v)
+    return numpy.sqrt(numpy.dot(v, v))
+
+
+def unit(v, norm, eps):
+    """v / (norm + eps): a vector scaled to length about 1."""
+    if backend_name() != "numpy":
+        return _cuda("unit")(v, norm, eps)
+    return v / (norm + eps)
+
+
+def spectral_grad(g, v, u, inner, sigma):
+    """(g - inner * v u^T) / sigma for g (fan_in, fan_out), v (fan_in, 1), u (1, fan_out):
+    the gradient of the raw weight from that of the spectrally normalised one."""
+    if backend_name() != "numpy":
+        return _cuda("spectral_grad")(g, v, u, inner, sigma)
+    return (g - inner * v * u) / sigma
+
+
+def adam(param, grad, m, v, beta1, beta2, step_size, eps):
+    """One Adam update of ``param``, ``m`` and ``v`` in place: m = beta1 m + (1 - beta1) g,
+    v = beta2 v + (1 - beta2) g^2, param -= step_size m / (sqrt(v) + eps)."""
+    if backend_name() != "numpy":
+        return _cuda("adam")(grad, beta1, beta2, step_size, eps, param, m, v)
+    m *= beta1
+    m += (1 - beta1) * grad
+    v *= beta2
+    v += (1 - beta2) * grad * grad
+    denominator = numpy.sqrt(v)
+    denominator += eps
+    numpy.divide(m, denominator, out=denominator)
+    denominator *= step_size
+    param -= denominator

@@ -2,37 +2,12 @@
 
 It flattens the model (:meth:`tinygan.layers.Layer.flatten`): the parameters and the
 gradients of every layer are views of two flat buffers, so the model and the optimiser share
-the arrays and one update (one fused kernel on CuPy) moves every parameter.
+the arrays and one update (:func:`tinygan.kernels.adam`: one kernel on CuPy, the buffer's
+parts on the host threads on NumPy) moves every parameter.
 """
-from .backend import backend_name, get_xp, to_device, to_host
+from . import kernels
+from .backend import get_xp, to_device, to_host
 from .threads import run_parts
-
-
-def adam_update(param, grad, m, v, beta1, beta2, step_size, eps):
-    """One Adam update of ``param``, ``m`` and ``v`` in place (the plain array form, on
-    NumPy and CuPy alike; the reference for :func:`adam_update_fused`)."""
-    xp = get_xp()
-    m *= beta1
-    m += (1 - beta1) * grad
-    v *= beta2
-    v += (1 - beta2) * grad * grad
-    param -= step_size * m / (xp.sqrt(v) + eps)
-
-
-_FUSED_ADAM = {}
-
-
-def adam_update_fused(param, grad, m, v, beta1, beta2, step_size, eps):
-    """:func:`adam_update` as one CUDA kernel (cupy.ElementwiseKernel, built at first use):
-    one launch per parameter instead of about ten. CuPy arrays only."""
-    if "kernel" not in _FUSED_ADAM:
-        import cupy
-        _FUSED_ADAM["kernel"] = cupy.ElementwiseKernel(
-            "T grad, T beta1, T beta2, T step_size, T eps", "T param, T m, T v",
-            "m = beta1 * m + (1 - beta1) * grad; v = beta2 * v + (1 - beta2) * grad * grad;"
-            " param -= step_size * m / (sqrt(v) + eps);",
-            "tinygan_adam")
-    _FUSED_ADAM["kernel"](grad, beta1, beta2, step_size, eps, param, m, v)
 
 
 class Adam:
@@ -65,10 +40,8 @@ class Adam:
     def step(self):
         self.steps += 1
         step_size = self.lr * (1 - self.beta2 ** self.steps) ** 0.5 / (1 - self.beta1 ** self.steps)
-        if backend_name() != "numpy":
-            return adam_update_fused(*self.flat, self.beta1, self.beta2, step_size, self.eps)
-        run_parts(lambda i0, i1: adam_update(*(flat[i0:i1] for flat in self.flat), self.beta1, self.beta2,
-                                             step_size, self.eps), self.flat[0].shape[0], self.flat[0].size)
+        run_parts(lambda i0, i1: kernels.adam(*(flat[i0:i1] for flat in self.flat), self.beta1, self.beta2,
+                                              step_size, self.eps), self.flat[0].shape[0], self.flat[0].size)
 
     def state_dict(self):
         """Host arrays and scalars that :meth:`load_state_dict` restores exactly."""

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import kernels
-from ..backend import get_xp
+from ..backend import get_xp, host_layout
 from ..backend import rng as backend_rng
 from ..threads import run_parts
 from .base import Layer, sum_rows
@@ -52,29 +52,37 @@ class PReLU(Layer):
                 a not in (1, d) for a, d in zip(self.alpha_shape, x.shape[-len(self.alpha_shape):])):
             raise ValueError(f"{self.name}: slope shape {self.alpha_shape} does not fit input shape "
                              f"{tuple(x.shape)}; expected (N, ..., {', '.join(map(str, self.alpha_shape))})")
-        rows = x.reshape(x.shape[0], -1)  # one row per sample: long inner loops for the slope
-        y, alpha = get_xp().empty_like(rows), self._alpha_row(x.shape)
+        rows, alpha = self._rows(x)
+        y = get_xp().empty_like(rows)
         run_parts(lambda n0, n1: kernels.prelu(rows[n0:n1], alpha, y[n0:n1]), rows.shape[0], rows.size)
         return y.reshape(x.shape), x
 
     def backward(self, dy, cache, need_dx=True):
         x = cache
-        rows, dy_rows = x.reshape(x.shape[0], -1), dy.reshape(x.shape[0], -1)
-        dx, alpha = get_xp().empty_like(dy_rows), self._alpha_row(x.shape)
+        rows, alpha = self._rows(x)
+        dy_rows = dy.reshape(rows.shape)
+        dx = get_xp().empty_like(dy_rows)
 
         def part(n0, n1):  # dx of these rows, and their share of the slopes' gradient
             negative_dy = kernels.prelu_backward(dy_rows[n0:n1], rows[n0:n1], alpha, dx[n0:n1], not self.frozen)
             return None if self.frozen else sum_rows(negative_dy)
         shares = run_parts(part, rows.shape[0], rows.size)
         if not self.frozen:
-            self.grads["alpha"] += sum_to_shape(sum(shares[1:], shares[0]).reshape((1,) + x.shape[1:]),
-                                                self.alpha_shape)
+            total = sum(shares[1:], shares[0])  # (rows.shape[1],)
+            self.grads["alpha"] += total.reshape(self.alpha_shape) if total.size == self.params["alpha"].size else \
+                sum_to_shape(total.reshape((1,) + x.shape[1:]), self.alpha_shape)
         return dx.reshape(x.shape)
 
-    def _alpha_row(self, shape):
-        """The slopes broadcast to one sample of ``shape`` and flattened: (prod(shape[1:]),)."""
+    def _rows(self, x):
+        """x as 2-D rows and the slopes along a row. In the host layout, one row per sample
+        (long inner loops) with the slopes broadcast to one sample; on CuPy, where the slopes
+        cover whole trailing axes of x, rows of those axes and the slopes as they are."""
         alpha = self.params["alpha"]
-        return get_xp().broadcast_to(alpha, shape[1:]).reshape(-1) if tuple(shape[1:]) != alpha.shape else alpha.reshape(-1)
+        if not host_layout() and tuple(x.shape[x.ndim - alpha.ndim:]) == alpha.shape:
+            return x.reshape(-1, alpha.size), alpha.reshape(-1)
+        if tuple(x.shape[1:]) == alpha.shape:
+            return x.reshape(x.shape[0], -1), alpha.reshape(-1)
+        return x.reshape(x.shape[0], -1), get_xp().broadcast_to(alpha, x.shape[1:]).reshape(-1)
 
 
 class Sigmoid(Layer):

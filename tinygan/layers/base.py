@@ -17,7 +17,7 @@ does not own uses ``with model.evaluating():``, which restores the model's mode 
 """
 from contextlib import contextmanager
 
-from ..backend import get_xp
+from ..backend import get_xp, host_layout
 
 
 _ones = {}  # (length, dtype, backend) -> a vector of ones, made once
@@ -38,8 +38,10 @@ def channel_rows(x, channels):
     """View ``x`` (N, C) or (N, H, W, C) as 2-D rows that each hold whole channel vectors:
     (N, C) or (N * H, W * C). NumPy broadcasts a per-channel vector over a short last axis
     (8-16 channels) about ten times slower than over a row of W * C values, so elementwise
-    per-channel work runs on these wide rows with the vector tiled by :func:`tile_channels`."""
-    return x.reshape(-1, x.shape[-2] * channels if x.ndim == 4 else channels)
+    per-channel work runs on these wide rows with the vector tiled by :func:`tile_channels`.
+    On CuPy (not :func:`host_layout`) the rows are (N * H * W, C) and nothing is tiled."""
+    wide = x.ndim == 4 and host_layout()
+    return x.reshape(-1, x.shape[-2] * channels if wide else channels)
 
 
 def tile_channels(vector, rows):

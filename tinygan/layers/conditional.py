@@ -6,7 +6,7 @@ Both take ``labels`` (N,) int besides their input; a :class:`Sequential` passes 
 """
 import numpy as np
 
-from ..backend import get_xp
+from ..backend import get_xp, host_layout
 from ..init import get_initialiser
 from ..threads import run_parts
 from .base import Layer
@@ -107,11 +107,13 @@ class ConditionalBatchNorm(Layer):
 
 
 def _sample_rows(x):
-    """x (N, C) or (N, H, W, C) viewed as (N, rows, width) with width C or W * C."""
-    return x.reshape(x.shape[0], -1, x.shape[-2] * x.shape[-1] if x.ndim == 4 else x.shape[-1])
+    """x (N, C) or (N, H, W, C) viewed as (N, rows, width) with width C, or W * C in the
+    host layout (:func:`tinygan.backend.host_layout`)."""
+    wide = x.ndim == 4 and host_layout()
+    return x.reshape(x.shape[0], -1, x.shape[-2] * x.shape[-1] if wide else x.shape[-1])
 
 
 def _tile_per_sample(values, x):
     """Per-sample channel values (N, C) repeated to the width of :func:`_sample_rows`: (N, width)."""
-    repeats = x.shape[-2] if x.ndim == 4 else 1
+    repeats = x.shape[-2] if x.ndim == 4 and host_layout() else 1
     return get_xp().tile(values, (1, repeats)) if repeats > 1 else values

@@ -14,7 +14,7 @@ import threading
 
 import numpy as np
 
-from ..backend import backend_name, get_xp
+from ..backend import backend_name, get_xp, host_layout
 from ..threads import run_parts
 from ..init import get_initialiser
 from .base import Layer, channel_rows, sum_rows, tile_channels
@@ -106,7 +106,7 @@ def pad_nhwc(x, pads):
     top, bottom, left, right = pads
     n, h, w, c = x.shape
     shape = (n, h + top + bottom, w + left + right, c)
-    if backend_name() != "numpy":
+    if not host_layout():
         x_pad = xp.zeros(shape, dtype=x.dtype)
         x_pad[:, top:top + h, left:left + w] = x
         return x_pad
@@ -169,18 +169,18 @@ def conv2d_backward(dy, x_pad, w, stride, pads, block_bytes, need_dx=True, need_
     out_h, out_w = dy.shape[1], dy.shape[2]
     row_bytes = out_w * kernel * kernel * channels * x_pad.itemsize
     transposed = stride == 1 and max(pads) <= kernel - 1
-    if transposed and need_dx and kernel > 1:
-        return _backward_by_transpose(dy, x_pad, w, pads, block_bytes, need_dw)
+    if need_dx and kernel > 1 and max(pads) <= kernel - 1 and (stride == 1 or not host_layout()):
+        return _backward_by_transpose(dy, x_pad, w, stride, pads, block_bytes, need_dw)
     dx_pad = None if transposed or not need_dx else xp.zeros_like(x_pad)
 
     def images(n0, n1):  # the weight gradient of these images (and their col2im share of dx)
         x_part, dx_part, dy_rows = x_pad[n0:n1], None if dx_pad is None else dx_pad[n0:n1], dy[n0:n1].reshape(-1, filters)
-        dw = xp.zeros((kernel * kernel * channels, filters), dtype=w.dtype) if need_dw else None
+        dw = None
         for block in _blocks(n1 - n0, out_h, row_bytes, block_bytes):
             b0, b1, h0, h1 = block
             start, stop = (b0 * out_h + h0) * out_w, ((b1 - 1) * out_h + h1) * out_w
             if need_dw:
-                dw += _im2col(x_part, block, kernel, stride, out_w).T @ dy_rows[start:stop]
+                dw = _accumulate(dw, _im2col(x_part, block, kernel, stride, out_w).T @ dy_rows[start:stop])
             if dx_part is not None:
                 dcols = scratch("dcols", (stop - start, kernel * kernel * channels), dy.dtype)
                 xp.matmul(dy_rows[start:stop], w.reshape(-1, filters).T, out=dcols)
@@ -202,27 +202,35 @@ def conv2d_backward(dy, x_pad, w, stride, pads, block_bytes, need_dx=True, need_
     return dx_pad[:, top:hp - bottom, left:wp - right], dw
 
 
-def _backward_by_transpose(dy, x_pad, w, pads, block_bytes, need_dw):
-    """Both gradients of a stride-1 conv from one im2col, of dy rather than of x.
+def _backward_by_transpose(dy, x_pad, w, stride, pads, block_bytes, need_dw):
+    """Both gradients of a conv from one im2col, of dy rather than of x.
 
-    dx is dy (padded by k-1-pad) correlated with the flipped, transposed kernel: the columns
-    D (pixels of x, k*k*F) of padded dy times w_t (k*k*F, C). The same columns give the weight
-    gradient: x^T D (C, k*k*F) holds dw with its taps flipped, since
-    dw[i, j, c, f] = sum_p x[p, c] dy[p - (i, j) + pad, f] = sum_p x[p, c] D[p, (k-1-i, k-1-j), f].
-    Returns (dx (N, H, W, C), dw (k, k, C, F) or None)."""
+    With stride s, y is every s-th value of the stride-1 conv z of x_pad; dz is dy spread
+    out with zeros between (on CuPy, where fewer launches beat less arithmetic; NumPy
+    scatters dcols instead). dx is dz (padded by k-1-pad) correlated with the flipped,
+    transposed kernel: the columns D (pixels of x, k*k*F) of padded dz times w_t (k*k*F, C).
+    The same columns give the weight gradient: x^T D (C, k*k*F) holds dw with its taps
+    flipped, since dw[i, j, c, f] = sum_p x[p, c] dz[p - (i, j) + pad, f]
+    = sum_p x[p, c] D[p, (k-1-i, k-1-j), f]. Returns (dx (N, H, W, C), dw (k, k, C, F) or None)."""
     xp = get_xp()
     kernel, channels, filters = w.shape[0], w.shape[2], w.shape[3]
     top, bottom, left, right = pads
     n, hp, wp, _ = x_pad.shape
     height, width = hp - top - bottom, wp - left - right
-    dy_pad = pad_nhwc(dy, (kernel - 1 - top, kernel - 1 - bottom, kernel - 1 - left, kernel - 1 - right))
+    back = (kernel - 1 - top, kernel - 1 - bottom, kernel - 1 - left, kernel - 1 - right)
+    if stride == 1:
+        dy_pad = pad_nhwc(dy, back)
+    else:  # dz of the stride-1 grid (hp - k + 1, wp - k + 1), padded, with dy at every s-th place
+        dy_pad = xp.zeros((n, height + kernel - 1, width + kernel - 1, filters), dtype=dy.dtype)
+        out_h, out_w = dy.shape[1], dy.shape[2]
+        dy_pad[:, back[0]:back[0] + (out_h - 1) * stride + 1:stride,
+               back[2]:back[2] + (out_w - 1) * stride + 1:stride] = dy
     w_t = xp.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(-1, channels)
     dx = xp.empty((n, height, width, channels), dtype=dy.dtype)
     row_bytes = width * kernel * kernel * filters * dy.itemsize
 
     def images(n0, n1):  # dx of these images, and their share of the flipped weight gradient
-        dy_part, dx_rows = dy_pad[n0:n1], dx[n0:n1].reshape(-1, channels)
-        dw = xp.zeros((channels, kernel * kernel * filters), dtype=w.dtype) if need_dw else None
+        dy_part, dx_rows, dw = dy_pad[n0:n1], dx[n0:n1].reshape(-1, channels), None
         for block in _blocks(n1 - n0, height, row_bytes, block_bytes):
             b0, b1, h0, h1 = block
             start, stop = (b0 * height + h0) * width, ((b1 - 1) * height + h1) * width
@@ -230,7 +238,7 @@ def _backward_by_transpose(dy, x_pad, w, pads, block_bytes, need_dw):
             xp.matmul(cols, w_t, out=dx_rows[start:stop])
             if need_dw:
                 x_rows = x_pad[n0 + b0:n0 + b1, top + h0:top + h1, left:left + width].reshape(-1, channels)
-                dw += x_rows.T @ cols
+                dw = _accumulate(dw, x_rows.T @ cols)
         return dw
     partial = run_parts(images, n, dy_pad.size * kernel * kernel)
     if not need_dw:
@@ -238,7 +246,15 @@ def _backward_by_transpose(dy, x_pad, w, pads, block_bytes, need_dw):
     dw = partial[0]
     for more in partial[1:]:
         dw += more
-    return dx, xp.ascontiguousarray(dw.reshape(channels, kernel, kernel, filters)[:, ::-1, ::-1].transpose(1, 2, 0, 3))
+    return dx, dw.reshape(channels, kernel, kernel, filters)[:, ::-1, ::-1].transpose(1, 2, 0, 3)
+
+
+def _accumulate(total, part):
+    """total + part, into total when there is one (None: part itself, no zeros to add to)."""
+    if total is None:
+        return part
+    total += part
+    return total
 
 
 class Conv2D(Layer):

@@ -1,6 +1,7 @@
 """Batch normalisation over the last (feature or channel) axis."""
 import numpy as np
 
+from .. import kernels
 from ..backend import get_xp
 from ..threads import run_parts
 from .base import Layer, channel_rows, fold_channels, sum_rows, tile_channels
@@ -70,28 +71,23 @@ class BatchNorm(Layer):
 
             def center(r0, r1):  # x_hat = x - mean, for now
                 xp.subtract(rows[r0:r1], mean_row, out=x_hat[r0:r1])
-                return (sum_rows(x_hat[r0:r1] * x_hat[r0:r1]),)
+                return (kernels.square_sums(x_hat[r0:r1]),)
             squares, count = self._over_processes(self._channel_sums(center, rows), rows.size // self.channels)
-            var = squares[0] / count
-            self.running_mean *= self.momentum
-            self.running_mean += (1 - self.momentum) * mean
-            self.running_var *= self.momentum
-            self.running_var += (1 - self.momentum) * var
+            inv_std = kernels.batch_norm_statistics(squares[0], mean, count, self.eps, self.momentum,
+                                                    self.running_mean, self.running_var)
         else:
-            var, mean_row = self.running_var, tile_channels(self.running_mean, rows)
+            mean_row = tile_channels(self.running_mean, rows)
             run_parts(lambda r0, r1: xp.subtract(rows[r0:r1], mean_row, out=x_hat[r0:r1]), rows.shape[0], rows.size)
-        inv_std = 1 / xp.sqrt(var + self.eps)
+            inv_std = 1 / xp.sqrt(self.running_var + self.eps)
         inv_std_row = tile_channels(inv_std, rows)
-        y = xp.empty_like(rows) if self.params else x_hat
         if self.params:
+            y = xp.empty_like(rows)
             gamma_row, beta_row = tile_channels(self.params["gamma"], rows), tile_channels(self.params["beta"], rows)
-
-        def scale(r0, r1):
-            x_hat[r0:r1] *= inv_std_row
-            if self.params:
-                xp.multiply(x_hat[r0:r1], gamma_row, out=y[r0:r1])
-                y[r0:r1] += beta_row
-        run_parts(scale, rows.shape[0], rows.size)
+            run_parts(lambda r0, r1: kernels.normalise(x_hat[r0:r1], inv_std_row, gamma_row, beta_row, y[r0:r1]),
+                      rows.shape[0], rows.size)
+        else:
+            y = x_hat
+            run_parts(lambda r0, r1: xp.multiply(x_hat[r0:r1], inv_std_row, out=x_hat[r0:r1]), rows.shape[0], rows.size)
         return y.reshape(x.shape), (x_hat, inv_std, self.training)
 
     def backward(self, dy, cache, need_dx=True):
@@ -100,25 +96,19 @@ class BatchNorm(Layer):
         rows = dy.reshape(x_hat.shape)
         if (self.params and not self.frozen) or training:
             sum_dy, sum_dy_x_hat = self._channel_sums(
-                lambda r0, r1: (sum_rows(rows[r0:r1]), sum_rows(rows[r0:r1] * x_hat[r0:r1])), rows)
+                lambda r0, r1: (sum_rows(rows[r0:r1]), kernels.product_sums(rows[r0:r1], x_hat[r0:r1])), rows)
         if self.params and not self.frozen:
             self.grads["beta"] += sum_dy
             self.grads["gamma"] += sum_dy_x_hat
-        if training:  # ... and on every process's x: sum over them
-            (sum_dy, sum_dy_x_hat), count = self._over_processes([sum_dy, sum_dy_x_hat], rows.size // c)
-        scale = self.params["gamma"] * inv_std if self.params else inv_std
-        scale_row = tile_channels(scale, rows)
+        gamma = self.params["gamma"] if self.params else xp.ones_like(inv_std)
         dx = xp.empty_like(rows)
-        if training:  # the batch mean and variance depend on x too: subtract their share
-            x_hat_coef = tile_channels(scale * sum_dy_x_hat / count, rows)
-            shift = tile_channels(scale * sum_dy / count, rows)
-
-            def part(r0, r1):
-                xp.multiply(rows[r0:r1], scale_row, out=dx[r0:r1])
-                dx[r0:r1] -= x_hat[r0:r1] * x_hat_coef
-                dx[r0:r1] -= shift
+        if training:  # the batch mean and variance depend on x (on every process's x) too
+            (sum_dy, sum_dy_x_hat), count = self._over_processes([sum_dy, sum_dy_x_hat], rows.size // c)
+            factors = [tile_channels(f, rows) for f in
+                       kernels.batch_norm_coefficients(gamma, inv_std, sum_dy, sum_dy_x_hat, count)]
+            run_parts(lambda r0, r1: kernels.batch_norm_input_grad(rows[r0:r1], x_hat[r0:r1], *factors, dx[r0:r1]),
+                      rows.shape[0], rows.size)
         else:
-            def part(r0, r1):
-                xp.multiply(rows[r0:r1], scale_row, out=dx[r0:r1])
-        run_parts(part, rows.shape[0], rows.size)
+            scale_row = tile_channels(gamma * inv_std, rows)
+            run_parts(lambda r0, r1: xp.multiply(rows[r0:r1], scale_row, out=dx[r0:r1]), rows.shape[0], rows.size)
         return dx.reshape(dy.shape)

@@ -13,6 +13,7 @@ fixed. ``W_sn = W / sigma`` gives::
 """
 import numpy as np
 
+from .. import kernels
 from ..backend import get_xp
 
 
@@ -27,21 +28,21 @@ class SpectralNorm:
         self.u = get_xp().asarray(u / np.linalg.norm(u), dtype=dtype)
         self.eps = eps
 
-    def _normalise(self, vector):
-        return vector / (get_xp().sqrt((vector * vector).sum()) + self.eps)
-
     def power_iteration(self, matrix):
         """Move ``u`` one step towards the top right-singular vector of ``matrix`` (fan_in, fan_out)."""
-        self.u[...] = self._normalise(matrix.T @ self._normalise(matrix @ self.u))
+        v = matrix @ self.u
+        v = kernels.unit(v, kernels.l2_norm(v), self.eps)
+        u = matrix.T @ v
+        self.u = kernels.unit(u, kernels.l2_norm(u), self.eps)  # a new array: caches keep the old one
 
     def forward(self, w, training):
         """w (..., fan_out) -> (w / sigma of the same shape, cache)."""
         matrix = w.reshape(-1, w.shape[-1])
         if training:
             self.power_iteration(matrix)
-        u = self.u.copy()
+        u = self.u
         wu = matrix @ u
-        sigma = get_xp().sqrt((wu * wu).sum()) + self.eps
+        sigma = kernels.l2_norm(wu) + self.eps
         w_sn = w / sigma
         return w_sn, (w_sn, sigma, wu / sigma, u)
 
@@ -50,5 +51,5 @@ class SpectralNorm:
         """Gradient with respect to the raw weight, from the gradient of ``w / sigma``."""
         w_sn, sigma, v, u = cache
         matrix_grad = dw_sn.reshape(-1, dw_sn.shape[-1])
-        inner = (matrix_grad * w_sn.reshape(matrix_grad.shape)).sum()
-        return ((matrix_grad - inner * v[:, None] * u[None, :]) / sigma).reshape(dw_sn.shape)
+        inner = get_xp().vdot(matrix_grad, w_sn.reshape(matrix_grad.shape))
+        return kernels.spectral_grad(matrix_grad, v[:, None], u[None, :], inner, sigma).reshape(dw_sn.shape)
