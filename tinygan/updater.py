@@ -21,6 +21,7 @@ every step.
 import numpy as np
 
 from . import backend
+from .backend import array_module
 from .checkpoint import restore_training, save_checkpoint
 from .data import CanvasDataset
 from .data.layouts import LayoutDataset, training_rules
@@ -128,6 +129,7 @@ class Updater:
         model_rng = np.random.default_rng(settings.seed)
         self.generator = Generator(config, model_rng, dtype)
         self.discriminator = Discriminator(config, model_rng, dtype)
+        self.joint_batch = not (config.minibatch_std or config.dropout)  # D's real and fake passes as one
         adam = dict(beta1=settings.beta1, beta2=settings.beta2)  # each model's parameters in one flat buffer
         self.opt_g = Adam(self.generator, lr=settings.lr_g, **adam)
         self.opt_d = Adam(self.discriminator, lr=settings.lr_d, **adam)
@@ -191,12 +193,21 @@ class Updater:
         fake, g_cache = G.forward(noise, fake_labels, fake_boxes)
 
         D.zero_grad()  # D sees 2B images; each half's loss is weighted 1/2, as one batch of 2B
-        out, cache = D.forward(real, labels, boxes)
-        loss_real, dout = self.loss.discriminator(out, True, targets[0])
-        D.backward(dout * 0.5, cache, need_dx=False)
-        out, cache = D.forward(fake, fake_labels, fake_boxes)
-        loss_fake, dout = self.loss.discriminator(out, False, targets[1])
-        D.backward(dout * 0.5, cache, need_dx=False)
+        if self.joint_batch:  # real and fake in one pass of 2B: half the calls (kernel launches on a GPU)
+            xp = backend.get_xp()
+            both = (xp.concatenate([real, fake]), *(array_module(a).concatenate([a, b]) for a, b in
+                                                     ((labels, fake_labels), (boxes, fake_boxes))))
+            out, cache = D.forward(*both)
+            loss_real, dout_real = self.loss.discriminator(out[:len(real)], True, targets[0])
+            loss_fake, dout_fake = self.loss.discriminator(out[len(real):], False, targets[1])
+            D.backward(xp.concatenate([dout_real, dout_fake]) * 0.5, cache, need_dx=False)
+        else:  # a layer couples the images of a pass (minibatch std) or draws per pass (dropout)
+            out, cache = D.forward(real, labels, boxes)
+            loss_real, dout = self.loss.discriminator(out, True, targets[0])
+            D.backward(dout * 0.5, cache, need_dx=False)
+            out, cache = D.forward(fake, fake_labels, fake_boxes)
+            loss_fake, dout = self.loss.discriminator(out, False, targets[1])
+            D.backward(dout * 0.5, cache, need_dx=False)
         self.average_gradients(D)
         self.opt_d.step()
 
