@@ -36,6 +36,17 @@ _SOURCES = {
              " param -= step_size * m / (sqrt(v) + eps)"),
     "spectral_grad": ("T g, T v, T u, T inner, T sigma", "T out", "out = (g - inner * v * u) / sigma"),
 }
+_IM2COL = (
+    "raw T x, int32 height, int32 width, int32 channels, int32 out_w, int32 row0, int32 rows, int32 kernel,"
+    " int32 stride, int32 dilation, int32 top, int32 left", "T cols",
+    "int c = i % channels; int t = i / channels; int kj = t % kernel; t /= kernel; int ki = t % kernel;"
+    " t /= kernel; int ow = t % out_w; t /= out_w; int oh = row0 + t % rows; int n = t / rows;"
+    " int qh = oh * stride + ki - top, qw = ow * stride + kj - left;"  # in the spread-out source
+    " T value = 0;"
+    " if (qh >= 0 && qw >= 0 && qh % dilation == 0 && qw % dilation == 0 && qh / dilation < height"
+    "     && qw / dilation < width)"
+    "     value = x[((n * height + qh / dilation) * width + qw / dilation) * channels + c];"
+    " cols = value")
 _REDUCTIONS = {  # column sums (axis 0) of a mapped value
     "square_sums": ("T x", "T sums", "x * x"),
     "product_sums": ("T x, T y", "T sums", "x * y"),
@@ -45,7 +56,9 @@ _REDUCTIONS = {  # column sums (axis 0) of a mapped value
 def _cuda(name):
     if name not in _CUDA:
         import cupy
-        if name == "l2_norm":
+        if name == "im2col":
+            _CUDA[name] = cupy.ElementwiseKernel(*_IM2COL, "tinygan_im2col")
+        elif name == "l2_norm":
             _CUDA[name] = cupy.ReductionKernel("T x", "T norm", "x * x", "a + b", "norm = sqrt(a)", "0", "tinygan_l2_norm")
         elif name in _REDUCTIONS:
             inputs, outputs, mapped = _REDUCTIONS[name]
@@ -184,3 +197,25 @@ def adam(param, grad, m, v, beta1, beta2, step_size, eps):
     numpy.divide(m, denominator, out=denominator)
     denominator *= step_size
     param -= denominator
+
+
+def im2col(x, pads, dilation, block, kernel, stride, out_w, cols):
+    """The columns of one block of a conv's output pixels, read from x (N, H, W, C) spread
+    out by ``dilation`` (dilation - 1 zeros between values) and zero-padded by ``pads``
+    (top, bottom, left, right), without making that padded array:
+    cols (n1 - n0, h1 - h0, out_w, k, k, C)[b, r, c, i, j, :] = padded[n0 + b, (h0 + r) * stride + i,
+    c * stride + j, :] for block = (n0, n1, h0, h1). Written into ``cols``; returns it."""
+    n0, n1, h0, h1 = block
+    if backend_name() != "numpy":
+        height, width, channels = x.shape[1:]
+        return _cuda("im2col")(x[n0:n1], height, width, channels, out_w, h0, h1 - h0, kernel, stride, dilation,
+                               pads[0], pads[2], cols)
+    top, bottom, left, right = pads
+    n, height, width, channels = x.shape
+    spread = numpy.zeros((n1 - n0, (height - 1) * dilation + 1 + top + bottom,
+                          (width - 1) * dilation + 1 + left + right, channels), dtype=x.dtype)
+    spread[:, top:top + (height - 1) * dilation + 1:dilation, left:left + (width - 1) * dilation + 1:dilation] = x[n0:n1]
+    part = spread[:, h0 * stride:]
+    s_n, s_h, s_w, s_c = part.strides
+    cols[...] = numpy.lib.stride_tricks.as_strided(part, cols.shape, (s_n, s_h * stride, s_w * stride, s_h, s_w, s_c))
+    return cols

@@ -11,9 +11,11 @@ The input gradient of a stride-1 conv is itself a stride-1 conv of dy with the
 flipped, transposed kernel; other strides scatter-add the column gradient (col2im).
 """
 import threading
+from typing import NamedTuple
 
 import numpy as np
 
+from .. import kernels
 from ..backend import backend_name, get_xp, host_layout
 from ..threads import run_parts
 from ..init import get_initialiser
@@ -63,21 +65,58 @@ def scratch(role, shape, dtype):
     return buffer[:size].reshape(shape)
 
 
-def _im2col(x_pad, block, kernel, stride, out_w):
+class Padded(NamedTuple):
+    """An image batch as a conv reads it: ``array`` (N, H, W, C) spread out by ``dilation``
+    (dilation - 1 zeros between values) and zero-padded by ``pads`` (top, bottom, left, right).
+    In the host layout :func:`padded` applies both at once (the array is the padded one); on
+    CuPy they stay virtual, and the im2col kernel reads zeros for them (no padded copy)."""
+    array: object
+    pads: tuple = (0, 0, 0, 0)
+    dilation: int = 1
+
+    @property
+    def shape(self):
+        n, h, w, c = self.array.shape
+        top, bottom, left, right = self.pads
+        return n, (h - 1) * self.dilation + 1 + top + bottom, (w - 1) * self.dilation + 1 + left + right, c
+
+    def images(self, n0, n1):
+        return Padded(self.array[n0:n1], self.pads, self.dilation)
+
+
+def padded(x, pads, dilation=1):
+    """x (N, H, W, C) spread out by ``dilation`` and zero-padded by ``pads``, as a :class:`Padded`."""
+    if not host_layout():
+        return Padded(x, tuple(pads), dilation)
+    if dilation == 1:
+        return Padded(pad_nhwc(x, pads))
+    top, bottom, left, right = pads
+    n, h, w, c = x.shape
+    spread = get_xp().zeros(Padded(x, pads, dilation).shape, dtype=x.dtype)
+    spread[:, top:top + (h - 1) * dilation + 1:dilation, left:left + (w - 1) * dilation + 1:dilation] = x
+    return Padded(spread)
+
+
+def _im2col(source, block, kernel, stride, out_w):
     """Columns of one block: (pixels, k*k*C), taps outer and channels inner, as w.reshape(-1, F).
 
     One copy from a strided view of every k x k window. In the view, the kernel's
     column taps and the channels are adjacent in memory, so the copy moves runs of
     k*C values rather than C (ten times faster than a copy per tap when C is small).
+    A source with virtual padding (CuPy) goes through one kernel instead (:func:`kernels.im2col`).
     The result lives in a scratch buffer: use it before the next call."""
     n0, n1, h0, h1 = block
-    channels = x_pad.shape[3]
+    x_pad, channels = source.array, source.array.shape[3]
+    shape = (n1 - n0, h1 - h0, out_w, kernel, kernel, channels)
+    if any(source.pads) or source.dilation > 1:
+        cols = kernels.im2col(x_pad, source.pads, source.dilation, block, kernel, stride, out_w,
+                              scratch("cols", shape, x_pad.dtype))
+        return cols.reshape(-1, kernel * kernel * channels)
     if kernel == 1 and stride == 1:
         return x_pad[n0:n1, h0:h1].reshape(-1, channels)
     xp = get_xp()
     part = x_pad[n0:n1, h0 * stride:]
     s_n, s_h, s_w, s_c = part.strides
-    shape = (n1 - n0, h1 - h0, out_w, kernel, kernel, channels)
     windows = xp.lib.stride_tricks.as_strided(
         part, shape, (s_n, s_h * stride, s_w * stride, s_h, s_w, s_c))
     cols = scratch("cols", shape, x_pad.dtype)
@@ -120,26 +159,26 @@ def pad_nhwc(x, pads):
     return x_pad
 
 
-def conv2d_forward(x_pad, w, stride, block_bytes):
-    """Convolve an already padded x_pad (N, Hp, Wp, C) with w (k, k, C, F) -> (N, Ho, Wo, F), no bias.
-    The images are split over the host threads."""
+def conv2d_forward(source, w, stride, block_bytes):
+    """Convolve a :class:`Padded` source (N, Hp, Wp, C padded) with w (k, k, C, F) -> (N, Ho, Wo, F),
+    no bias. The images are split over the host threads."""
     xp = get_xp()
-    n, hp, wp, channels = x_pad.shape
+    n, hp, wp, channels = source.shape
     kernel, filters = w.shape[0], w.shape[3]
-    if kernel * kernel * channels == 1 and stride == 1:
-        return _outer_product(x_pad, w.reshape(-1))
+    if kernel * kernel * channels == 1 and stride == 1 and not any(source.pads):
+        return _outer_product(source.array, w.reshape(-1))
     out_h, out_w = (hp - kernel) // stride + 1, (wp - kernel) // stride + 1
-    y = xp.empty((n, out_h, out_w, filters), dtype=x_pad.dtype)
+    y = xp.empty((n, out_h, out_w, filters), dtype=source.array.dtype)
     w_mat = w.reshape(-1, filters)
-    row_bytes = out_w * kernel * kernel * channels * x_pad.itemsize
+    row_bytes = out_w * kernel * kernel * channels * source.array.itemsize
 
     def images(n0, n1):
-        x_part, y_rows = x_pad[n0:n1], y[n0:n1].reshape(-1, filters)
+        part, y_rows = source.images(n0, n1), y[n0:n1].reshape(-1, filters)
         for block in _blocks(n1 - n0, out_h, row_bytes, block_bytes):
             b0, b1, h0, h1 = block
             start, stop = (b0 * out_h + h0) * out_w, ((b1 - 1) * out_h + h1) * out_w
-            xp.matmul(_im2col(x_part, block, kernel, stride, out_w), w_mat, out=y_rows[start:stop])
-    run_parts(images, n, x_pad.size * kernel * kernel // stride ** 2)
+            xp.matmul(_im2col(part, block, kernel, stride, out_w), w_mat, out=y_rows[start:stop])
+    run_parts(images, n, n * hp * wp * channels * kernel * kernel // stride ** 2)
     return y
 
 
@@ -158,29 +197,28 @@ def _outer_product(x, w):
     return y
 
 
-def conv2d_backward(dy, x_pad, w, stride, pads, block_bytes, need_dx=True, need_dw=True):
+def conv2d_backward(dy, source, w, stride, pads, block_bytes, need_dx=True, need_dw=True):
     """Gradients of conv2d_forward: returns (dx (N, H, W, C), dw (k, k, C, F)), each None
-    when not needed.
-
-    ``pads`` = (top, bottom, left, right) that made x_pad from x."""
+    when not needed. ``source``: the :class:`Padded` input of the forward; ``pads`` =
+    (top, bottom, left, right) that padded it."""
     xp = get_xp()
-    n, hp, wp, channels = x_pad.shape
+    n, hp, wp, channels = source.shape
     kernel, filters = w.shape[0], w.shape[3]
     out_h, out_w = dy.shape[1], dy.shape[2]
-    row_bytes = out_w * kernel * kernel * channels * x_pad.itemsize
-    transposed = stride == 1 and max(pads) <= kernel - 1
+    row_bytes = out_w * kernel * kernel * channels * dy.itemsize
     if need_dx and kernel > 1 and max(pads) <= kernel - 1 and (stride == 1 or not host_layout()):
-        return _backward_by_transpose(dy, x_pad, w, stride, pads, block_bytes, need_dw)
-    dx_pad = None if transposed or not need_dx else xp.zeros_like(x_pad)
+        return _backward_by_transpose(dy, source, w, stride, pads, block_bytes, need_dw)
+    one_by_one = need_dx and kernel == 1 and stride == 1 and not any(pads)
+    dx_pad = xp.zeros(source.shape, dtype=dy.dtype) if need_dx and not one_by_one else None
 
     def images(n0, n1):  # the weight gradient of these images (and their col2im share of dx)
-        x_part, dx_part, dy_rows = x_pad[n0:n1], None if dx_pad is None else dx_pad[n0:n1], dy[n0:n1].reshape(-1, filters)
+        part, dx_part, dy_rows = source.images(n0, n1), None if dx_pad is None else dx_pad[n0:n1], dy[n0:n1].reshape(-1, filters)
         dw = None
         for block in _blocks(n1 - n0, out_h, row_bytes, block_bytes):
             b0, b1, h0, h1 = block
             start, stop = (b0 * out_h + h0) * out_w, ((b1 - 1) * out_h + h1) * out_w
             if need_dw:
-                dw = _accumulate(dw, _im2col(x_part, block, kernel, stride, out_w).T @ dy_rows[start:stop])
+                dw = _accumulate(dw, _im2col(part, block, kernel, stride, out_w).T @ dy_rows[start:stop])
             if dx_part is not None:
                 dcols = scratch("dcols", (stop - start, kernel * kernel * channels), dy.dtype)
                 xp.matmul(dy_rows[start:stop], w.reshape(-1, filters).T, out=dcols)
@@ -188,7 +226,7 @@ def conv2d_backward(dy, x_pad, w, stride, pads, block_bytes, need_dx=True, need_
         return dw
     dw = None
     if need_dw or dx_pad is not None:
-        partial = run_parts(images, n, x_pad.size * kernel * kernel // stride ** 2)
+        partial = run_parts(images, n, n * hp * wp * channels * kernel * kernel // stride ** 2)
         if need_dw:
             dw = partial[0]
             for more in partial[1:]:
@@ -196,17 +234,17 @@ def conv2d_backward(dy, x_pad, w, stride, pads, block_bytes, need_dx=True, need_
             dw = dw.reshape(w.shape)
     if not need_dx:
         return None, dw
+    if one_by_one:  # dx = dy times the transposed kernel
+        return conv2d_forward(Padded(dy), xp.ascontiguousarray(w.transpose(0, 1, 3, 2)), 1, block_bytes), dw
     top, bottom, left, right = pads
-    if transposed:  # a 1x1 conv: dx = dy times the transposed kernel
-        return conv2d_forward(dy, xp.ascontiguousarray(w.transpose(0, 1, 3, 2)), 1, block_bytes), dw
     return dx_pad[:, top:hp - bottom, left:wp - right], dw
 
 
-def _backward_by_transpose(dy, x_pad, w, stride, pads, block_bytes, need_dw):
+def _backward_by_transpose(dy, source, w, stride, pads, block_bytes, need_dw):
     """Both gradients of a conv from one im2col, of dy rather than of x.
 
-    With stride s, y is every s-th value of the stride-1 conv z of x_pad; dz is dy spread
-    out with zeros between (on CuPy, where fewer launches beat less arithmetic; NumPy
+    With stride s, y is every s-th value of the stride-1 conv z of the padded x; dz is dy
+    spread out with zeros between (on CuPy, where fewer launches beat less arithmetic; NumPy
     scatters dcols instead). dx is dz (padded by k-1-pad) correlated with the flipped,
     transposed kernel: the columns D (pixels of x, k*k*F) of padded dz times w_t (k*k*F, C).
     The same columns give the weight gradient: x^T D (C, k*k*F) holds dw with its taps
@@ -215,32 +253,27 @@ def _backward_by_transpose(dy, x_pad, w, stride, pads, block_bytes, need_dw):
     xp = get_xp()
     kernel, channels, filters = w.shape[0], w.shape[2], w.shape[3]
     top, bottom, left, right = pads
-    n, hp, wp, _ = x_pad.shape
+    n, hp, wp, _ = source.shape
     height, width = hp - top - bottom, wp - left - right
-    back = (kernel - 1 - top, kernel - 1 - bottom, kernel - 1 - left, kernel - 1 - right)
-    if stride == 1:
-        dy_pad = pad_nhwc(dy, back)
-    else:  # dz of the stride-1 grid (hp - k + 1, wp - k + 1), padded, with dy at every s-th place
-        dy_pad = xp.zeros((n, height + kernel - 1, width + kernel - 1, filters), dtype=dy.dtype)
-        out_h, out_w = dy.shape[1], dy.shape[2]
-        dy_pad[:, back[0]:back[0] + (out_h - 1) * stride + 1:stride,
-               back[2]:back[2] + (out_w - 1) * stride + 1:stride] = dy
+    x = source.array if any(source.pads) else source.array[:, top:top + height, left:left + width]
+    # the stride-1 grid has hp - k + 1 rows; dy spread out covers (Ho - 1) * s + 1 of them
+    extra_h, extra_w = hp - kernel + 1 - ((dy.shape[1] - 1) * stride + 1), wp - kernel + 1 - ((dy.shape[2] - 1) * stride + 1)
+    dz = padded(dy, (kernel - 1 - top, kernel - 1 - bottom + extra_h, kernel - 1 - left, kernel - 1 - right + extra_w), stride)
     w_t = xp.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(-1, channels)
     dx = xp.empty((n, height, width, channels), dtype=dy.dtype)
     row_bytes = width * kernel * kernel * filters * dy.itemsize
 
     def images(n0, n1):  # dx of these images, and their share of the flipped weight gradient
-        dy_part, dx_rows, dw = dy_pad[n0:n1], dx[n0:n1].reshape(-1, channels), None
+        dz_part, dx_rows, dw = dz.images(n0, n1), dx[n0:n1].reshape(-1, channels), None
         for block in _blocks(n1 - n0, height, row_bytes, block_bytes):
             b0, b1, h0, h1 = block
             start, stop = (b0 * height + h0) * width, ((b1 - 1) * height + h1) * width
-            cols = _im2col(dy_part, block, kernel, 1, width)
+            cols = _im2col(dz_part, block, kernel, 1, width)
             xp.matmul(cols, w_t, out=dx_rows[start:stop])
             if need_dw:
-                x_rows = x_pad[n0 + b0:n0 + b1, top + h0:top + h1, left:left + width].reshape(-1, channels)
-                dw = _accumulate(dw, x_rows.T @ cols)
+                dw = _accumulate(dw, x[n0 + b0:n0 + b1, h0:h1].reshape(-1, channels).T @ cols)
         return dw
-    partial = run_parts(images, n, dy_pad.size * kernel * kernel)
+    partial = run_parts(images, n, n * (height + kernel - 1) * (width + kernel - 1) * filters * kernel * kernel)
     if not need_dw:
         return dx, None
     dw = partial[0]
@@ -322,22 +355,22 @@ class Conv2D(Layer):
             raise ValueError(f"{self.name}: input of shape {tuple(x.shape)} is smaller than the "
                              f"{self.kernel_size}x{self.kernel_size} kernel after padding")
         pads = self.pads(x.shape[1], x.shape[2])
-        x_pad = pad_nhwc(x, pads)
+        source = padded(x, pads)
         w, w_cache = (self.params["w"], None) if self.spectral is None else \
             self.spectral.forward(self.params["w"], self.training)
-        y = conv2d_forward(x_pad, w, self.stride, self._block_bytes())
+        y = conv2d_forward(source, w, self.stride, self._block_bytes())
         if "b" in self.params:
             rows = channel_rows(y, self.out_channels)
             rows += tile_channels(self.params["b"], rows)
-        return y, (x_pad, pads, w, w_cache)
+        return y, (source, pads, w, w_cache)
 
     def backward(self, dy, cache, need_dx=True):
         """dy (N, Ho, Wo, F) -> dx (N, H, W, C), or None with ``need_dx=False``; adds the
         parameter gradients unless the layer is frozen."""
-        x_pad, pads, w, w_cache = cache
+        source, pads, w, w_cache = cache
         if "b" in self.params and not self.frozen:
             self.grads["b"] += sum_rows(dy.reshape(-1, self.out_channels))
-        dx, dw = conv2d_backward(dy, x_pad, w, self.stride, pads, self._block_bytes(), need_dx, not self.frozen)
+        dx, dw = conv2d_backward(dy, source, w, self.stride, pads, self._block_bytes(), need_dx, not self.frozen)
         if dw is not None:
             self.grads["w"] += dw if w_cache is None else SpectralNorm.backward(dw, w_cache)
         return dx
