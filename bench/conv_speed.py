@@ -11,7 +11,8 @@ Per shape the script times, interleaved within each repeat so that machine noise
 them alike (medians of ``--repeats`` after ``--warmup`` rounds, device-synchronized on a GPU):
 
 * tinygan forward, and forward + backward (random dy; the input gradient is computed);
-* the GEMM ceiling: one matmul of the conv's main GEMM, (N*Ho*Wo, k*k*C) @ (k*k*C, F);
+* the GEMM ceiling: one matmul of the conv's main GEMM, (N*Ho*Wo, k*k*C) @ (k*k*C, F), its rows
+  split over the host threads as tinygan splits its own (tinygan.threads.matmul);
 * PyTorch's F.conv2d forward + backward (NCHW, bias, same output size, x.requires_grad).
 
 FLOPs: forward 2*N*Ho*Wo*k*k*C*F, forward + backward 3x that (bias ignored). "vs GEMM" is
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
-from tinygan import backend  # noqa: E402
+from tinygan import backend, threads  # noqa: E402
 from tinygan.layers.conv import Conv2D  # noqa: E402
 
 DEFAULT_SHAPES = ["256-256@32s1", "256-128@64s1", "128-64@128s1",
@@ -45,7 +46,7 @@ QUICK_BATCH = 4
 MEMORY_SHAPE = "128-64@128s1"
 MEMORY_TARGET_BYTES = 1.5e9
 PARITY_TOLERANCE = {False: 1e-4, True: 1e-2}  # max relative error vs torch, by TF32 mode
-THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_VARIABLES = ("TINYGAN_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 DTYPE = np.float32
 
 
@@ -152,8 +153,9 @@ def runtime_line(info):
     """One line saying which BLAS kernel and threads each side ran."""
     blas = info["blas_runtime"]
     forced = [f"{name}={blas[name]}" for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if blas[name]]
-    line = (f"runtime: {info['cpu_model']}; tinygan: OpenBLAS kernel {blas['core']}, {blas['threads']} threads"
-            + (f" (forced by {' '.join(forced)})" if forced else " (its own choice)"))
+    line = (f"runtime: {info['cpu_model']}; tinygan: {info.get('host_threads', 1)} host threads, OpenBLAS kernel "
+            f"{blas['core']} with {blas['threads']} thread(s) each"
+            + (f" (kernel forced by {' '.join(forced)})" if forced else " (kernel: its own choice)"))
     if info.get("torch_runtime"):
         line += f"; torch: {info['torch_runtime']['cpu_capability']} kernels, {info['torch_runtime']['threads']} threads"
     return line
@@ -172,8 +174,9 @@ def machine_info(args, torch):
         blas = f"{blas.get('name')} {blas.get('version')}"
     except Exception as err:  # the layout of show_config differs between numpy versions
         blas = f"unknown ({err})"
+    host_threads = threads.threads()  # first: several host threads keep OpenBLAS to one thread each
     info = {"cpu_model": cpu_model, "cpu_count": os.cpu_count(), "python": sys.version.split()[0],
-            "numpy": np.__version__, "blas": blas, "threads": args.threads, "tf32": args.tf32,
+            "numpy": np.__version__, "blas": blas, "threads": args.threads, "host_threads": host_threads, "tf32": args.tf32,
             "torch": torch.__version__ if torch is not None else None,
             "blas_runtime": blas_runtime(), "torch_runtime": torch_runtime(torch)}
     cupy, _ = backend.cupy_status()
@@ -198,12 +201,13 @@ def tinygan_case(shape, batch):
 
 
 def gemm_case(shape, batch):
-    """A callable doing the conv's main GEMM once, on the current backend."""
+    """A callable doing the conv's main GEMM once, on the current backend, its rows split over
+    tinygan's host threads (each with one OpenBLAS thread), as the conv runs its own."""
     rows, depth, filters = shape.gemm_dims(batch)
     rng = backend.rng(2)
     cols = rng.standard_normal((rows, depth), dtype=DTYPE)
     weights = rng.standard_normal((depth, filters), dtype=DTYPE)
-    return lambda: cols @ weights
+    return lambda: threads.matmul(cols, weights)
 
 
 def torch_case(torch, device, layer, x, dy):
@@ -409,7 +413,7 @@ def parse_args(argv):
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     parser.add_argument("--tf32", action="store_true", help="allow TF32 on the GPU (CuPy and torch)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="BLAS and torch threads (default: os.cpu_count())")
+                        help="tinygan host threads (each with one OpenBLAS thread) and torch threads (default: os.cpu_count())")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke test: {len(QUICK_SHAPES)} small shapes at batch {QUICK_BATCH}")
     args = parser.parse_args(argv)

@@ -249,7 +249,7 @@ def parse_args(argv):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="BLAS and torch threads (default: os.cpu_count())")
+                        help="tinygan host threads (each with one OpenBLAS thread) and torch threads (default: os.cpu_count())")
     parser.add_argument("--tf32", action="store_true", help="allow TF32 on the GPU (CuPy and torch)")
     parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
     parser.add_argument("--no-torch", action="store_true", help="time tinygan only")

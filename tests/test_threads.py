@@ -1,10 +1,10 @@
 """Host threads: the split into parts, and every threaded layer against itself on one thread
 (outputs and gradients equal up to the order of float sums, gradchecks with uneven parts);
-the fused kernels' NumPy twins against the plain formulas."""
+the device layout (as CuPy runs the layers) on NumPy against the host layout and the naive conv."""
 import numpy as np
 import pytest
 
-from tinygan import kernels, threads
+from tinygan import threads
 from tinygan.gradcheck import check_layer
 from tinygan.layers import (BatchNorm, ConditionalBatchNorm, Conv2D, Dense, PReLU, Sequential,
                             Upsample)
@@ -135,23 +135,6 @@ def test_adam_in_parts_matches_one_part(host_threads):
         results[count] = model.flat[0].copy()
         rng = np.random.default_rng(0)
     np.testing.assert_array_equal(results[1], results[3])
-
-
-@pytest.mark.parametrize("alpha", [[0.0, 0.25, 1.0], [0.3, 1.7, -0.4]])
-def test_prelu_kernels_match_the_formula(alpha):
-    rng = np.random.default_rng(0)
-    alpha = np.array(alpha)
-    x, dy = rng.standard_normal((6, 3)), rng.standard_normal((6, 3))
-    x[0] = 0.0
-    y = kernels.prelu(x, alpha, np.empty_like(x))
-    np.testing.assert_array_equal(y, np.where(x > 0, x, alpha * x))
-    dx = np.empty_like(x)
-    negative_dy = kernels.prelu_backward(dy, x, alpha, dx)
-    np.testing.assert_allclose(dx, np.where(x > 0, dy, alpha * dy), rtol=1e-15)
-    np.testing.assert_allclose(negative_dy, dy * np.minimum(x, 0), rtol=1e-15)
-    dx_only = np.empty_like(x)
-    assert kernels.prelu_backward(dy, x, alpha, dx_only, slope_grad=False) is None
-    np.testing.assert_array_equal(dx_only, dx)
 
 
 @pytest.fixture
