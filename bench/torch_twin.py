@@ -337,7 +337,7 @@ def _put(target, value, what):
 
 def _tinygan_layers(model, kind, where=None):
     from tinygan import layers as tl
-    found = [layer for _, layer in model.walk() if type(layer) is getattr(tl, kind)]
+    found = [layer for _, layer in model.walk() if isinstance(layer, getattr(tl, kind))]  # UpsampleConv2D is a Conv2D
     return [layer for layer in found if where is None or where(layer)]
 
 

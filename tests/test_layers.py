@@ -12,7 +12,7 @@ from tinygan.backend import to_host
 from tinygan.gradcheck import check_layer
 from tinygan.models import Discriminator, Generator
 from tinygan.layers import (BatchNorm, Conv2D, Dense, Dropout, Flatten, MinibatchStd, PReLU, Reshape,
-                            Sequential, Sigmoid, Tanh, Upsample)
+                            Sequential, Sigmoid, Tanh, Upsample, UpsampleConv2D)
 
 F64 = np.float64
 
@@ -57,6 +57,30 @@ def test_conv_matches_naive_reference(xp, rng, kernel, stride, size, padding, ch
     np.testing.assert_allclose(to_host(dx), dx_ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(to_host(layer.grads["w"]), dw_ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(to_host(layer.grads["b"]), db_ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_upsample_conv_gradients(xp, rng, training):
+    layer = UpsampleConv2D(2, 3, rng=rng, dtype=F64).train(training)
+    layer.params["b"][...] = xp.asarray(rng.standard_normal(3))
+    check_layer(layer, xp.asarray(rng.standard_normal((2, 3, 4, 2))))
+
+
+def test_upsample_conv_is_upsample_then_conv(xp, rng):
+    """Its four 2x2 phase convolutions give what Upsample(2) and the 3x3 conv give, and the
+    same gradients; its parameters are the conv's, under the conv's name."""
+    fused = UpsampleConv2D(3, 4, rng=np.random.default_rng(1), dtype=F64)
+    two = Sequential([Upsample(2), Conv2D(3, 4, 3, rng=np.random.default_rng(1), dtype=F64)])
+    assert fused.name == "Conv2D" and sorted(fused.params) == ["b", "w"]
+    for layer in (fused, two.layers[1]):
+        layer.params["b"][...] = xp.asarray(np.arange(4.0))
+    x = xp.asarray(rng.standard_normal((3, 5, 6, 3)))
+    (y1, c1), (y2, c2) = fused.forward(x), two.forward(x)
+    np.testing.assert_allclose(to_host(y1), to_host(y2), rtol=1e-12, atol=1e-12)
+    dy = xp.asarray(rng.standard_normal(y1.shape))
+    np.testing.assert_allclose(to_host(fused.backward(dy, c1)), to_host(two.backward(dy, c2)), rtol=1e-12, atol=1e-12)
+    for key in ("w", "b"):
+        np.testing.assert_allclose(to_host(fused.grads[key]), to_host(two.layers[1].grads[key]), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("stride", [1, 2])

@@ -7,7 +7,7 @@ import pytest
 from tinygan import threads
 from tinygan.gradcheck import check_layer
 from tinygan.layers import (BatchNorm, ConditionalBatchNorm, Conv2D, Dense, PReLU, Sequential,
-                            Upsample)
+                            Upsample, UpsampleConv2D)
 from tinygan.optim import Adam
 
 F64 = np.float64
@@ -80,6 +80,7 @@ def _layers(rng):
         (Upsample(2), (5, 3, 4, 3)),
         (Dense(6, 4, rng=rng, dtype=F64), (5, 6)),
         (Sequential([ConditionalBatchNorm(3, 4, dtype=F64)]), (5, 4, 6, 3)),
+        (UpsampleConv2D(3, 2, rng=rng, dtype=F64, spectral_norm=True), (5, 3, 4, 3)),
     ]
 
 
@@ -92,7 +93,7 @@ def _run(layer, x, dy, labels):
     return y, dx, {key: grad.copy() for _, sub, key in layer.named_parameters() for grad in [sub.grads[key]]}
 
 
-@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("index", range(9))
 def test_threaded_layers_match_one_thread(host_threads, index):
     rng = np.random.default_rng(index)
     layer, shape = _layers(rng)[index]
@@ -167,7 +168,7 @@ def test_conv_in_the_device_layout_matches_the_naive_reference(device_layout, ke
     np.testing.assert_allclose(layer.grads["b"], db_ref, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("index", range(9))
 def test_layers_in_the_device_layout_match_the_host_layout(monkeypatch, index):
     from tinygan import backend
     rng = np.random.default_rng(index)

@@ -7,6 +7,7 @@ from .dense import Dense
 from .minibatch import MinibatchStd
 from .norm import BatchNorm
 from .shape import Flatten, JoinChannels, Reshape, Upsample
+from .upsampled_conv import UpsampleConv2D
 
 __all__ = ["BatchNorm", "ClassProjection", "ConditionalBatchNorm", "Conv2D", "Dense", "Dropout", "Flatten", "JoinChannels", "Layer", "MinibatchStd", "PReLU", "Reshape",
-           "Sequential", "Sigmoid", "Tanh", "Upsample", "one_hot"]
+           "Sequential", "Sigmoid", "Tanh", "Upsample", "UpsampleConv2D", "one_hot"]

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..backend import get_xp
 from ..layers import (BatchNorm, ConditionalBatchNorm, Conv2D, Dense, Layer, PReLU, Reshape, Sequential, Sigmoid,
-                      JoinChannels, Upsample, one_hot)
+                      JoinChannels, UpsampleConv2D, one_hot)
 from ..layout import (MIN_SIDE, check_boxes, check_labels, check_layout, layout_map, paste_min, paste_min_backward,
                       paste_min_resampled, paste_min_resampled_backward, present_objects)
 
@@ -31,10 +31,9 @@ def generator_pathway(in_features, out_size, channels, config, rng, dtype, name,
     if extra_channels:
         layers.append(JoinChannels(extra_channels))
     previous = c0 + extra_channels
-    for index, width in enumerate((c1, c2, c3)):
-        if index:
-            layers.append(Upsample(2))
-        layers += [Conv2D(previous, width, 3, rng=rng, dtype=dtype), norm(width), PReLU(width, **act)]
+    for index, width in enumerate((c1, c2, c3)):  # the second and third convs read x upsampled 2x
+        conv = UpsampleConv2D(previous, width, rng=rng, dtype=dtype) if index else Conv2D(previous, width, 3, rng=rng, dtype=dtype)
+        layers += [conv, norm(width), PReLU(width, **act)]
         previous = width
     layers += [Conv2D(previous, 1, 1, rng=rng, dtype=dtype), Sigmoid()]
     return Sequential(layers, name=name)
