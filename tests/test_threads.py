@@ -93,31 +93,45 @@ def _run(layer, x, dy, labels):
     return y, dx, {key: grad.copy() for _, sub, key in layer.named_parameters() for grad in [sub.grads[key]]}
 
 
-@pytest.mark.parametrize("index", range(9))
-def test_threaded_layers_match_one_thread(host_threads, index):
+def _case(index):
+    """Layer ``index`` of :func:`_layers`, its input (away from PReLU's kink), labels, a random dy,
+    and a function that puts a spectral norm's u back where it started (power iteration moves
+    it at each training forward)."""
     rng = np.random.default_rng(index)
     layer, shape = _layers(rng)[index]
     x = np.sign(rng.standard_normal(shape)) * (0.05 + rng.random(shape))
     labels = rng.integers(0, 4, shape[0])
-    out_shape = layer.forward(x, labels)[0].shape if isinstance(layer, Sequential) else layer.forward(x)[0].shape
-    dy = rng.standard_normal(out_shape)
     spectral = getattr(layer, "spectral", None)
     u = None if spectral is None else spectral.u.copy()
 
-    def hold_u():  # power iteration moves u at each training forward: start each from the same u
+    def hold_u():
         if spectral is not None:
             spectral.u[...] = u
-    results = {}
+    out = layer.forward(x, labels)[0] if isinstance(layer, Sequential) else layer.forward(x)[0]
+    hold_u()
+    return layer, x, labels, rng.standard_normal(out.shape), hold_u
+
+
+def _assert_same(first, second):
+    """Two (y, dx, gradients) of _run agree up to the order of float sums."""
+    (y1, dx1, g1), (y2, dx2, g2) = first, second
+    np.testing.assert_allclose(y1, y2, rtol=1e-12, atol=1e-12)  # BLAS sums rows of a part in its own order
+    np.testing.assert_allclose(dx1, dx2, rtol=1e-12, atol=1e-12)
+    for key in g1:
+        np.testing.assert_allclose(g1[key], g2[key], rtol=1e-12, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize("index", range(9))
+def test_threaded_layers_match_one_thread(host_threads, index):
+    layer, x, labels, dy, hold_u = _case(index)
+    results = []
     for count in (1, 3):
         host_threads(count)
         hold_u()
-        results[count] = _run(layer.train(True), x, dy, labels)
-    (y1, dx1, g1), (y3, dx3, g3) = results[1], results[3]
-    np.testing.assert_allclose(y1, y3, rtol=1e-12, atol=1e-12)  # BLAS sums rows of a part in its own order
-    np.testing.assert_allclose(dx1, dx3, rtol=1e-12, atol=1e-12)
-    for key in g1:
-        np.testing.assert_allclose(g1[key], g3[key], rtol=1e-12, atol=1e-12, err_msg=key)
+        results.append(_run(layer.train(True), x, dy, labels))
+    _assert_same(*results)
     if not isinstance(layer, Sequential):  # the gradcheck itself, with uneven parts (5 images over 3 threads)
+        spectral = getattr(layer, "spectral", None)
         for training in (True, False) if spectral is None else (False,):  # (power iteration moves with w)
             check_layer(layer.train(training), x, before_forward=hold_u)
 
@@ -171,26 +185,10 @@ def test_conv_in_the_device_layout_matches_the_naive_reference(device_layout, ke
 @pytest.mark.parametrize("index", range(9))
 def test_layers_in_the_device_layout_match_the_host_layout(monkeypatch, index):
     from tinygan import backend
-    rng = np.random.default_rng(index)
-    layer, shape = _layers(rng)[index]
-    x = np.sign(rng.standard_normal(shape)) * (0.05 + rng.random(shape))
-    labels = rng.integers(0, 4, shape[0])
-    spectral = getattr(layer, "spectral", None)
-    u = None if spectral is None else spectral.u.copy()
+    layer, x, labels, dy, hold_u = _case(index)
     results = []
-    dy = None
     for device in (False, True):
         monkeypatch.setitem(backend._state, "device_layout", device)
-        if spectral is not None:
-            spectral.u[...] = u
-        if dy is None:
-            out = layer.forward(x, labels)[0] if isinstance(layer, Sequential) else layer.forward(x)[0]
-            dy = rng.standard_normal(out.shape)
-            if spectral is not None:
-                spectral.u[...] = u
+        hold_u()
         results.append(_run(layer.train(True), x, dy, labels))
-    (y1, dx1, g1), (y2, dx2, g2) = results
-    np.testing.assert_allclose(y1, y2, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(dx1, dx2, rtol=1e-12, atol=1e-12)
-    for key in g1:
-        np.testing.assert_allclose(g1[key], g2[key], rtol=1e-12, atol=1e-12, err_msg=key)
+    _assert_same(*results)
