@@ -50,6 +50,8 @@ def test_small_work_stays_in_one_part(host_threads, monkeypatch):
 def test_thread_count_from_the_environment(monkeypatch):
     for name in ("TINYGAN_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "4,2")  # OpenMP's nested list: its first number
+    assert threads.default_threads() == 4
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     assert threads.default_threads() == 1  # OPENBLAS_NUM_THREADS=1 mpiexec ...: one core per process
     monkeypatch.setenv("TINYGAN_THREADS", "3")
@@ -61,10 +63,14 @@ def test_thread_count_from_the_environment(monkeypatch):
         threads.set_threads(0)
 
 
-def test_several_threads_keep_openblas_to_one(host_threads):
-    if threads._openblas_setter() is None:
+def test_several_threads_keep_openblas_to_one_and_one_gives_it_back(host_threads):
+    blas = threads._openblas()
+    if blas is None:
         pytest.skip("NumPy's BLAS here is not OpenBLAS: tinygan uses one host thread")
-    assert host_threads(2) == 2 and threads.threads() == 2
+    host_threads(1)
+    own = blas[1]()
+    assert host_threads(2) == 2 and threads.threads() == 2 and blas[1]() == 1
+    assert host_threads(1) == 1 and blas[1]() == own
 
 
 def _layers(rng):

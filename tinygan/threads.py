@@ -21,27 +21,30 @@ from concurrent.futures import ThreadPoolExecutor
 
 from .backend import backend_name, get_xp
 
-_state = {"threads": None, "pool": None, "blas": None}
+_state = {"threads": None, "pool": None, "blas": None, "blas_threads": None}
 MIN_PART_ELEMENTS = 1 << 15
 _inside = threading.local()  # .active: this thread is running a part (parts never split again)
-_BLAS_SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
-                 "openblas_set_num_threads64_", "openblas_set_num_threads")
+_OPENBLAS_PREFIXES = (("scipy_openblas_", "64_"), ("scipy_openblas_", ""), ("openblas_", "64_"), ("openblas_", ""))
 
 
 def default_threads():
-    """TINYGAN_THREADS, else OPENBLAS_NUM_THREADS / OMP_NUM_THREADS, else the usable cores."""
-    for name in ("TINYGAN_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(name, "").strip()
-        if value:
-            if not value.isdigit() or int(value) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-            return int(value)
+    """TINYGAN_THREADS, else OPENBLAS_NUM_THREADS / OMP_NUM_THREADS (their first number), else
+    the usable cores."""
+    value = os.environ.get("TINYGAN_THREADS", "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"TINYGAN_THREADS must be a positive integer, got {value!r}")
+        return int(value)
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):  # OpenMP allows lists such as "4,2"
+        first = os.environ.get(name, "").split(",")[0].strip()
+        if first.isdigit() and int(first) >= 1:
+            return int(first)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _openblas_setter():
-    """OpenBLAS's set_num_threads as loaded by NumPy (found in /proc/self/maps), or None
-    (another BLAS, or no /proc): then tinygan cannot keep BLAS to one thread."""
+def _openblas():
+    """(set_num_threads, get_num_threads) of the OpenBLAS NumPy loaded (found in /proc/self/maps),
+    or None (another BLAS, or no /proc): then tinygan cannot keep BLAS to one thread."""
     if _state["blas"] is None:
         _state["blas"] = False
         try:
@@ -50,27 +53,39 @@ def _openblas_setter():
         except OSError:
             paths = []
         for path in paths:
-            library = ctypes.CDLL(path)
-            setter = next((getattr(library, name) for name in _BLAS_SETTERS if hasattr(library, name)), None)
-            if setter is not None:
-                _state["blas"] = setter
+            try:
+                library = ctypes.CDLL(path)
+            except OSError:
+                continue
+            for prefix, suffix in _OPENBLAS_PREFIXES:
+                setter = getattr(library, f"{prefix}set_num_threads{suffix}", None)
+                getter = getattr(library, f"{prefix}get_num_threads{suffix}", None)
+                if setter is not None and getter is not None:
+                    _state["blas"] = (setter, getter)
+                    break
+            if _state["blas"]:
                 break
     return _state["blas"] or None
 
 
 def set_threads(count=None):
     """Use ``count`` host threads (None: :func:`default_threads`); returns the count in use.
-    More than one needs OpenBLAS (NumPy's usual BLAS), which is then kept to one thread;
-    with another BLAS tinygan uses one host thread and leaves the cores to the BLAS."""
+    More than one needs OpenBLAS (NumPy's usual BLAS), which is then kept to one thread (one
+    host thread gives it back its own count); with another BLAS tinygan uses one host thread
+    and leaves the cores to the BLAS."""
     count = default_threads() if count is None else int(count)
     if count < 1:
         raise ValueError(f"threads must be a positive integer, got {count}")
-    if count > 1:
-        setter = _openblas_setter()
-        if setter is None:
-            count = 1
-        else:
-            setter(1)
+    blas = _openblas() if count > 1 or _state["blas_threads"] is not None else None
+    if count > 1 and blas is None:
+        count = 1
+    elif count > 1:
+        if _state["blas_threads"] is None:
+            _state["blas_threads"] = blas[1]()
+        blas[0](1)
+    elif _state["blas_threads"] is not None:
+        blas[0](_state["blas_threads"])
+        _state["blas_threads"] = None
     if _state["pool"] is not None and _state["threads"] != count:
         _state["pool"].shutdown()
         _state["pool"] = None

@@ -60,7 +60,7 @@ class UpsampleConv2D(Conv2D):
             dx = super().backward(dy, cache, need_dx)
             return None if dx is None else self.upsample.backward(dx, None)
         x_pad, w, w_cache = cache
-        xp, (n, hp, wp, channels) = get_xp(), x_pad.shape
+        xp, (n, hp, wp, _) = get_xp(), x_pad.shape
         h, width, filters = hp - 2, wp - 2, self.out_channels
         if "b" in self.params and not self.frozen:
             self.grads["b"] += sum_rows(dy.reshape(-1, filters))
