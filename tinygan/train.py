@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backend, cli, parallel
+from . import backend, cli, parallel, threads
 from .checkpoint import read_checkpoint
 from .data import canvas_colours, load_digits
 from .extensions import (Evaluation, KeepBest, LossLog, ProgressLine, SampleGrid, Snapshot,
@@ -170,9 +170,12 @@ def run(args, log=say, processes=None):
         prepare_folder(args, log)
         with open(os.path.join(args.out, "settings.json"), "w") as file:
             json.dump({**settings.to_dict(), "config": updater.config.to_dict(), "data": updater.digits.source,
-                       "backend": backend.backend_name(), "processes": processes.size, "steps": args.steps},
+                       "backend": backend.backend_name(), "host_threads": threads.threads(), "processes": processes.size,
+                       "steps": args.steps},
                       file, indent=2)
+    host_threads = threads.threads()
     log(f"tinygan: preset {settings.preset}, recipe {settings.recipe} on {backend.backend_name()}"
+        + (f" ({host_threads} host threads)" if backend.backend_name() == "numpy" else "")
         + (f" x {processes.size} processes" if processes.size > 1 else "")
         + f", {updater.digits.source} digits, batch {settings.batch_size}, steps {start}..{args.steps}, "
         f"writing to {args.out}")
