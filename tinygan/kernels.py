@@ -208,7 +208,8 @@ def im2col(x, pads, dilation, block, kernel, stride, out_w, cols):
     n0, n1, h0, h1 = block
     if backend_name() != "numpy":
         height, width, channels = x.shape[1:]
-        return _cuda("im2col")(x[n0:n1], height, width, channels, out_w, h0, h1 - h0, kernel, stride, dilation,
+        part = get_xp().ascontiguousarray(x[n0:n1])  # the kernel indexes it as C-contiguous
+        return _cuda("im2col")(part, height, width, channels, out_w, h0, h1 - h0, kernel, stride, dilation,
                                pads[0], pads[2], cols)
     top, bottom, left, right = pads
     n, height, width, channels = x.shape
