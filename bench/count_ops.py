@@ -192,7 +192,7 @@ def counting():
                 return counted(__original(*plain(args), **plain(kwargs)))
         setattr(kernels, name, fused)
         wrapped.append((kernels, name, original))
-    caches = (layers.base._ones, vars(layers.conv._scratch_buffers))  # arrays kept between calls: none counted outside
+    caches = (kernels._ones, vars(layers.conv._scratch_buffers))  # arrays kept between calls: none counted outside
     for cache in caches:
         cache.clear()
     try:
