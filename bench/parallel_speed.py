@@ -5,8 +5,8 @@
 
 Each round starts, one after the other (so machine noise hits all alike), as subprocesses:
 
-* ``one``: one process, ``--processes`` BLAS threads, the whole batch (``--batch``);
-* ``mpi``: ``mpiexec -n P``, one BLAS thread each, 1/P of the batch each, gradients and
+* ``one``: one process, ``--processes`` threads (host threads, OpenBLAS one each), the whole batch (``--batch``);
+* ``mpi``: ``mpiexec -n P``, one thread each, 1/P of the batch each, gradients and
   BatchNorm statistics summed across processes (tinygan.parallel);
 * ``torch`` (with ``--torch``): the PyTorch twin (bench/torch_twin.py) of the same model,
   ``--processes`` threads, the whole batch.
@@ -149,8 +149,8 @@ def main(argv=None):
         median = statistics.median(times)
         base = base or median
         shares = [s for record in records[kind] for s in record["sum_shares"]]
-        label = {"one": f"one process, {args.processes} BLAS threads",
-                 "mpi": f"mpiexec -n {args.processes}, 1 BLAS thread each",
+        label = {"one": f"one process, {args.processes} threads",
+                 "mpi": f"mpiexec -n {args.processes}, 1 thread each",
                  "torch": f"PyTorch twin, {args.processes} threads"}[kind]
         result[kind] = {"median_ms": median * 1e3, "max_over_min": max(times) / min(times), "speedup": base / median,
                         "sum_share": statistics.median(shares) if kind == "mpi" else None,
