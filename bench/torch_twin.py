@@ -507,7 +507,7 @@ class TorchTwin:
         fake = G(noise, labels, boxes)
 
         self.opt_d.zero_grad(set_to_none=True)  # D sees 2B images, each half weighted 1/2
-        if not (self.config.minibatch_std or self.config.dropout):  # one pass of 2B, as Updater.update
+        if self.config.joint_discriminator_pass:  # one pass of 2B, as Updater.update
             out = D(torch.cat([real, fake.detach()]), torch.cat([labels, labels]), torch.cat([boxes, boxes]))
             loss_real = self._discriminator_loss(out[:batch], True, targets[0])
             loss_fake = self._discriminator_loss(out[batch:], False, targets[1])

@@ -40,6 +40,15 @@ def test_run_parts_returns_results_in_order_and_never_nests(host_threads):
     assert threads.run_parts(lambda a, b: b - a, 2, 2) == [1, 1]
 
 
+def test_sum_parts_adds_the_parts_in_order(host_threads):
+    host_threads(3)
+    values = np.arange(7.0)
+    assert threads.sum_parts(lambda a, b: values[a:b].sum(), 7, 7) == 21.0
+    sums = threads.sum_parts(lambda a, b: (values[a:b].sum(), np.float64(b - a)), 7, 7)
+    assert sums == (21.0, 7.0)
+    assert threads.sum_parts(lambda a, b: None, 7, 7) is None  # nothing to add (a frozen layer's slopes)
+
+
 def test_small_work_stays_in_one_part(host_threads, monkeypatch):
     host_threads(2)
     monkeypatch.setattr(threads, "MIN_PART_ELEMENTS", 100)
@@ -91,8 +100,6 @@ def _layers(rng):
 
 
 def _run(layer, x, dy, labels):
-    for grad in layer.grads.values():
-        grad[...] = 0
     layer.zero_grad()
     y, cache = layer.forward(x, labels) if isinstance(layer, Sequential) else layer.forward(x)
     dx = layer.backward(dy, cache)
@@ -127,16 +134,20 @@ def _assert_same(first, second):
         np.testing.assert_allclose(g1[key], g2[key], rtol=1e-12, atol=1e-12, err_msg=key)
 
 
+@pytest.mark.parametrize("frozen", [False, True])
 @pytest.mark.parametrize("index", range(9))
-def test_threaded_layers_match_one_thread(host_threads, index):
+def test_threaded_layers_match_one_thread(host_threads, index, frozen):
     layer, x, labels, dy, hold_u = _case(index)
+    layer.freeze(frozen)
     results = []
     for count in (1, 3):
         host_threads(count)
         hold_u()
         results.append(_run(layer.train(True), x, dy, labels))
     _assert_same(*results)
-    if not isinstance(layer, Sequential):  # the gradcheck itself, with uneven parts (5 images over 3 threads)
+    if frozen:  # the input gradient alone: nothing added to the parameters' (a frozen PReLU's parts return None)
+        assert not any(grad.any() for grad in results[1][2].values())
+    elif not isinstance(layer, Sequential):  # the gradcheck itself, with uneven parts (5 images over 3 threads)
         spectral = getattr(layer, "spectral", None)
         for training in (True, False) if spectral is None else (False,):  # (power iteration moves with w)
             check_layer(layer.train(training), x, before_forward=hold_u)

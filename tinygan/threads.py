@@ -123,6 +123,17 @@ def run_parts(work, size, elements):
     return [first] + [future.result() for future in futures]
 
 
+def sum_parts(work, size, elements):
+    """:func:`run_parts`, then the parts' results added in part order (a fixed order, so the
+    sum is reproducible for a given thread count). ``work`` returns an array, or a tuple of
+    arrays added element by element, or None (then the sum is None)."""
+    results = run_parts(work, size, elements)
+    total = results[0]
+    for more in results[1:] if total is not None else ():
+        total = tuple(a + b for a, b in zip(total, more)) if isinstance(total, tuple) else total + more
+    return total
+
+
 def _as_part(work, start, stop):
     _inside.active = True
     try:

@@ -166,14 +166,14 @@ def run(args, log=say, processes=None):
         updater.restore(args.resume)
         log(f"resumed from {args.resume} at step {start}")
     checkpoint_path = os.path.join(args.out, "checkpoint.npz")
+    host_threads = threads.threads()
     if first:
         prepare_folder(args, log)
         with open(os.path.join(args.out, "settings.json"), "w") as file:
             json.dump({**settings.to_dict(), "config": updater.config.to_dict(), "data": updater.digits.source,
-                       "backend": backend.backend_name(), "host_threads": threads.threads(), "processes": processes.size,
+                       "backend": backend.backend_name(), "host_threads": host_threads, "processes": processes.size,
                        "steps": args.steps},
                       file, indent=2)
-    host_threads = threads.threads()
     log(f"tinygan: preset {settings.preset}, recipe {settings.recipe} on {backend.backend_name()}"
         + (f" ({host_threads} host threads)" if backend.backend_name() == "numpy" else "")
         + (f" x {processes.size} processes" if processes.size > 1 else "")

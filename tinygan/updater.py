@@ -129,7 +129,6 @@ class Updater:
         model_rng = np.random.default_rng(settings.seed)
         self.generator = Generator(config, model_rng, dtype)
         self.discriminator = Discriminator(config, model_rng, dtype)
-        self.joint_batch = not (config.minibatch_std or config.dropout)  # D's real and fake passes as one
         adam = dict(beta1=settings.beta1, beta2=settings.beta2)  # each model's parameters in one flat buffer
         self.opt_g = Adam(self.generator, lr=settings.lr_g, **adam)
         self.opt_d = Adam(self.discriminator, lr=settings.lr_d, **adam)
@@ -193,7 +192,7 @@ class Updater:
         fake, g_cache = G.forward(noise, fake_labels, fake_boxes)
 
         D.zero_grad()  # D sees 2B images; each half's loss is weighted 1/2, as one batch of 2B
-        if self.joint_batch:  # real and fake in one pass of 2B: half the calls (kernel launches on a GPU)
+        if self.config.joint_discriminator_pass:  # real and fake in one pass of 2B: half the calls (launches on a GPU)
             xp = backend.get_xp()
             both = (xp.concatenate([real, fake]), *(array_module(a).concatenate([a, b]) for a, b in
                                                      ((labels, fake_labels), (boxes, fake_boxes))))

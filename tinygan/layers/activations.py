@@ -4,7 +4,7 @@ import numpy as np
 from .. import kernels
 from ..backend import get_xp, host_layout
 from ..backend import rng as backend_rng
-from ..threads import run_parts
+from ..threads import run_parts, sum_parts
 from .base import Layer, sum_rows
 
 
@@ -66,9 +66,8 @@ class PReLU(Layer):
         def part(n0, n1):  # dx of these rows, and their share of the slopes' gradient
             negative_dy = kernels.prelu_backward(dy_rows[n0:n1], rows[n0:n1], alpha, dx[n0:n1], not self.frozen)
             return None if self.frozen else sum_rows(negative_dy)
-        shares = run_parts(part, rows.shape[0], rows.size)
+        total = sum_parts(part, rows.shape[0], rows.size)  # (rows.shape[1],), None when frozen
         if not self.frozen:
-            total = sum(shares[1:], shares[0])  # (rows.shape[1],)
             self.grads["alpha"] += total.reshape(self.alpha_shape) if total.size == self.params["alpha"].size else \
                 sum_to_shape(total.reshape((1,) + x.shape[1:]), self.alpha_shape)
         return dx.reshape(x.shape)

@@ -92,7 +92,7 @@ class ConditionalBatchNorm(Layer):
         xp, n, c = get_xp(), dy.shape[0], self.channels
         dy_rows = dy.reshape(x_hat_rows.shape)
         d_x_hat = xp.empty_like(dy_rows)
-        sums = {key: xp.empty((n, dy_rows.shape[2]), dtype=dy.dtype) for key in ("gamma", "beta")}
+        sums = {} if self.frozen else {key: xp.empty((n, dy_rows.shape[2]), dtype=dy.dtype) for key in ("gamma", "beta")}
 
         def samples(n0, n1):  # each sample's sums over its rows (N, W*C), and the gradient of x_hat
             if not self.frozen:

@@ -4,11 +4,15 @@ Layout: x (N, H, W, C), weights (k, k, C, F), output (N, Ho, Wo, F). With channe
 last, the im2col matrix of a block is (pixels, k*k*C) and its product with the
 weights (k*k*C, F) *is* the NHWC output: no transpose on the way in or out.
 
-im2col loops over the k*k kernel taps (copying one strided slice per tap), not over
-pixels. The batch is processed in blocks of at most ``block_bytes`` of im2col
-matrix, so memory stays bounded and each block stays warm in cache for its GEMM.
-The input gradient of a stride-1 conv is itself a stride-1 conv of dy with the
-flipped, transposed kernel; other strides scatter-add the column gradient (col2im).
+im2col copies every k x k window from one strided view, not pixel by pixel. The batch
+is processed in blocks of at most ``block_bytes`` of im2col matrix, so memory stays
+bounded and each block stays warm in cache for its GEMM; on NumPy the images are split
+over the host threads (:mod:`tinygan.threads`). A stride-1 conv's backward builds one
+im2col, of dy: times the flipped, transposed kernel it is dx, and x^T times it is the
+weight gradient (:func:`_backward_by_transpose`); other strides scatter-add the column
+gradient (col2im) on NumPy, and on CuPy spread dy out with zeros and take the stride-1 way.
+On CuPy the padding (and that spreading) stay virtual: one kernel reads the columns straight
+from the unpadded array (:class:`Padded`, :func:`tinygan.kernels.im2col`).
 """
 import threading
 from typing import NamedTuple
@@ -17,7 +21,7 @@ import numpy as np
 
 from .. import kernels
 from ..backend import backend_name, get_xp, host_layout
-from ..threads import run_parts
+from ..threads import run_parts, sum_parts
 from ..init import get_initialiser
 from .base import Layer, channel_rows, sum_rows, tile_channels
 from .spectral import SpectralNorm
@@ -85,16 +89,13 @@ class Padded(NamedTuple):
 
 
 def padded(x, pads, dilation=1):
-    """x (N, H, W, C) spread out by ``dilation`` and zero-padded by ``pads``, as a :class:`Padded`."""
+    """x (N, H, W, C) spread out by ``dilation`` and zero-padded by ``pads``, as a :class:`Padded`.
+    Only CuPy's layout spreads (a strided conv's backward); the host layout scatters dcols instead."""
     if not host_layout():
         return Padded(x, tuple(pads), dilation)
-    if dilation == 1:
-        return Padded(pad_nhwc(x, pads))
-    top, bottom, left, right = pads
-    n, h, w, c = x.shape
-    spread = get_xp().zeros(Padded(x, pads, dilation).shape, dtype=x.dtype)
-    spread[:, top:top + (h - 1) * dilation + 1:dilation, left:left + (w - 1) * dilation + 1:dilation] = x
-    return Padded(spread)
+    if dilation != 1:
+        raise ValueError(f"padded: the host layout pads but never spreads, got dilation {dilation}")
+    return Padded(pad_nhwc(x, pads))
 
 
 def _im2col(source, block, kernel, stride, out_w):
@@ -226,12 +227,8 @@ def conv2d_backward(dy, source, w, stride, pads, block_bytes, need_dx=True, need
         return dw
     dw = None
     if need_dw or dx_pad is not None:
-        partial = run_parts(images, n, n * hp * wp * channels * kernel * kernel // stride ** 2)
-        if need_dw:
-            dw = partial[0]
-            for more in partial[1:]:
-                dw += more
-            dw = dw.reshape(w.shape)
+        dw = sum_parts(images, n, n * hp * wp * channels * kernel * kernel // stride ** 2)
+        dw = None if dw is None else dw.reshape(w.shape)
     if not need_dx:
         return None, dw
     if one_by_one:  # dx = dy times the transposed kernel
@@ -273,12 +270,9 @@ def _backward_by_transpose(dy, source, w, stride, pads, block_bytes, need_dw):
             if need_dw:
                 dw = _accumulate(dw, x[n0 + b0:n0 + b1, h0:h1].reshape(-1, channels).T @ cols)
         return dw
-    partial = run_parts(images, n, n * (height + kernel - 1) * (width + kernel - 1) * filters * kernel * kernel)
+    dw = sum_parts(images, n, n * (height + kernel - 1) * (width + kernel - 1) * filters * kernel * kernel)
     if not need_dw:
         return dx, None
-    dw = partial[0]
-    for more in partial[1:]:
-        dw += more
     return dx, dw.reshape(channels, kernel, kernel, filters)[:, ::-1, ::-1].transpose(1, 2, 0, 3)
 
 
@@ -356,21 +350,37 @@ class Conv2D(Layer):
                              f"{self.kernel_size}x{self.kernel_size} kernel after padding")
         pads = self.pads(x.shape[1], x.shape[2])
         source = padded(x, pads)
-        w, w_cache = (self.params["w"], None) if self.spectral is None else \
-            self.spectral.forward(self.params["w"], self.training)
+        w, w_cache = self._weight()
         y = conv2d_forward(source, w, self.stride, self._block_bytes())
-        if "b" in self.params:
-            rows = channel_rows(y, self.out_channels)
-            rows += tile_channels(self.params["b"], rows)
-        return y, (source, pads, w, w_cache)
+        return self._add_bias(y), (source, pads, w, w_cache)
 
     def backward(self, dy, cache, need_dx=True):
         """dy (N, Ho, Wo, F) -> dx (N, H, W, C), or None with ``need_dx=False``; adds the
         parameter gradients unless the layer is frozen."""
         source, pads, w, w_cache = cache
+        self._add_bias_grad(dy)
+        dx, dw = conv2d_backward(dy, source, w, self.stride, pads, self._block_bytes(), need_dx, not self.frozen)
+        self._add_weight_grad(dw, w_cache)
+        return dx
+
+    def _weight(self):
+        """The weight the forward uses, and the spectral norm's cache (None without it)."""
+        if self.spectral is None:
+            return self.params["w"], None
+        return self.spectral.forward(self.params["w"], self.training)
+
+    def _add_bias(self, y):
+        """y (N, Ho, Wo, F) plus the bias, in place; returns y."""
+        if "b" in self.params:
+            rows = channel_rows(y, self.out_channels)
+            rows += tile_channels(self.params["b"], rows)
+        return y
+
+    def _add_bias_grad(self, dy):
         if "b" in self.params and not self.frozen:
             self.grads["b"] += sum_rows(dy.reshape(-1, self.out_channels))
-        dx, dw = conv2d_backward(dy, source, w, self.stride, pads, self._block_bytes(), need_dx, not self.frozen)
+
+    def _add_weight_grad(self, dw, w_cache):
+        """Adds the gradient of the weight the forward used (None: nothing to add)."""
         if dw is not None:
             self.grads["w"] += dw if w_cache is None else SpectralNorm.backward(dw, w_cache)
-        return dx

@@ -3,7 +3,7 @@ import numpy as np
 
 from .. import kernels
 from ..backend import get_xp
-from ..threads import run_parts
+from ..threads import run_parts, sum_parts
 from .base import Layer, channel_rows, fold_channels, sum_rows, tile_channels
 
 
@@ -38,9 +38,7 @@ class BatchNorm(Layer):
         """Per-channel sums (C,): ``work(r0, r1)`` returns a tuple of wide-row sums
         (:func:`sum_rows`) of rows r0:r1; it runs in parts on the host threads, and the
         parts' sums are added in order."""
-        shares = run_parts(work, rows.shape[0], rows.size)
-        return [fold_channels(sum((share[i] for share in shares[1:]), shares[0][i]), self.channels)
-                for i in range(len(shares[0]))]
+        return [fold_channels(sums, self.channels) for sums in sum_parts(work, rows.shape[0], rows.size)]
 
     def _over_processes(self, sums, count):
         """``sums`` (a list of (C,)) and the count behind them, summed over every process."""

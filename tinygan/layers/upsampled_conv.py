@@ -12,7 +12,6 @@ import numpy as np
 
 from ..backend import get_xp, host_layout
 from ..threads import run_parts
-from .base import channel_rows, sum_rows, tile_channels
 from .conv import Conv2D, Padded, conv2d_backward, conv2d_forward, pad_nhwc
 from .shape import Upsample
 
@@ -40,34 +39,30 @@ class UpsampleConv2D(Conv2D):
             y, cache = super().forward(self.upsample.forward(x)[0])
             return y, ("upsampled", cache)
         self.check_input(x, 4, (None, None, self.in_channels))
-        w, w_cache = (self.params["w"], None) if self.spectral is None else \
-            self.spectral.forward(self.params["w"], self.training)
+        w, w_cache = self._weight()
         n, h, width, _ = x.shape
         x_pad = pad_nhwc(x, (1, 1, 1, 1))
+        kernels = phase_kernels(w)
         y = get_xp().empty((n, h, 2, width, 2, self.out_channels), dtype=x.dtype)
-        for (p, q), kernel in zip(PHASES, phase_kernels(w)):
+        for (p, q), kernel in zip(PHASES, kernels):
             _scatter(y[:, :, p, :, q], conv2d_forward(Padded(x_pad[:, p:p + h + 1, q:q + width + 1]), kernel, 1,
                                                       self._block_bytes()))
-        y = y.reshape(n, 2 * h, 2 * width, self.out_channels)
-        if "b" in self.params:
-            rows = channel_rows(y, self.out_channels)
-            rows += tile_channels(self.params["b"], rows)
-        return y, ("phases", (x_pad, w, w_cache))
+        y = self._add_bias(y.reshape(n, 2 * h, 2 * width, self.out_channels))
+        return y, ("phases", (x_pad, kernels, w, w_cache))
 
     def backward(self, dy, cache, need_dx=True):
         how, cache = cache
         if how == "upsampled":
             dx = super().backward(dy, cache, need_dx)
             return None if dx is None else self.upsample.backward(dx, None)
-        x_pad, w, w_cache = cache
+        x_pad, kernels, w, w_cache = cache
         xp, (n, hp, wp, _) = get_xp(), x_pad.shape
         h, width, filters = hp - 2, wp - 2, self.out_channels
-        if "b" in self.params and not self.frozen:
-            self.grads["b"] += sum_rows(dy.reshape(-1, filters))
+        self._add_bias_grad(dy)
         phases = dy.reshape(n, h, 2, width, 2, filters)
         dx_pad = xp.zeros(x_pad.shape, dtype=dy.dtype) if need_dx else None
         dw = None if self.frozen else xp.zeros(w.shape, dtype=w.dtype)
-        for (p, q), kernel in zip(PHASES, phase_kernels(w)):
+        for (p, q), kernel in zip(PHASES, kernels):
             dy_phase = xp.empty((n, h, width, filters), dtype=dy.dtype)
             _scatter(dy_phase, phases[:, :, p, :, q])
             dx_phase, dkernel = conv2d_backward(dy_phase, Padded(x_pad[:, p:p + h + 1, q:q + width + 1]), kernel, 1,
@@ -76,8 +71,7 @@ class UpsampleConv2D(Conv2D):
                 _scatter(dx_pad[:, p:p + h + 1, q:q + width + 1], dx_phase, add=True)
             if dw is not None:
                 dw += xp.einsum("ai,bj,abcf->ijcf", *_taps(p, q, w.dtype), dkernel)
-        if dw is not None:
-            self.grads["w"] += dw if w_cache is None else self.spectral.backward(dw, w_cache)
+        self._add_weight_grad(dw, w_cache)
         return dx_pad[:, 1:h + 1, 1:width + 1] if need_dx else None
 
 

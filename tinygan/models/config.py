@@ -104,6 +104,12 @@ class GANConfig:
         if not 0 <= self.bn_momentum < 1:
             raise ValueError(f"GANConfig: bn_momentum must be in [0, 1), got {self.bn_momentum}")
 
+    @property
+    def joint_discriminator_pass(self):
+        """True when no discriminator layer couples the images of a pass (minibatch std) or
+        draws per pass (dropout): a training step may then score real and fake in one pass of 2B."""
+        return not (self.minibatch_std or self.dropout)
+
     def canvas(self, texture=False):
         """The CanvasConfig of this model's images: a 2x2 grid, each object centred in its cell."""
         cell = self.canvas_size // 2
