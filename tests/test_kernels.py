@@ -20,9 +20,9 @@ def test_prelu(xp, rng, alpha):
     y = kernels.prelu(on[0], on[2], xp.empty_like(on[0]))
     np.testing.assert_array_equal(to_host(y), np.where(x > 0, x, alpha * x))
     dx = xp.empty_like(on[0])
-    negative_dy = kernels.prelu_backward(on[1], on[0], on[2], dx)
+    slope_sums = kernels.prelu_backward(on[1], on[0], on[2], dx)
     np.testing.assert_allclose(to_host(dx), np.where(x > 0, dy, alpha * dy), rtol=1e-15)
-    np.testing.assert_allclose(to_host(negative_dy), dy * np.minimum(x, 0), rtol=1e-15)
+    np.testing.assert_allclose(to_host(slope_sums), (dy * np.minimum(x, 0)).sum(0), rtol=1e-13)
     dx_only = xp.empty_like(on[0])
     assert kernels.prelu_backward(on[1], on[0], on[2], dx_only, slope_grad=False) is None
     np.testing.assert_array_equal(to_host(dx_only), to_host(dx))
@@ -35,6 +35,16 @@ def test_column_sums_and_norms(xp, rng):
     norm = kernels.l2_norm(xp.asarray(v))
     np.testing.assert_allclose(float(to_host(norm)), np.linalg.norm(v), rtol=1e-14)
     np.testing.assert_allclose(to_host(kernels.unit(xp.asarray(v), norm, 1e-12)), v / (np.linalg.norm(v) + 1e-12), rtol=1e-14)
+
+
+@pytest.mark.parametrize("chunk", [1, 8, 10 ** 6])  # one row per chunk, two rows and a short last one, one chunk
+def test_host_sums_in_chunks(xp, rng, monkeypatch, chunk):
+    monkeypatch.setattr(kernels, "CHUNK_ELEMENTS", chunk)
+    a, b = rng.standard_normal((7, 5)), rng.standard_normal((7, 5))
+    np.testing.assert_allclose(to_host(kernels.square_sums(xp.asarray(a))), (a * a).sum(0), rtol=1e-13)
+    np.testing.assert_allclose(to_host(kernels.product_sums(xp.asarray(a), xp.asarray(b))), (a * b).sum(0), rtol=1e-13)
+    slope_sums = kernels.prelu_backward(xp.asarray(b), xp.asarray(a), xp.full(5, 0.2), xp.empty((7, 5)))
+    np.testing.assert_allclose(to_host(slope_sums), (b * np.minimum(a, 0)).sum(0), rtol=1e-13)
 
 
 def test_batch_norm_kernels(xp, rng):

@@ -42,7 +42,10 @@ def test_conv_gradients(xp, rng, kernel, stride, size, padding):
 
 @pytest.mark.parametrize("kernel,stride,size,padding,channels,filters",
                          [case + (3, 4) for case in CONV_CASES] +  # and one channel in or out: outer products
-                         [(1, 1, 5, "same", 1, 4), (1, 1, 5, "same", 3, 1), (3, 1, 5, "same", 1, 1)])
+                         [(1, 1, 5, "same", 1, 4), (1, 1, 5, "same", 3, 1), (3, 1, 5, "same", 1, 1)] +
+                         # col2im adds groups of neighbouring taps: k a multiple of s, not, and k < s
+                         [(5, 2, 9, "same", 3, 4), (4, 2, 8, ((0, 1), (2, 1)), 3, 4), (3, 3, 8, "valid", 3, 4),
+                          (2, 3, 7, 1, 3, 4)])
 def test_conv_matches_naive_reference(xp, rng, kernel, stride, size, padding, channels, filters):
     layer = Conv2D(channels, filters, kernel, stride, padding, rng=rng, dtype=F64)
     layer.params["b"][...] = xp.asarray(rng.standard_normal(filters))

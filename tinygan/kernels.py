@@ -12,6 +12,7 @@ import numpy
 from .backend import backend_name, get_xp
 
 _ones = {}  # (length, dtype, backend) -> a vector of ones, made once
+CHUNK_ELEMENTS = 1 << 18  # values per chunk of a product summed on the host (1 MB of float32)
 
 
 def sum_rows(matrix):
@@ -29,8 +30,6 @@ _CUDA = {}  # name -> compiled cupy.ElementwiseKernel
 
 _SOURCES = {
     "prelu": ("T x, T alpha", "T y", "y = x > 0 ? x : alpha * x"),
-    "prelu_backward": ("T dy, T x, T alpha", "T dx, T negative_dy",
-                       "dx = x > 0 ? dy : alpha * dy; negative_dy = x > 0 ? (T)0 : dy * x"),
     "prelu_input_grad": ("T dy, T x, T alpha", "T dx", "dx = x > 0 ? dy : alpha * dy"),
     "batch_norm_statistics": (
         "T square_sums, T mean, T count, T eps, T momentum", "T inv_std, T running_mean, T running_var",
@@ -63,6 +62,7 @@ _IM2COL = (
 _REDUCTIONS = {  # column sums (axis 0) of a mapped value
     "square_sums": ("T x", "T sums", "x * x"),
     "product_sums": ("T x, T y", "T sums", "x * y"),
+    "prelu_slope_sums": ("T dy, T x", "T sums", "x > 0 ? (T)0 : dy * x"),
 }
 
 
@@ -96,38 +96,50 @@ def prelu(x, alpha, out):
 
 
 def prelu_backward(dy, x, alpha, dx, slope_grad=True):
-    """dx = dy where x > 0, alpha * dy elsewhere (written into ``dx``); returns
-    dy * min(x, 0), whose sum over the batch is the slopes' gradient (None without ``slope_grad``)."""
+    """dx = dy where x > 0, alpha * dy elsewhere (written into ``dx``) for rows (M, W); returns
+    the column sums (W,) of dy * min(x, 0), the slopes' gradient (None without ``slope_grad``)."""
     if backend_name() != "numpy":
-        if not slope_grad:
-            _cuda("prelu_input_grad")(dy, x, alpha, dx)
-            return None
-        negative_dy = get_xp().empty_like(dx)
-        _cuda("prelu_backward")(dy, x, alpha, dx, negative_dy)
-        return negative_dy
+        _cuda("prelu_input_grad")(dy, x, alpha, dx)
+        return _cuda("prelu_slope_sums")(dy, x, axis=0) if slope_grad else None
     numpy.greater(x, 0, out=dx)  # 1 where x > 0, else 0; arithmetic, not a mask (masks are slow)
     dx *= 1 - alpha
     dx += alpha  # the slope: 1 where x > 0, else alpha
     dx *= dy
     if not slope_grad:
         return None
-    negative_dy = numpy.minimum(x, 0)
-    negative_dy *= dy
-    return negative_dy
+
+    def negative_dy(r0, r1):
+        product = numpy.minimum(x[r0:r1], 0)
+        product *= dy[r0:r1]
+        return product
+    return _chunked_column_sums(negative_dy, x.shape)
 
 
 def square_sums(rows):
     """Column sums of rows * rows: (M, W) -> (W,)."""
     if backend_name() != "numpy":
         return _cuda("square_sums")(rows, axis=0)
-    return sum_rows(rows * rows)
+    return _chunked_column_sums(lambda r0, r1: rows[r0:r1] * rows[r0:r1], rows.shape)
 
 
 def product_sums(a, b):
     """Column sums of a * b: (M, W), (M, W) -> (W,)."""
     if backend_name() != "numpy":
         return _cuda("product_sums")(a, b, axis=0)
-    return sum_rows(a * b)
+    return _chunked_column_sums(lambda r0, r1: a[r0:r1] * b[r0:r1], a.shape)
+
+
+def _chunked_column_sums(product, shape):
+    """Column sums (W,) of an (M, W) array that ``product(r0, r1)`` makes rows r0:r1 of, in
+    chunks of about CHUNK_ELEMENTS values: the whole product never exists at once (a step's
+    peak memory would hold it), and each chunk is summed while it is still in cache."""
+    rows, width = shape
+    step = max(1, CHUNK_ELEMENTS // max(width, 1))
+    total = None
+    for r0 in range(0, rows, step):
+        sums = sum_rows(product(r0, min(r0 + step, rows)))
+        total = sums if total is None else numpy.add(total, sums, out=total)
+    return total
 
 
 def batch_norm_statistics(square_sums, mean, count, eps, momentum, running_mean, running_var):

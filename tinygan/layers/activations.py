@@ -63,9 +63,8 @@ class PReLU(Layer):
         dy_rows = dy.reshape(rows.shape)
         dx = get_xp().empty_like(dy_rows)
 
-        def part(n0, n1):  # dx of these rows, and their share of the slopes' gradient
-            negative_dy = kernels.prelu_backward(dy_rows[n0:n1], rows[n0:n1], alpha, dx[n0:n1], not self.frozen)
-            return None if self.frozen else sum_rows(negative_dy)
+        def part(n0, n1):  # dx of these rows, and their share of the slopes' gradient (None when frozen)
+            return kernels.prelu_backward(dy_rows[n0:n1], rows[n0:n1], alpha, dx[n0:n1], not self.frozen)
         total = sum_parts(part, rows.shape[0], rows.size)  # (rows.shape[1],), None when frozen
         if not self.frozen:
             self.grads["alpha"] += total.reshape(self.alpha_shape) if total.size == self.params["alpha"].size else \

@@ -126,14 +126,23 @@ def _im2col(source, block, kernel, stride, out_w):
 
 
 def _col2im_add(dx_pad, dcols, block, kernel, stride, out_w):
-    """Scatter-add one block's column gradient (pixels, k*k*C) back into dx_pad (the adjoint of _im2col)."""
+    """Scatter-add one block's column gradient (pixels, k*k*C) back into dx_pad (the adjoint of _im2col).
+
+    Within a row of taps, ``stride`` neighbouring taps land on neighbouring pixels of dx_pad, and
+    their columns are neighbours too: each such group is one add of runs of stride*C values
+    (NumPy's strided adds cost per run: 6 adds of 2C rather than 9 of C for a 3x3 stride-2 conv)."""
+    xp = get_xp()
     n0, n1, h0, h1 = block
     channels = dx_pad.shape[3]
     dcols = dcols.reshape(n1 - n0, h1 - h0, out_w, kernel, kernel, channels)
     for i in range(kernel):
-        rows = slice(h0 * stride + i, (h1 - 1) * stride + i + 1, stride)
-        for j in range(kernel):
-            dx_pad[n0:n1, rows, j:(out_w - 1) * stride + j + 1:stride, :] += dcols[:, :, :, i, j, :]
+        rows = dx_pad[n0:n1, h0 * stride + i:(h1 - 1) * stride + i + 1:stride]
+        for j in range(0, kernel, stride):
+            taps = min(stride, kernel - j)
+            s_n, s_h, s_w, s_c = rows.strides
+            target = xp.lib.stride_tricks.as_strided(rows[:, :, j:], (n1 - n0, h1 - h0, out_w, taps * channels),
+                                                     (s_n, s_h, s_w * stride, s_c))
+            target += dcols[:, :, :, i, j:j + taps, :].reshape(n1 - n0, h1 - h0, out_w, taps * channels)
 
 
 def pad_nhwc(x, pads):
