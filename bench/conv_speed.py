@@ -368,6 +368,7 @@ def summarize(results):
 def run_backend(name, args, torch, torch_reason):
     """Select the backend, measure memory then every shape; print and return the record."""
     backend.set_backend(name)
+    backend.keep_freed_host_memory()  # as training runs the layers (the Updater sets it); glibc's, so torch's too
     torch_device = None
     if torch is not None:
         torch_device = "cpu" if name == "numpy" else ("cuda" if torch.cuda.is_available() else None)
