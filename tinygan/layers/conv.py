@@ -23,7 +23,7 @@ from .. import kernels
 from ..backend import backend_name, get_xp, host_layout
 from ..threads import run_parts, sum_parts
 from ..init import get_initialiser
-from .base import Layer, channel_rows, sum_rows, tile_channels
+from .base import Layer, channel_rows, fold_channels, sum_rows, tile_channels
 from .spectral import SpectralNorm
 
 DEFAULT_BLOCK_BYTES = {"numpy": 1 << 20, "cupy": 512 << 20}
@@ -379,15 +379,18 @@ class Conv2D(Layer):
         return self.spectral.forward(self.params["w"], self.training)
 
     def _add_bias(self, y):
-        """y (N, Ho, Wo, F) plus the bias, in place; returns y."""
+        """y (N, Ho, Wo, F) plus the bias, in place (rows split over the host threads); returns y."""
         if "b" in self.params:
-            rows = channel_rows(y, self.out_channels)
-            rows += tile_channels(self.params["b"], rows)
+            xp, rows = get_xp(), channel_rows(y, self.out_channels)
+            bias = tile_channels(self.params["b"], rows)
+            run_parts(lambda r0, r1: xp.add(rows[r0:r1], bias, out=rows[r0:r1]), rows.shape[0], rows.size)
         return y
 
     def _add_bias_grad(self, dy):
         if "b" in self.params and not self.frozen:
-            self.grads["b"] += sum_rows(dy.reshape(-1, self.out_channels))
+            rows = channel_rows(dy, self.out_channels)
+            sums = sum_parts(lambda r0, r1: sum_rows(rows[r0:r1]), rows.shape[0], rows.size)
+            self.grads["b"] += fold_channels(sums, self.out_channels)
 
     def _add_weight_grad(self, dw, w_cache):
         """Adds the gradient of the weight the forward used (None: nothing to add)."""
