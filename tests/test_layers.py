@@ -45,7 +45,10 @@ def test_conv_gradients(xp, rng, kernel, stride, size, padding):
                          [(1, 1, 5, "same", 1, 4), (1, 1, 5, "same", 3, 1), (3, 1, 5, "same", 1, 1)] +
                          # col2im adds groups of neighbouring taps: k a multiple of s, not, and k < s
                          [(5, 2, 9, "same", 3, 4), (4, 2, 8, ((0, 1), (2, 1)), 3, 4), (3, 3, 8, "valid", 3, 4),
-                          (2, 3, 7, 1, 3, 4)])
+                          (2, 3, 7, 1, 3, 4)] +
+                         # dx by phases (16 <= s*s*C <= 64 on the host): the same kernels and strides
+                         [(3, 2, 9, "same", 4, 3), (3, 2, 8, "same", 16, 2), (5, 2, 9, "same", 6, 3),
+                          (4, 2, 8, ((0, 1), (2, 1)), 5, 3), (3, 3, 8, "valid", 2, 3), (2, 3, 7, 1, 4, 2)])
 def test_conv_matches_naive_reference(xp, rng, kernel, stride, size, padding, channels, filters):
     layer = Conv2D(channels, filters, kernel, stride, padding, rng=rng, dtype=F64)
     layer.params["b"][...] = xp.asarray(rng.standard_normal(filters))

@@ -89,6 +89,7 @@ def _layers(rng):
     return [
         (Conv2D(3, 4, 3, 1, rng=rng, dtype=F64), (5, 6, 7, 3)),
         (Conv2D(3, 4, 3, 2, rng=rng, dtype=F64, spectral_norm=True), (5, 7, 6, 3)),
+        (Conv2D(4, 3, 3, 2, rng=rng, dtype=F64), (5, 7, 6, 4)),  # dx by phases
         (BatchNorm(3, dtype=F64), (5, 4, 6, 3)),
         (PReLU(3, dtype=F64), (5, 4, 6, 3)),
         (prelu_steep, (5, 4, 6, 3)),
