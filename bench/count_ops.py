@@ -26,7 +26,7 @@ import numpy as np
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))  # run from a checkout, uninstalled
 
-from tinygan import backend, kernels, layers, models, threads, updater  # noqa: E402
+from tinygan import backend, kernels, layers, layout, models, threads, updater  # noqa: E402
 from tinygan.data import load_digits  # noqa: E402
 from tinygan.ema import WeightAverage  # noqa: E402
 from tinygan.optim import Adam  # noqa: E402
@@ -192,6 +192,9 @@ def counting():
                 return counted(__original(*plain(args), **plain(kwargs)))
         setattr(kernels, name, fused)
         wrapped.append((kernels, name, original))
+    host_corners = layout._box_corners  # device arrays paste and crop by gathers (a slice per box is the host's way)
+    layout._box_corners = lambda array, boxes: None if isinstance(array, CountedArray) else host_corners(array, boxes)
+    wrapped.append((layout, "_box_corners", host_corners))
     caches = (kernels._ones, vars(layers.conv._scratch_buffers))  # arrays kept between calls: none counted outside
     for cache in caches:
         cache.clear()

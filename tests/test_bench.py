@@ -47,4 +47,8 @@ def test_count_ops_counts_a_step_by_kind_and_leaves_numpy_as_it_was(offline_data
     assert calls["Conv2D"] == 20 and calls["BatchNorm"] == 8  # G's convolutions, D's on real + fake and G's step
     assert 0 < ops["Adam"] <= 2  # two flat updates (one fused kernel each), however many parameters
     assert sum(ops.values()) > ops["Conv2D"] > 0
+    fewer, _ = count_ops.count_step("tiny", "tinygan", 4)  # pasting and cropping: one gather per object, as on CuPy
+    assert all(fewer[kind] == ops[kind] for kind in ("Generator", "Discriminator")), (fewer, ops)
     assert type(sum_rows(np.ones((3, 2)))) is np.ndarray  # no counted arrays left behind
+    from tinygan import layout
+    assert layout._box_corners(np.ones((1, 4, 4, 1)), np.array([[[1, 2, 3, 4]]])) == [[[1, 2]]]  # slices again
