@@ -82,7 +82,7 @@ def _box_corners(array, boxes):
     several times more per pixel); on the device one gather per object beats a launch per box."""
     if array_module(array) is not np:
         return None
-    return np.asarray(boxes)[:, :, :2].tolist()
+    return to_host(boxes)[:, :, :2].tolist()
 
 
 def paste_min(background, objects, boxes):

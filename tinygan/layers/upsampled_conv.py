@@ -65,8 +65,9 @@ class UpsampleConv2D(Conv2D):
         dx_pad = xp.zeros(x_pad.shape, dtype=dy.dtype) if need_dx else None
         dw = None if self.frozen else xp.zeros(w.shape, dtype=w.dtype)
         for (p, q), kernel in zip(PHASES, kernels):  # a stride-1 backward reads dy only to pad it: a view will do
-            dx_phase, dkernel = conv2d_backward(phases[:, :, p, :, q], Padded(x_pad[:, p:p + h + 1, q:q + width + 1]), kernel, 1,
-                                                (0, 0, 0, 0), self._block_bytes(), need_dx, dw is not None)
+            source = Padded(x_pad[:, p:p + h + 1, q:q + width + 1])
+            dx_phase, dkernel = conv2d_backward(phases[:, :, p, :, q], source, kernel, 1, (0, 0, 0, 0),
+                                                self._block_bytes(), need_dx, dw is not None)
             if need_dx:
                 _scatter(dx_pad[:, p:p + h + 1, q:q + width + 1], dx_phase, add=True)
             if dw is not None:
