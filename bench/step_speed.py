@@ -34,6 +34,7 @@ import itertools
 import json
 import os
 import resource
+import statistics
 import sys
 import tracemalloc
 from pathlib import Path
@@ -139,6 +140,13 @@ def parity_checks(updater, torch_device):
             "ok": counts_equal and worst <= PARITY_TOLERANCE}
 
 
+def paired_ratio(ours, theirs):
+    """The median of the per-repeat ratios ours[i] / theirs[i]. Each pair was timed back to back,
+    so a drift of the machine's speed touches both sides of a ratio alike; the ratio of the two
+    medians can set one side's slow phase against the other's fast one."""
+    return statistics.median(a / b for a, b in zip(ours, theirs))
+
+
 def benchmark_preset(name, args, torch, torch_device):
     """Timings, memory and parity of one preset on the current backend, as a JSON-ready dict."""
     updater = build_updater(name, args)
@@ -176,6 +184,8 @@ def benchmark_preset(name, args, torch, torch_device):
     result["samples_s"] = {key: samples for key, (_, samples) in medians.items()}
     if with_torch:
         result["tinygan_over_torch"] = result["tinygan_ms"] / result["torch_ms"]
+        result["paired_tinygan_over_torch"] = paired_ratio(result["samples_s"]["tinygan"], result["samples_s"]["torch"])
+    result["max_over_min"] = {key: max(samples) / min(samples) for key, samples in result["samples_s"].items()}
     peak, method = tinygan_peak_bytes(updater, next(steps["tinygan"]))
     result["memory"] = {"tinygan_extra_peak_bytes": peak, "tinygan_method": method}
     if with_torch:
@@ -203,20 +213,23 @@ def print_report(record):
     sources = sorted({r["data"] for r in record["presets"].values()})
     print(f"data: real canvases from tinygan's CanvasDataset ({', '.join(sources)} digits), not random images, "
           f"drawn inside every timed step{' on both sides' if s['torch_device'] else ''}; 'data ms' is that draw alone")
-    columns = ("preset", "tinygan ms", "torch ms", "tinygan/torch", "data ms", "tinygan MB", "torch MB",
-               "params G+D", "parity err")
+    columns = ("preset", "tinygan ms", "torch ms", "tinygan/torch", "paired", "max/min", "data ms", "tinygan MB",
+               "torch MB", "params G+D", "parity err")
     print("  ".join(f"{c:>13}" if i else f"{c:<8}" for i, c in enumerate(columns)))
     for name, r in record["presets"].items():
         memory, parity = r["memory"], r.get("parity")
         params = r["parameters"]["tinygan"]
         total = params["generator"] + params["discriminator"]
+        spread = "; ".join(f"{r['max_over_min'][key]:.2f}" for key in ("tinygan", "torch") if key in r["max_over_min"])
         cells = (fmt(r["tinygan_ms"], ".1f"), fmt(r.get("torch_ms"), ".1f"), fmt(r.get("tinygan_over_torch"), ".3g"),
-                 fmt(r["data_ms"], ".1f"), fmt(megabytes(memory["tinygan_extra_peak_bytes"]), ".1f"),
+                 fmt(r.get("paired_tinygan_over_torch"), ".3g"), spread, fmt(r["data_ms"], ".1f"), fmt(megabytes(memory["tinygan_extra_peak_bytes"]), ".1f"),
                  fmt(megabytes(memory.get("torch_extra_peak_bytes")), ".1f"),
                  f"{total / 1e6:.2f}M" if total >= 100_000 else str(total),
                  "-" if parity is None else f"{parity['worst_rel_error']:.1e}")
         print(f"{name:<8}  " + "  ".join(f"{c:>13}" for c in cells))
     first = next(iter(record["presets"].values()))
+    print("paired: median of the per-repeat ratios (each pair timed back to back); max/min: slowest over fastest "
+          "repeat (tinygan; torch)")
     print(f"memory: peak during one step of what it allocates (frees of older memory not subtracted); tinygan: "
           f"{first['memory']['tinygan_method']}"
           + (f"; torch: {first['memory']['torch_method']}" if "torch_method" in first["memory"] else ""))

@@ -52,3 +52,21 @@ def test_count_ops_counts_a_step_by_kind_and_leaves_numpy_as_it_was(offline_data
     assert type(sum_rows(np.ones((3, 2)))) is np.ndarray  # no counted arrays left behind
     from tinygan import layout
     assert layout._box_corners(np.ones((1, 4, 4, 1)), np.array([[[1, 2, 3, 4]]])) == [[[1, 2]]]  # slices again
+
+
+def test_step_speed_pairs_each_step_with_the_one_timed_next_to_it():
+    sys.path.insert(0, str(BENCH.parent))
+    import step_speed
+    assert step_speed.paired_ratio([2.0, 3.0, 6.0], [1.0, 3.0, 2.0]) == 2.0  # the pairs' ratios 2, 1, 3
+    assert step_speed.paired_ratio([1.0, 9.0], [1.0, 3.0]) == 2.0  # two pairs: the mean of their ratios 1 and 3
+
+
+def test_step_speed_tiny_writes_timings_and_spread(tmp_path, offline_data):
+    out = tmp_path / "step.json"
+    command = [sys.executable, str(BENCH.parent / "step_speed.py"), "--presets", "tiny", "--no-torch", "--no-check",
+               "--repeats", "2", "--warmup", "0", "--batch", "4", "--threads", "1", "--json", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = json.loads(out.read_text())["presets"]["tiny"]
+    assert run["tinygan_ms"] > 0 and run["max_over_min"]["tinygan"] >= 1
+    assert "paired_tinygan_over_torch" not in run and "max/min" in result.stdout
