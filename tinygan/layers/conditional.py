@@ -9,7 +9,7 @@ import numpy as np
 from ..backend import get_xp, host_layout
 from ..init import get_initialiser
 from ..threads import run_parts
-from .base import Layer
+from .base import Layer, fold_channels
 from .norm import BatchNorm
 
 
@@ -88,22 +88,26 @@ class ConditionalBatchNorm(Layer):
         return y.reshape(x.shape), (norm_cache, rows, hot, scale_rows)
 
     def backward(self, dy, cache, need_dx=True):
+        """The norm's input gradient straight from dy: the gradient of x_hat, dy times each
+        sample's scale, is never made, and its channel sums come from the per-sample sums that
+        gamma's and beta's gradients need anyway."""
         norm_cache, x_hat_rows, hot, scale_rows = cache
         xp, n, c = get_xp(), dy.shape[0], self.channels
         dy_rows = dy.reshape(x_hat_rows.shape)
-        d_x_hat = xp.empty_like(dy_rows)
-        sums = {} if self.frozen else {key: xp.empty((n, dy_rows.shape[2]), dtype=dy.dtype) for key in ("gamma", "beta")}
+        sums = None
+        if not self.frozen or norm_cache[2]:  # the norm in training needs the sums too
+            sums = {key: xp.empty((n, dy_rows.shape[2]), dtype=dy.dtype) for key in ("gamma", "beta")}
 
-        def samples(n0, n1):  # each sample's sums over its rows (N, W*C), and the gradient of x_hat
-            if not self.frozen:
+            def samples(n0, n1):  # each sample's sums over its rows (N, W*C)
                 dy_rows[n0:n1].sum(axis=1, out=sums["beta"][n0:n1])
                 (dy_rows[n0:n1] * x_hat_rows[n0:n1]).sum(axis=1, out=sums["gamma"][n0:n1])
-            xp.multiply(dy_rows[n0:n1], scale_rows[n0:n1, None, :], out=d_x_hat[n0:n1])
-        run_parts(samples, n, dy.size)
+            run_parts(samples, n, dy.size)
         if not self.frozen:
             for key in ("gamma", "beta"):  # (N, W*C) -> (N, C) -> per class
                 self.grads[key] += hot.T @ sums[key].reshape(n, -1, c).sum(axis=1)
-        return self.norm.backward(d_x_hat.reshape(dy.shape), norm_cache)
+        channel_sums = None if sums is None else \
+            [fold_channels((scale_rows * sums[key]).sum(axis=0), c) for key in ("beta", "gamma")]
+        return self.norm.input_grad(dy, norm_cache, channel_sums, sample_scale=scale_rows)
 
 
 def _sample_rows(x):

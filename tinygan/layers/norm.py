@@ -90,23 +90,40 @@ class BatchNorm(Layer):
 
     def backward(self, dy, cache, need_dx=True):
         x_hat, inv_std, training = cache
-        xp, c = get_xp(), self.channels
         rows = dy.reshape(x_hat.shape)
+        sums = None
         if (self.params and not self.frozen) or training:
-            sum_dy, sum_dy_x_hat = self._channel_sums(
+            sums = self._channel_sums(
                 lambda r0, r1: (sum_rows(rows[r0:r1]), kernels.product_sums(rows[r0:r1], x_hat[r0:r1])), rows)
         if self.params and not self.frozen:
-            self.grads["beta"] += sum_dy
-            self.grads["gamma"] += sum_dy_x_hat
+            self.grads["beta"] += sums[0]
+            self.grads["gamma"] += sums[1]
+        return self.input_grad(dy, cache, sums)
+
+    def input_grad(self, dy, cache, sums, sample_scale=None):
+        """dx (shaped as dy) when the gradient of x_hat is dy, or dy times ``sample_scale``
+        (N, width of :class:`ConditionalBatchNorm`'s sample rows), each sample's own scale: then
+        that gradient is never made. ``sums``: its channel sums [sum, sum times x_hat] (C,),
+        needed in training. Adds no parameter gradient."""
+        x_hat, inv_std, training = cache
+        xp, c = get_xp(), self.channels
+        rows = dy.reshape(x_hat.shape)
         gamma = self.params["gamma"] if self.params else xp.ones_like(inv_std)
-        dx = xp.empty_like(rows)
         if training:  # the batch mean and variance depend on x (on every process's x) too
-            (sum_dy, sum_dy_x_hat), count = self._over_processes([sum_dy, sum_dy_x_hat], rows.size // c)
+            (sum_dy, sum_dy_x_hat), count = self._over_processes(list(sums), rows.size // c)
             factors = [tile_channels(f, rows) for f in
                        kernels.batch_norm_coefficients(gamma, inv_std, sum_dy, sum_dy_x_hat, count)]
-            run_parts(lambda r0, r1: kernels.batch_norm_input_grad(rows[r0:r1], x_hat[r0:r1], *factors, dx[r0:r1]),
-                      rows.shape[0], rows.size)
         else:
-            scale_row = tile_channels(gamma * inv_std, rows)
-            run_parts(lambda r0, r1: xp.multiply(rows[r0:r1], scale_row, out=dx[r0:r1]), rows.shape[0], rows.size)
+            factors = [tile_channels(gamma * inv_std, rows)]
+        if sample_scale is not None:  # per sample: rows (N, rows of a sample, width), the scale (N, 1, width)
+            factors[0] = (sample_scale * factors[0])[:, None, :]
+            rows, x_hat = rows.reshape(dy.shape[0], -1, rows.shape[1]), x_hat.reshape(dy.shape[0], -1, rows.shape[1])
+        dx = xp.empty_like(rows)
+
+        def part(r0, r1):
+            scale = factors[0] if sample_scale is None else factors[0][r0:r1]
+            if not training:
+                return xp.multiply(rows[r0:r1], scale, out=dx[r0:r1])
+            return kernels.batch_norm_input_grad(rows[r0:r1], x_hat[r0:r1], scale, *factors[1:], dx[r0:r1])
+        run_parts(part, rows.shape[0], rows.size)
         return dx.reshape(dy.shape)
