@@ -19,6 +19,7 @@ from contextlib import contextmanager
 
 from ..backend import get_xp, host_layout
 from ..kernels import sum_rows  # noqa: F401 (layers import it from here)
+from ..threads import sum_parts
 
 
 def channel_rows(x, channels):
@@ -38,8 +39,9 @@ def tile_channels(vector, rows):
 
 
 def channel_sums(rows, channels):
-    """Per-channel sums (C,) of wide ``rows`` from :func:`channel_rows`."""
-    return fold_channels(sum_rows(rows), channels)
+    """Per-channel sums (C,) of wide ``rows`` from :func:`channel_rows`, the rows split over the
+    host threads (partial sums added in part order)."""
+    return fold_channels(sum_parts(lambda r0, r1: sum_rows(rows[r0:r1]), rows.shape[0], rows.size), channels)
 
 
 def fold_channels(row_sums, channels):

@@ -105,7 +105,7 @@ class ConditionalBatchNorm(Layer):
         if not self.frozen:
             for key in ("gamma", "beta"):  # (N, W*C) -> (N, C) -> per class
                 self.grads[key] += hot.T @ sums[key].reshape(n, -1, c).sum(axis=1)
-        channel_sums = None if sums is None else \
+        channel_sums = None if not norm_cache[2] else \
             [fold_channels((scale_rows * sums[key]).sum(axis=0), c) for key in ("beta", "gamma")]
         return self.norm.input_grad(dy, norm_cache, channel_sums, sample_scale=scale_rows)
 

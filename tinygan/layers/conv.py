@@ -23,12 +23,13 @@ from .. import kernels
 from ..backend import backend_name, get_xp, host_layout
 from ..threads import run_parts, sum_parts
 from ..init import get_initialiser
-from .base import Layer, channel_rows, fold_channels, sum_rows, tile_channels
+from .base import Layer, channel_rows, channel_sums, tile_channels
 from .spectral import SpectralNorm
 
 # A strided conv's input gradient on the host goes by phases (_input_grad_by_phases) when its
-# s*s*C phase channels lie in this range; else by col2im. Measured here (1 thread, 3x3 stride 2,
-# against col2im): C = 16 0.78-0.98x, C = 32 1.0-1.3x, C = 1 1.25-1.65x.
+# s*s*C phase channels lie in this range; else by col2im. Measured here (whole backward, 1 thread,
+# 3x3 stride 2, against the grouped col2im): C = 4 0.57-0.69x, C = 8 0.70x, C = 16 0.87-0.98x,
+# C = 32 1.06-1.29x, C = 1 1.25x.
 PHASE_CHANNELS = (16, 64)
 DEFAULT_BLOCK_BYTES = {"numpy": 1 << 20, "cupy": 512 << 20}
 
@@ -223,7 +224,7 @@ def conv2d_backward(dy, source, w, stride, pads, block_bytes, need_dx=True, need
     if need_dx and kernel > 1 and max(pads) <= kernel - 1 and (stride == 1 or not host_layout()):
         return _backward_by_transpose(dy, source, w, stride, pads, block_bytes, need_dw)
     if need_dx and stride > 1 and PHASE_CHANNELS[0] <= channels * stride * stride <= PHASE_CHANNELS[1]:
-        dx = _input_grad_by_phases(dy, w, stride, pads, source.shape, block_bytes)  # the host layout here
+        dx = _input_grad_by_phases(dy, w, stride, pads, source.shape, block_bytes)  # CuPy: 1x1, or pads >= k
         return dx, conv2d_backward(dy, source, w, stride, pads, block_bytes, False, need_dw)[1]
     one_by_one = need_dx and kernel == 1 and stride == 1 and not any(pads)
     dx_pad = xp.zeros(source.shape, dtype=dy.dtype) if need_dx and not one_by_one else None
@@ -429,9 +430,7 @@ class Conv2D(Layer):
 
     def _add_bias_grad(self, dy):
         if "b" in self.params and not self.frozen:
-            rows = channel_rows(dy, self.out_channels)
-            sums = sum_parts(lambda r0, r1: sum_rows(rows[r0:r1]), rows.shape[0], rows.size)
-            self.grads["b"] += fold_channels(sums, self.out_channels)
+            self.grads["b"] += channel_sums(channel_rows(dy, self.out_channels), self.out_channels)
 
     def _add_weight_grad(self, dw, w_cache):
         """Adds the gradient of the weight the forward used (None: nothing to add)."""
