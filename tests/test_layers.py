@@ -8,11 +8,11 @@ import pytest
 
 from reference import conv2d_naive, conv2d_naive_backward
 from tinygan import layers
-from tinygan.backend import to_host
-from tinygan.gradcheck import check_layer
+from tinygan.backend import host_layout, to_host
+from tinygan.gradcheck import check_gradients, check_layer
 from tinygan.models import Discriminator, Generator
-from tinygan.layers import (BatchNorm, Conv2D, Dense, Dropout, Flatten, MinibatchStd, PReLU, Reshape,
-                            Sequential, Sigmoid, Tanh, Upsample, UpsampleConv2D)
+from tinygan.layers import (BatchNorm, ConditionalBatchNorm, Conv2D, Dense, Dropout, Flatten, MinibatchStd, PReLU,
+                            Reshape, Sequential, Sigmoid, Tanh, Upsample, UpsampleConv2D)
 
 F64 = np.float64
 
@@ -158,6 +158,30 @@ def test_prelu_gradients(xp, rng, make, training):
     layer = make().train(training)
     layer.params["alpha"][...] = xp.asarray(rng.random(layer.alpha_shape))
     check_layer(layer, xp.asarray(away_from_kink(rng, (2, 4, 5, 3))))
+
+
+@pytest.mark.parametrize("row_values", [1, 30])  # host rows of one image row (4 x 3 values), of two
+def test_per_channel_layers_on_rows_of_some_image_rows(xp, rng, monkeypatch, row_values):
+    """PReLU, BatchNorm, conditional BatchNorm and a conv's bias on host rows of k < H image rows
+    (:func:`channel_rows`), gradchecked in training and eval."""
+    monkeypatch.setattr(layers.base, "ROW_VALUES", row_values)
+    x = xp.asarray(away_from_kink(rng, (2, 6, 4, 3)))
+    expected = ((12, 12) if row_values == 1 else (6, 24)) if host_layout() else (48, 3)
+    assert layers.base.channel_rows(x, 3).shape == expected
+    prelu, norm = PReLU(3, dtype=F64), BatchNorm(3, dtype=F64)
+    prelu.params["alpha"][...] = xp.asarray(rng.random(3))
+    conditional = ConditionalBatchNorm(3, 4, dtype=F64)
+    conv = Conv2D(3, 3, 3, rng=rng, dtype=F64)
+    for layer, key, shape in ((norm, "gamma", 3), (norm, "beta", 3), (conditional, "gamma", (4, 3)),
+                              (conditional, "beta", (4, 3)), (conv, "b", 3)):
+        layer.params[key][...] = xp.asarray(rng.standard_normal(shape) + (key == "gamma"))
+    labels = xp.asarray(np.array([3, 1]))
+    for training in (True, False):
+        for layer in (prelu, norm, conv):
+            check_layer(layer.train(training), x)
+        parameters = [(name, owner.params[k], owner.grads[k]) for name, owner, k in conditional.named_parameters()]
+        conditional.train(training)
+        check_gradients(lambda inputs: conditional.forward(inputs, labels), conditional.backward, x, parameters)
 
 
 def test_prelu_keras_shapes():

@@ -102,42 +102,41 @@ def prelu_backward(dy, x, alpha, dx, slope_grad=True):
         _cuda("prelu_input_grad")(dy, x, alpha, dx)
         return _cuda("prelu_slope_sums")(dy, x, axis=0) if slope_grad else None
     numpy.greater(x, 0, out=dx)  # 1 where x > 0, else 0; arithmetic, not a mask (masks are slow)
-    dx *= 1 - alpha
-    dx += alpha  # the slope: 1 where x > 0, else alpha
+    if (alpha >= 0).all() and (alpha <= 1).all():
+        numpy.maximum(dx, alpha, out=dx)  # the slope: max(alpha, [x > 0]), 1 where x > 0, else alpha
+    else:
+        dx *= 1 - alpha
+        dx += alpha
     dx *= dy
     if not slope_grad:
         return None
-
-    def negative_dy(r0, r1):
-        product = numpy.minimum(x[r0:r1], 0)
-        product *= dy[r0:r1]
-        return product
-    return _chunked_column_sums(negative_dy, x.shape)
+    return _chunked_product_sums(lambda r0, r1: (numpy.minimum(x[r0:r1], 0), dy[r0:r1]), x.shape)
 
 
 def square_sums(rows):
     """Column sums of rows * rows: (M, W) -> (W,)."""
     if backend_name() != "numpy":
         return _cuda("square_sums")(rows, axis=0)
-    return _chunked_column_sums(lambda r0, r1: rows[r0:r1] * rows[r0:r1], rows.shape)
+    return _chunked_product_sums(lambda r0, r1: (rows[r0:r1], rows[r0:r1]), rows.shape)
 
 
 def product_sums(a, b):
     """Column sums of a * b: (M, W), (M, W) -> (W,)."""
     if backend_name() != "numpy":
         return _cuda("product_sums")(a, b, axis=0)
-    return _chunked_column_sums(lambda r0, r1: a[r0:r1] * b[r0:r1], a.shape)
+    return _chunked_product_sums(lambda r0, r1: (a[r0:r1], b[r0:r1]), a.shape)
 
 
-def _chunked_column_sums(product, shape):
-    """Column sums (W,) of an (M, W) array that ``product(r0, r1)`` makes rows r0:r1 of, in
-    chunks of about CHUNK_ELEMENTS values: the whole product never exists at once (a step's
-    peak memory would hold it), and each chunk is summed while it is still in cache."""
+def _chunked_product_sums(factors, shape):
+    """Column sums (W,) of the product of two (M, W) arrays whose rows r0:r1 ``factors(r0, r1)``
+    returns, by ``numpy.einsum`` (a product summed without making it: 2-3x faster than a product
+    and a sum) in chunks of about CHUNK_ELEMENTS values: a made factor stays small and in cache,
+    and each column is summed in float32 along at most a chunk's rows before the chunks' sums add."""
     rows, width = shape
     step = max(1, CHUNK_ELEMENTS // max(width, 1))
     total = None
     for r0 in range(0, rows, step):
-        sums = sum_rows(product(r0, min(r0 + step, rows)))
+        sums = numpy.einsum("ij,ij->j", *factors(r0, min(r0 + step, rows)))
         total = sums if total is None else numpy.add(total, sums, out=total)
     return total
 

@@ -5,7 +5,7 @@ from .. import kernels
 from ..backend import get_xp, host_layout
 from ..backend import rng as backend_rng
 from ..threads import run_parts, sum_parts
-from .base import Layer, sum_rows
+from .base import Layer, channel_rows, fold_channels, sum_rows, tile_channels
 
 
 def sum_to_shape(grad, shape):
@@ -67,15 +67,23 @@ class PReLU(Layer):
             return kernels.prelu_backward(dy_rows[n0:n1], rows[n0:n1], alpha, dx[n0:n1], not self.frozen)
         total = sum_parts(part, rows.shape[0], rows.size)  # (rows.shape[1],), None when frozen
         if not self.frozen:
-            self.grads["alpha"] += total.reshape(self.alpha_shape) if total.size == self.params["alpha"].size else \
+            alpha = self.params["alpha"]
+            if alpha.size == x.shape[-1] and total.size != alpha.size:  # one slope per channel, rows of channels
+                total = fold_channels(total, alpha.size)
+            self.grads["alpha"] += total.reshape(self.alpha_shape) if total.size == alpha.size else \
                 sum_to_shape(total.reshape((1,) + x.shape[1:]), self.alpha_shape)
         return dx.reshape(x.shape)
 
     def _rows(self, x):
-        """x as 2-D rows and the slopes along a row. In the host layout, one row per sample
-        (long inner loops) with the slopes broadcast to one sample; on CuPy, where the slopes
-        cover whole trailing axes of x, rows of those axes and the slopes as they are."""
+        """x as 2-D rows and the slopes along a row. One slope per channel: the rows of
+        :func:`channel_rows` (wide rows of whole channel vectors on the host, the slopes tiled:
+        NumPy's passes over a short row of slopes run faster than over a whole sample's).
+        Else, on CuPy where the slopes cover whole trailing axes of x, rows of those axes and
+        the slopes as they are; on the host, one row per sample with the slopes broadcast to one sample."""
         alpha = self.params["alpha"]
+        if alpha.size == x.shape[-1]:
+            rows = channel_rows(x, alpha.size)
+            return rows, tile_channels(alpha.reshape(-1), rows)
         if not host_layout() and tuple(x.shape[x.ndim - alpha.ndim:]) == alpha.shape:
             return x.reshape(-1, alpha.size), alpha.reshape(-1)
         if tuple(x.shape[1:]) == alpha.shape:

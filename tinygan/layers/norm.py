@@ -108,6 +108,8 @@ class BatchNorm(Layer):
         x_hat, inv_std, training = cache
         xp, c = get_xp(), self.channels
         rows = dy.reshape(x_hat.shape)
+        if sample_scale is not None:  # per sample: rows (N, rows of a sample, width), the scale (N, 1, width)
+            rows, x_hat = (a.reshape(dy.shape[0], -1, sample_scale.shape[1]) for a in (rows, x_hat))
         gamma = self.params["gamma"] if self.params else xp.ones_like(inv_std)
         if training:  # the batch mean and variance depend on x (on every process's x) too
             (sum_dy, sum_dy_x_hat), count = self._over_processes(list(sums), rows.size // c)
@@ -115,9 +117,8 @@ class BatchNorm(Layer):
                        kernels.batch_norm_coefficients(gamma, inv_std, sum_dy, sum_dy_x_hat, count)]
         else:
             factors = [tile_channels(gamma * inv_std, rows)]
-        if sample_scale is not None:  # per sample: rows (N, rows of a sample, width), the scale (N, 1, width)
+        if sample_scale is not None:
             factors[0] = (sample_scale * factors[0])[:, None, :]
-            rows, x_hat = rows.reshape(dy.shape[0], -1, rows.shape[1]), x_hat.reshape(dy.shape[0], -1, rows.shape[1])
         dx = xp.empty_like(rows)
 
         def part(r0, r1):
