@@ -58,21 +58,19 @@ def test_batch_norm_kernels(xp, rng):
     np.testing.assert_allclose(to_host(on_running[0]), momentum * running[0] + (1 - momentum) * mean, rtol=1e-14)
     np.testing.assert_allclose(to_host(on_running[1]), momentum * running[1] + (1 - momentum) * var, rtol=1e-14)
 
-    centered, gamma, beta = rng.standard_normal((6, c)), rng.standard_normal(c), rng.standard_normal(c)
-    x_hat, y = xp.asarray(centered.copy()), xp.empty((6, c))
-    kernels.normalise(x_hat, inv_std, xp.asarray(gamma), xp.asarray(beta), y)
-    expected = centered / np.sqrt(var + eps)
-    np.testing.assert_allclose(to_host(x_hat), expected, rtol=1e-14)
-    np.testing.assert_allclose(to_host(y), expected * gamma + beta, rtol=1e-13, atol=1e-15)
+    centred, gamma, beta = rng.standard_normal((6, c)), rng.standard_normal(c), rng.standard_normal(c)
+    scale, shift = gamma / np.sqrt(var + eps), beta
+    y = kernels.scale_shift(xp.asarray(centred), xp.asarray(scale), xp.asarray(shift), xp.empty((6, c)))
+    np.testing.assert_allclose(to_host(y), centred * scale + shift, rtol=1e-13, atol=1e-15)
 
-    sum_dy, sum_dy_x_hat = rng.standard_normal(c), rng.standard_normal(c)
-    factors = kernels.batch_norm_coefficients(xp.asarray(gamma), inv_std, xp.asarray(sum_dy), xp.asarray(sum_dy_x_hat), count)
-    scale = gamma / np.sqrt(var + eps)
-    for got, want in zip(host(*factors), (scale, scale * sum_dy_x_hat / count, scale * sum_dy / count)):
+    sum_dy, sum_dy_centred = rng.standard_normal(c), rng.standard_normal(c)
+    factors = kernels.batch_norm_coefficients(xp.asarray(gamma), inv_std, xp.asarray(sum_dy), xp.asarray(sum_dy_centred), count)
+    inv = 1 / np.sqrt(var + eps)
+    for got, want in zip(host(*factors), (gamma * inv, gamma * inv ** 3 * sum_dy_centred / count, gamma * inv * sum_dy / count)):
         np.testing.assert_allclose(got, want, rtol=1e-13)
     dy = rng.standard_normal((6, c))
-    dx = kernels.batch_norm_input_grad(xp.asarray(dy), x_hat, *factors, xp.empty((6, c)))
-    want = dy * scale - expected * scale * sum_dy_x_hat / count - scale * sum_dy / count
+    dx = kernels.batch_norm_input_grad(xp.asarray(dy), xp.asarray(centred), *factors, xp.empty((6, c)))
+    want = dy * gamma * inv - centred * gamma * inv ** 3 * sum_dy_centred / count - gamma * inv * sum_dy / count
     np.testing.assert_allclose(to_host(dx), want, rtol=1e-12, atol=1e-14)
 
 

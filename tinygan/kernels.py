@@ -36,12 +36,13 @@ _SOURCES = {
         "T var = square_sums / count; inv_std = 1 / sqrt(var + eps);"
         " running_mean = momentum * running_mean + (1 - momentum) * mean;"
         " running_var = momentum * running_var + (1 - momentum) * var"),
-    "normalise": ("T inv_std, T gamma, T beta", "T x_hat, T y", "x_hat = x_hat * inv_std; y = x_hat * gamma + beta"),
+    "scale_shift": ("T x, T scale, T shift", "T y", "y = x * scale + shift"),
     "batch_norm_coefficients": (
-        "T gamma, T inv_std, T sum_dy, T sum_dy_x_hat, T count", "T scale, T x_hat_coef, T shift",
-        "scale = gamma * inv_std; x_hat_coef = scale * sum_dy_x_hat / count; shift = scale * sum_dy / count"),
-    "batch_norm_input_grad": ("T dy, T x_hat, T scale, T x_hat_coef, T shift", "T dx",
-                              "dx = dy * scale - x_hat * x_hat_coef - shift"),
+        "T gamma, T inv_std, T sum_dy, T sum_dy_centred, T count", "T scale, T centred_coef, T shift",
+        "scale = gamma * inv_std; centred_coef = scale * inv_std * inv_std * sum_dy_centred / count;"
+        " shift = scale * sum_dy / count"),
+    "batch_norm_input_grad": ("T dy, T centred, T scale, T centred_coef, T shift", "T dx",
+                              "dx = dy * scale - centred * centred_coef - shift"),
     "unit": ("T v, T norm, T eps", "T out", "out = v / (norm + eps)"),
     "adam": ("T grad, T beta1, T beta2, T step_size, T eps", "T param, T m, T v",
              "m = beta1 * m + (1 - beta1) * grad; v = beta2 * v + (1 - beta2) * grad * grad;"
@@ -156,31 +157,32 @@ def batch_norm_statistics(square_sums, mean, count, eps, momentum, running_mean,
     return 1 / numpy.sqrt(var + eps)
 
 
-def normalise(x_hat, inv_std, gamma, beta, y):
-    """x_hat (holding x - mean) *= inv_std, in place; y = x_hat * gamma + beta."""
+def scale_shift(x, scale, shift, y):
+    """y = x * scale + shift, written into ``y`` (a BatchNorm's output from x - mean)."""
     if backend_name() != "numpy":
-        return _cuda("normalise")(inv_std, gamma, beta, x_hat, y)
-    x_hat *= inv_std
-    numpy.multiply(x_hat, gamma, out=y)
-    y += beta
+        return _cuda("scale_shift")(x, scale, shift, y)
+    numpy.multiply(x, scale, out=y)
+    y += shift
     return y
 
 
-def batch_norm_coefficients(gamma, inv_std, sum_dy, sum_dy_x_hat, count):
-    """(C,) factors of a training BatchNorm's input gradient: scale = gamma * inv_std,
-    x_hat_coef = scale * sum(dy * x_hat) / count, shift = scale * sum(dy) / count."""
+def batch_norm_coefficients(gamma, inv_std, sum_dy, sum_dy_centred, count):
+    """(C,) factors of a training BatchNorm's input gradient from its cached x - mean ("centred",
+    x_hat = centred * inv_std): scale = gamma * inv_std, centred_coef = scale * inv_std**2 *
+    sum(dy * centred) / count (that is, scale * sum(dy * x_hat) / count per unit of x_hat),
+    shift = scale * sum(dy) / count."""
     if backend_name() != "numpy":
-        return _cuda("batch_norm_coefficients")(gamma, inv_std, sum_dy, sum_dy_x_hat, count)
+        return _cuda("batch_norm_coefficients")(gamma, inv_std, sum_dy, sum_dy_centred, count)
     scale = gamma * inv_std
-    return scale, scale * sum_dy_x_hat / count, scale * sum_dy / count
+    return scale, scale * inv_std * inv_std * sum_dy_centred / count, scale * sum_dy / count
 
 
-def batch_norm_input_grad(dy, x_hat, scale, x_hat_coef, shift, dx):
-    """dx = dy * scale - x_hat * x_hat_coef - shift, written into ``dx``."""
+def batch_norm_input_grad(dy, centred, scale, centred_coef, shift, dx):
+    """dx = dy * scale - centred * centred_coef - shift, written into ``dx``."""
     if backend_name() != "numpy":
-        return _cuda("batch_norm_input_grad")(dy, x_hat, scale, x_hat_coef, shift, dx)
+        return _cuda("batch_norm_input_grad")(dy, centred, scale, centred_coef, shift, dx)
     numpy.multiply(dy, scale, out=dx)
-    dx -= x_hat * x_hat_coef
+    dx -= centred * centred_coef
     dx -= shift
     return dx
 

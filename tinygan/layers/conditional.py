@@ -6,6 +6,7 @@ Both take ``labels`` (N,) int besides their input; a :class:`Sequential` passes 
 """
 import numpy as np
 
+from .. import kernels
 from ..backend import get_xp, host_layout
 from ..init import get_initialiser
 from ..threads import run_parts
@@ -75,36 +76,35 @@ class ConditionalBatchNorm(Layer):
 
     def forward(self, x, labels):
         _check_class_labels(self, labels, getattr(x, "shape", (0,))[0], self.n_classes)
-        x_hat, norm_cache = self.norm.forward(x)
+        centred, norm_cache = self.norm.centre(x)  # x - mean: x_hat = centred * inv_std is never made
         hot = one_hot(labels, self.n_classes, x.dtype)
         scale, shift = hot @ self.params["gamma"], hot @ self.params["beta"]  # (N, C)
-        rows, scale_rows, shift_rows = _sample_rows(x_hat), _tile_per_sample(scale, x_hat), _tile_per_sample(shift, x_hat)
+        rows = _sample_rows(centred.reshape(x.shape))
+        scale_rows, shift_rows = _tile_per_sample(scale, x), _tile_per_sample(shift, x)
+        factor_rows = _tile_per_sample(scale * norm_cache[1], x)  # gamma[label] * inv_std
         y = get_xp().empty_like(rows)
-
-        def samples(n0, n1):
-            get_xp().multiply(rows[n0:n1], scale_rows[n0:n1, None, :], out=y[n0:n1])
-            y[n0:n1] += shift_rows[n0:n1, None, :]
-        run_parts(samples, rows.shape[0], rows.size)
+        run_parts(lambda n0, n1: kernels.scale_shift(rows[n0:n1], factor_rows[n0:n1, None, :],
+                                                     shift_rows[n0:n1, None, :], y[n0:n1]), rows.shape[0], rows.size)
         return y.reshape(x.shape), (norm_cache, rows, hot, scale_rows)
 
     def backward(self, dy, cache, need_dx=True):
         """The norm's input gradient straight from dy: the gradient of x_hat, dy times each
         sample's scale, is never made, and its channel sums come from the per-sample sums that
         gamma's and beta's gradients need anyway."""
-        norm_cache, x_hat_rows, hot, scale_rows = cache
+        norm_cache, centred_rows, hot, scale_rows = cache
         xp, n, c = get_xp(), dy.shape[0], self.channels
-        dy_rows = dy.reshape(x_hat_rows.shape)
+        dy_rows = dy.reshape(centred_rows.shape)
         sums = None
         if not self.frozen or norm_cache[2]:  # the norm in training needs the sums too
             sums = {key: xp.empty((n, dy_rows.shape[2]), dtype=dy.dtype) for key in ("gamma", "beta")}
 
-            def samples(n0, n1):  # each sample's sums over its rows (N, W*C)
+            def samples(n0, n1):  # each sample's sums over its rows (N, W*C): of dy, of dy * (x - mean)
                 dy_rows[n0:n1].sum(axis=1, out=sums["beta"][n0:n1])
-                (dy_rows[n0:n1] * x_hat_rows[n0:n1]).sum(axis=1, out=sums["gamma"][n0:n1])
+                xp.einsum("nrw,nrw->nw", dy_rows[n0:n1], centred_rows[n0:n1], out=sums["gamma"][n0:n1])
             run_parts(samples, n, dy.size)
-        if not self.frozen:
-            for key in ("gamma", "beta"):  # (N, W*C) -> (N, C) -> per class
-                self.grads[key] += hot.T @ sums[key].reshape(n, -1, c).sum(axis=1)
+        if not self.frozen:  # (N, W*C) -> (N, C) -> per class; x_hat = (x - mean) * inv_std
+            self.grads["beta"] += hot.T @ sums["beta"].reshape(n, -1, c).sum(axis=1)
+            self.grads["gamma"] += hot.T @ (sums["gamma"].reshape(n, -1, c).sum(axis=1) * norm_cache[1])
         channel_sums = None if not norm_cache[2] else \
             [fold_channels((scale_rows * sums[key]).sum(axis=0), c) for key in ("beta", "gamma")]
         return self.norm.input_grad(dy, norm_cache, channel_sums, sample_scale=scale_rows)
