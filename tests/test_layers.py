@@ -97,6 +97,7 @@ def test_conv_blocking_does_not_change_results(xp, rng, stride):
     results = []
     for block_bytes in (1, 1 << 30):
         layer = Conv2D(4, 5, 3, stride, rng=np.random.default_rng(0), dtype=F64, block_bytes=block_bytes)
+        layer.params["b"][...] = xp.arange(5.0)  # added block by block
         y, cache = layer.forward(x)
         dy = xp.asarray(rng.standard_normal(y.shape)) if dy is None else dy
         results.append((to_host(y), to_host(layer.backward(dy, cache)), to_host(layer.grads["w"])))
