@@ -65,6 +65,17 @@ def test_conv_matches_naive_reference(xp, rng, kernel, stride, size, padding, ch
     np.testing.assert_allclose(to_host(layer.grads["b"]), db_ref, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("channels", [4, 32])  # dx by phases (s*s*C = 16), by col2im (s*s*C = 128)
+def test_strided_conv_dx_on_even_images(xp, rng, channels):
+    """Even sizes and 'same' padding (0, 1): the phases land in dx seen as (N, H/2, 2, W/2, 2, C)."""
+    layer = Conv2D(channels, 3, 3, 2, rng=rng, dtype=F64)
+    x = rng.standard_normal((2, 8, 6, channels))
+    y, cache = layer.forward(xp.asarray(x))
+    dy = rng.standard_normal(y.shape)
+    dx_ref, _, _ = conv2d_naive_backward(dy, x, to_host(layer.params["w"]), 2, layer.pads(8, 6))
+    np.testing.assert_allclose(to_host(layer.backward(xp.asarray(dy), cache)), dx_ref, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("training", [True, False])
 def test_upsample_conv_gradients(xp, rng, training):
     layer = UpsampleConv2D(2, 3, rng=rng, dtype=F64).train(training)

@@ -227,7 +227,9 @@ def conv2d_backward(dy, source, w, stride, pads, block_bytes, need_dx=True, need
         dx = _input_grad_by_phases(dy, w, stride, pads, source.shape, block_bytes)  # CuPy: 1x1, or pads >= k
         return dx, conv2d_backward(dy, source, w, stride, pads, block_bytes, False, need_dw)[1]
     one_by_one = need_dx and kernel == 1 and stride == 1 and not any(pads)
+    top, bottom, left, right = pads
     dx_pad = xp.zeros(source.shape, dtype=dy.dtype) if need_dx and not one_by_one else None
+    dx = None if dx_pad is None else xp.empty((n, hp - top - bottom, wp - left - right, channels), dtype=dy.dtype)
 
     def images(n0, n1):  # the weight gradient of these images (and their col2im share of dx)
         part, dx_part, dy_rows = source.images(n0, n1), None if dx_pad is None else dx_pad[n0:n1], dy[n0:n1].reshape(-1, filters)
@@ -241,6 +243,8 @@ def conv2d_backward(dy, source, w, stride, pads, block_bytes, need_dx=True, need
                 dcols = scratch("dcols", (stop - start, kernel * kernel * channels), dy.dtype)
                 xp.matmul(dy_rows[start:stop], w.reshape(-1, filters).T, out=dcols)
                 _col2im_add(dx_part, dcols, block, kernel, stride, out_w)
+        if dx_part is not None:  # dx without its padding, contiguous (as the next layer reads it in rows)
+            dx[n0:n1] = dx_part[:, top:hp - bottom, left:wp - right]
         return dw
     dw = None
     if need_dw or dx_pad is not None:
@@ -250,8 +254,7 @@ def conv2d_backward(dy, source, w, stride, pads, block_bytes, need_dx=True, need
         return None, dw
     if one_by_one:  # dx = dy times the transposed kernel
         return conv2d_forward(Padded(dy), xp.ascontiguousarray(w.transpose(0, 1, 3, 2)), 1, block_bytes), dw
-    top, bottom, left, right = pads
-    return dx_pad[:, top:hp - bottom, left:wp - right], dw
+    return dx, dw
 
 
 def _backward_by_transpose(dy, source, w, stride, pads, block_bytes, need_dw):
@@ -314,17 +317,25 @@ def _input_grad_by_phases(dy, w, stride, pads, padded_shape, block_bytes):
             w_phases[a, b, :, p, q] = w[i, j].T
     w_phases = w_phases.reshape(taps, taps, filters, stride * stride * channels)
     dy_pad = pad_nhwc(dy, (taps - 1, rows - dy.shape[1], taps - 1, cols - dy.shape[2]))
-    dx_pad = xp.empty((n, rows, stride, cols, stride, channels), dtype=dy.dtype)
+    top, bottom, left, right = pads
+    dx = xp.empty((n, hp - top - bottom, wp - left - right, channels), dtype=dy.dtype)  # without its padding
     chunk = max(1, block_bytes // (rows * cols * w_phases.shape[3] * dy.itemsize))
 
     def images(n0, n1):  # in chunks of images, so that the phases' output stays small
         for c0 in range(n0, n1, chunk):
             c1 = min(c0 + chunk, n1)
             phases = conv2d_forward(Padded(dy_pad[c0:c1]), w_phases, 1, block_bytes)
-            dx_pad[c0:c1] = phases.reshape(c1 - c0, rows, cols, stride, stride, channels).transpose(0, 1, 3, 2, 4, 5)
+            phases = phases.reshape(c1 - c0, rows, cols, stride, stride, channels).transpose(0, 1, 3, 2, 4, 5)
+            if aligned:  # dx itself seen as (N, M, s, M', s, C): one copy
+                dx[c0:c1].reshape(c1 - c0, height // stride, stride, width // stride, stride, channels)[...] = \
+                    phases[:, top // stride:(top + height) // stride, :, left // stride:(left + width) // stride]
+            else:
+                grid = phases.reshape(c1 - c0, rows * stride, cols * stride, channels)
+                dx[c0:c1] = grid[:, top:top + height, left:left + width]
+    height, width = hp - top - bottom, wp - left - right
+    aligned = all(size % stride == 0 for size in (top, left, height, width))
     run_parts(images, n, n * rows * cols * taps * taps * filters)
-    top, bottom, left, right = pads
-    return dx_pad.reshape(n, rows * stride, cols * stride, channels)[:, top:hp - bottom, left:wp - right]
+    return dx
 
 
 def _accumulate(total, part):

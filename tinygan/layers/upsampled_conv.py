@@ -62,18 +62,18 @@ class UpsampleConv2D(Conv2D):
         h, width, filters = hp - 2, wp - 2, self.out_channels
         self._add_bias_grad(dy)
         phases = dy.reshape(n, h, 2, width, 2, filters)
-        dx_pad = xp.zeros(x_pad.shape, dtype=dy.dtype) if need_dx else None
+        dx = xp.empty((n, h, width, self.in_channels), dtype=dy.dtype) if need_dx else None
         dw = None if self.frozen else xp.zeros(w.shape, dtype=w.dtype)
-        for (p, q), kernel in zip(PHASES, kernels):  # a stride-1 backward reads dy only to pad it: a view will do
+        for index, ((p, q), kernel) in enumerate(zip(PHASES, kernels)):  # a stride-1 backward pads dy: a view will do
             source = Padded(x_pad[:, p:p + h + 1, q:q + width + 1])
             dx_phase, dkernel = conv2d_backward(phases[:, :, p, :, q], source, kernel, 1, (0, 0, 0, 0),
                                                 self._block_bytes(), need_dx, dw is not None)
-            if need_dx:
-                _scatter(dx_pad[:, p:p + h + 1, q:q + width + 1], dx_phase, add=True)
+            if need_dx:  # phase (p, q) reads padded x at rows p..p+h: x's rows are its rows 1-p..h-p
+                _scatter(dx, dx_phase[:, 1 - p:1 - p + h, 1 - q:1 - q + width], add=index > 0)
             if dw is not None:
                 dw += xp.einsum("ai,bj,abcf->ijcf", *_taps(p, q, w.dtype), dkernel)
         self._add_weight_grad(dw, w_cache)
-        return dx_pad[:, 1:h + 1, 1:width + 1] if need_dx else None
+        return dx
 
 
 def _taps(p, q, dtype):
