@@ -6,7 +6,8 @@ import pytest
 
 from tinygan import threads
 from tinygan.gradcheck import check_layer
-from tinygan.layers import (BatchNorm, ConditionalBatchNorm, Conv2D, Dense, PReLU, Sequential,
+from tinygan.ema import WeightAverage
+from tinygan.layers import (BatchNorm, ConditionalBatchNorm, Conv2D, Dense, PReLU, Sequential, Sigmoid,
                             Upsample, UpsampleConv2D)
 from tinygan.optim import Adam
 
@@ -97,6 +98,8 @@ def _layers(rng):
         (Dense(6, 4, rng=rng, dtype=F64), (5, 6)),
         (Sequential([ConditionalBatchNorm(3, 4, dtype=F64)]), (5, 4, 6, 3)),
         (UpsampleConv2D(3, 2, rng=rng, dtype=F64, spectral_norm=True), (5, 3, 4, 3)),
+        (Dense(6, 4, rng=rng, dtype=F64, spectral_norm=True), (5, 6)),
+        (Sigmoid(), (5, 4, 6, 1)),
     ]
 
 
@@ -136,7 +139,7 @@ def _assert_same(first, second):
 
 
 @pytest.mark.parametrize("frozen", [False, True])
-@pytest.mark.parametrize("index", range(9))
+@pytest.mark.parametrize("index", range(12))
 def test_threaded_layers_match_one_thread(host_threads, index, frozen):
     layer, x, labels, dy, hold_u = _case(index)
     layer.freeze(frozen)
@@ -170,6 +173,20 @@ def test_adam_in_parts_matches_one_part(host_threads):
     np.testing.assert_array_equal(results[1], results[3])
 
 
+def test_flat_zero_grad_and_weight_average_in_parts(host_threads):
+    host_threads(3)
+    model, average = (Dense(7, 5, rng=np.random.default_rng(seed), dtype=F64) for seed in (1, 2))
+    Adam(model, lr=0.01)  # flattens the model
+    model.flat[1][...] = 1.0
+    model.zero_grad()
+    assert not model.grads["w"].any() and not model.grads["b"].any()
+    ema = WeightAverage(model, average, 0.9)
+    before = average.flat[0].copy() if average.flat else average.flatten()[0].copy()
+    model.flat[0][...] += 1.0
+    ema.update(1)
+    np.testing.assert_allclose(average.flat[0], 0.9 * before + 0.1 * model.flat[0], rtol=1e-13, atol=1e-15)
+
+
 @pytest.fixture
 def device_layout(monkeypatch):
     """Run the layers as on CuPy (narrow channel rows, one part, strided conv backward through
@@ -200,7 +217,7 @@ def test_conv_in_the_device_layout_matches_the_naive_reference(device_layout, ke
     np.testing.assert_allclose(layer.grads["b"], db_ref, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("index", range(9))
+@pytest.mark.parametrize("index", range(12))
 def test_layers_in_the_device_layout_match_the_host_layout(monkeypatch, index):
     from tinygan import backend
     layer, x, labels, dy, hold_u = _case(index)

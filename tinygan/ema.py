@@ -9,6 +9,7 @@ statistics gathered under other weights would not fit the averaged ones, so
 statistics", BigGAN) before the average draws anything.
 """
 from .layers import BatchNorm
+from .threads import run_parts
 
 
 def check_decay(decay, name="WeightAverage: decay", note=""):
@@ -39,8 +40,11 @@ class WeightAverage:
         if step < self.start:
             self.copy_weights()
             return
-        self.averaged *= self.decay
-        self.averaged += (1 - self.decay) * self.weights
+
+        def part(i0, i1):
+            self.averaged[i0:i1] *= self.decay
+            self.averaged[i0:i1] += (1 - self.decay) * self.weights[i0:i1]
+        run_parts(part, self.averaged.shape[0], 2 * self.averaged.size)
 
 
 def refresh_batch_statistics(model, batches):

@@ -201,12 +201,14 @@ def unit(v, norm, eps):
     return v / (norm + eps)
 
 
-def spectral_grad(g, v, u, inner, sigma):
-    """(g - inner * v u^T) / sigma for g (fan_in, fan_out), v (fan_in, 1), u (1, fan_out):
-    the gradient of the raw weight from that of the spectrally normalised one."""
+def spectral_grad(g, v, u, inner, sigma, out):
+    """(g - inner * v u^T) / sigma for g (fan_in, fan_out), v (fan_in, 1), u (1, fan_out),
+    written into ``out``: the gradient of the raw weight from that of the spectrally normalised one."""
     if backend_name() != "numpy":
-        return _cuda("spectral_grad")(g, v, u, inner, sigma)
-    return (g - inner * v * u) / sigma
+        return _cuda("spectral_grad")(g, v, u, inner, sigma, out)
+    numpy.multiply(g, 1 / sigma, out=out)
+    out -= (inner / sigma * v) * u
+    return out
 
 
 def adam(param, grad, m, v, beta1, beta2, step_size, eps):

@@ -96,15 +96,27 @@ class Sigmoid(Layer):
 
     def forward(self, x):
         self.check_input(x)
-        xp = get_xp()
-        y = xp.tanh(x * 0.5)
-        y += 1
-        y *= 0.5
-        return y, y
+        xp, rows = get_xp(), x.reshape(x.shape[0], -1)
+        y = xp.empty_like(rows)
+
+        def part(n0, n1):
+            xp.multiply(rows[n0:n1], 0.5, out=y[n0:n1])
+            xp.tanh(y[n0:n1], out=y[n0:n1])
+            y[n0:n1] += 1
+            y[n0:n1] *= 0.5
+        run_parts(part, rows.shape[0], 4 * rows.size)  # tanh costs several passes
+        return y.reshape(x.shape), y
 
     def backward(self, dy, cache, need_dx=True):
         y = cache
-        return dy * y * (1 - y)
+        dy_rows, dx = dy.reshape(y.shape), get_xp().empty_like(y)
+
+        def part(n0, n1):
+            get_xp().subtract(1, y[n0:n1], out=dx[n0:n1])
+            dx[n0:n1] *= y[n0:n1]
+            dx[n0:n1] *= dy_rows[n0:n1]
+        run_parts(part, y.shape[0], y.size)
+        return dx.reshape(dy.shape)
 
 
 class Tanh(Layer):

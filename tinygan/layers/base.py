@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 from ..backend import get_xp, host_layout
 from ..kernels import sum_rows  # noqa: F401 (layers import it from here)
-from ..threads import sum_parts
+from ..threads import run_parts, sum_parts
 
 
 ROW_VALUES = 8192  # about how many values a host row of channel_rows holds at most
@@ -151,6 +151,10 @@ class Layer:
         return self
 
     def zero_grad(self):
+        if self.flat is not None:  # every gradient here and below is a view of one buffer
+            grads = self.flat[1]
+            run_parts(lambda i0, i1: grads[i0:i1].fill(0), grads.shape[0], grads.size)
+            return
         for key in self.grads:
             self.grads[key][...] = 0
         for child in self.children().values():

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import kernels
 from ..backend import get_xp
+from ..threads import run_parts
 
 
 class SpectralNorm:
@@ -43,7 +44,9 @@ class SpectralNorm:
         u = self.u
         wu = matrix @ u
         sigma = kernels.l2_norm(wu) + self.eps
-        w_sn = w / sigma
+        w_sn = get_xp().empty_like(matrix)
+        run_parts(lambda r0, r1: get_xp().divide(matrix[r0:r1], sigma, out=w_sn[r0:r1]), matrix.shape[0], matrix.size)
+        w_sn = w_sn.reshape(w.shape)
         return w_sn, (w_sn, sigma, wu / sigma, u)
 
     @staticmethod
@@ -52,4 +55,7 @@ class SpectralNorm:
         w_sn, sigma, v, u = cache
         matrix_grad = dw_sn.reshape(-1, dw_sn.shape[-1])
         inner = get_xp().vdot(matrix_grad, w_sn.reshape(matrix_grad.shape))
-        return kernels.spectral_grad(matrix_grad, v[:, None], u[None, :], inner, sigma).reshape(dw_sn.shape)
+        grad, v = get_xp().empty_like(matrix_grad), v[:, None]
+        run_parts(lambda r0, r1: kernels.spectral_grad(matrix_grad[r0:r1], v[r0:r1], u[None, :], inner, sigma,
+                                                       grad[r0:r1]), grad.shape[0], grad.size)
+        return grad.reshape(dw_sn.shape)
