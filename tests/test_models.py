@@ -70,10 +70,15 @@ def test_discriminator_gradients(xp, rng, training, combine, layout, minibatch_s
                     max_elementwise=60, directions=3)
 
 
-def test_paste_min_and_crop_match_loops(xp, rng):
+# every image's boxes at the same places (the grid: one slice over the batch per box), or not (a slice per box)
+SAME_OR_NOT = [[BOXES["overlapping"]] * 2, [BOXES["overlapping"], [[6, 8, 14, 16], [2, 2, 10, 10]]]]
+
+
+@pytest.mark.parametrize("boxes", SAME_OR_NOT)
+def test_paste_min_and_crop_match_loops(xp, rng, boxes):
     background = rng.random((2, 16, 16, 1))
     objects = rng.random((2, 2, 8, 8, 1))
-    boxes = np.array([BOXES["overlapping"]] * 2)
+    boxes = np.array(boxes)
     image, _ = paste_min(xp.asarray(background), xp.asarray(objects), xp.asarray(boxes))
     expected = background.copy()
     for b in range(2):
@@ -81,15 +86,18 @@ def test_paste_min_and_crop_match_loops(xp, rng):
             expected[b, top:bottom, left:right] = np.minimum(expected[b, top:bottom, left:right], objects[b, k])
     np.testing.assert_array_equal(to_host(image), expected)
     crops = crop_boxes(xp.asarray(expected), xp.asarray(boxes), 8)
-    np.testing.assert_array_equal(to_host(crops[1, 1]), expected[1, 5:13, 6:14])
+    for b, k in np.ndindex(2, 2):
+        top, left = boxes[b, k, :2]
+        np.testing.assert_array_equal(to_host(crops[b, k]), expected[b, top:top + 8, left:left + 8])
 
 
-def test_layout_slices_on_host_equal_gathers(xp, rng, monkeypatch):
+@pytest.mark.parametrize("boxes", SAME_OR_NOT)
+def test_layout_slices_on_host_equal_gathers(xp, rng, monkeypatch, boxes):
     """Host NumPy arrays take a slice per box whatever the backend; the gathers through index
     arrays (the device's way: on CuPy its arrays, on NumPy the same arrays with slicing off)
     give the same numbers. Plain loops check the numbers themselves: see above."""
     background, objects = rng.random((2, 16, 16, 1)), rng.random((2, 2, 8, 8, 1))
-    boxes = np.array([BOXES["overlapping"]] * 2)
+    boxes = np.array(boxes)
     dimage, dcrops = rng.standard_normal((2, 16, 16, 1)), rng.standard_normal((2, 2, 8, 8, 1))
     host = paste_min(background, objects, boxes)
     host_results = [host[0], *paste_min_backward(dimage, host[1]), crop_boxes(host[0], boxes, 8),

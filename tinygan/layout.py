@@ -85,6 +85,17 @@ def _box_corners(array, boxes):
     return to_host(boxes)[:, :, :2].tolist()
 
 
+def _box_slices(corners, k, size):
+    """Index tuples (images, rows, columns) that together cover box k of every image (from
+    :func:`_box_corners`): one over the whole batch when every image has that box at the same
+    place (the grid layout), else one per image."""
+    top, left = corners[0][k]
+    if all(image_corners[k] == [top, left] for image_corners in corners):
+        return [(slice(None), slice(top, top + size), slice(left, left + size))]
+    return [(b, slice(top, top + size), slice(left, left + size)) for b, (top, left) in
+            enumerate(image_corners[k] for image_corners in corners)]
+
+
 def paste_min(background, objects, boxes):
     """Write each object into its box with an element-wise minimum (dark strokes win).
 
@@ -99,11 +110,9 @@ def paste_min(background, objects, boxes):
     corners = _box_corners(background, boxes)
     for k in range(objects.shape[1]):
         if corners is not None:
-            for b, image_corners in enumerate(corners):
-                top, left = image_corners[k]
-                box = (b, slice(top, top + size), slice(left, left + size))
-                wins = objects[b, k, :, :, 0] < image[box]
-                np.copyto(image[box], objects[b, k, :, :, 0], where=wins)
+            for box in _box_slices(corners, k, size):
+                wins = objects[box[0], k, :, :, 0] < image[box]
+                np.copyto(image[box], objects[box[0], k, :, :, 0], where=wins)
                 np.copyto(winner[box], k + 1, where=wins)
             continue
         index = _box_index(boxes, k, size)
@@ -126,10 +135,8 @@ def paste_min_backward(dimage, cache):
                                                                dtype=dimage.dtype)
     for k in range(n_objects):
         if corners is not None:
-            for b, image_corners in enumerate(corners):
-                top, left = image_corners[k]
-                box = (b, slice(top, top + size), slice(left, left + size))
-                np.copyto(dobjects[b, k, :, :, 0], dimage[box], where=winner[box] == k + 1)
+            for box in _box_slices(corners, k, size):
+                np.copyto(dobjects[box[0], k, :, :, 0], dimage[box], where=winner[box] == k + 1)
             continue
         index = _box_index(boxes, k, size)
         dobjects[:, k, :, :, 0] = xp.where(winner[index] == k + 1, dimage[index], 0)
@@ -145,9 +152,9 @@ def crop_boxes(image, boxes, size):
         crops = xp.stack([plane[_box_index(boxes, k, size)] for k in range(boxes.shape[1])], axis=1)
         return crops[..., None]
     crops = np.empty((image.shape[0], boxes.shape[1], size, size, 1), dtype=image.dtype)
-    for b, image_corners in enumerate(corners):
-        for k, (top, left) in enumerate(image_corners):
-            crops[b, k, :, :, 0] = plane[b, top:top + size, left:left + size]
+    for k in range(boxes.shape[1]):
+        for box in _box_slices(corners, k, size):
+            crops[box[0], k, :, :, 0] = plane[box]
     return crops
 
 
@@ -159,9 +166,8 @@ def crop_boxes_backward(dcrops, boxes, image_shape):
     size, corners = dcrops.shape[2], _box_corners(dcrops, boxes)
     for k in range(boxes.shape[1]):
         if corners is not None:
-            for b, image_corners in enumerate(corners):
-                top, left = image_corners[k]
-                dimage[b, top:top + size, left:left + size] += dcrops[b, k, :, :, 0]
+            for box in _box_slices(corners, k, size):
+                dimage[box] += dcrops[box[0], k, :, :, 0]
             continue
         dimage[_box_index(boxes, k, size)] += dcrops[:, k, :, :, 0]
     return dimage[..., None]
