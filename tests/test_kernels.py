@@ -37,6 +37,13 @@ def test_column_sums_and_norms(xp, rng):
     np.testing.assert_allclose(to_host(kernels.unit(xp.asarray(v), norm, 1e-12)), v / (np.linalg.norm(v) + 1e-12), rtol=1e-14)
 
 
+def test_sample_product_sums(xp, rng):
+    a, b = rng.standard_normal((3, 4, 5)), rng.standard_normal((3, 4, 5))
+    out = xp.empty((3, 5))
+    assert kernels.sample_product_sums(xp.asarray(a), xp.asarray(b), out) is out
+    np.testing.assert_allclose(to_host(out), (a * b).sum(axis=1), rtol=1e-13)
+
+
 @pytest.mark.parametrize("chunk", [1, 8, 10 ** 6])  # one row per chunk, two rows and a short last one, one chunk
 def test_host_sums_in_chunks(xp, rng, monkeypatch, chunk):
     monkeypatch.setattr(kernels, "CHUNK_ELEMENTS", chunk)

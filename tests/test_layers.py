@@ -136,10 +136,12 @@ def test_upsample_gradients(xp, rng, factor):
 
 @pytest.mark.parametrize("shape", [(6, 3), (2, 3, 4, 3)])
 @pytest.mark.parametrize("training", [True, False])
-def test_batchnorm_gradients(xp, rng, shape, training):
-    layer = BatchNorm(3, dtype=F64)
-    layer.params["gamma"][...] = xp.asarray(1 + rng.random(3))
-    layer.params["beta"][...] = xp.asarray(rng.standard_normal(3))
+@pytest.mark.parametrize("affine", [True, False])
+def test_batchnorm_gradients(xp, rng, shape, training, affine):
+    layer = BatchNorm(3, dtype=F64, affine=affine)
+    if affine:
+        layer.params["gamma"][...] = xp.asarray(1 + rng.random(3))
+        layer.params["beta"][...] = xp.asarray(rng.standard_normal(3))
     layer.running_mean[...] = xp.asarray(rng.standard_normal(3))
     layer.running_var[...] = xp.asarray(0.5 + rng.random(3))
     check_layer(layer.train(training), xp.asarray(rng.standard_normal(shape) * 2 + 1))

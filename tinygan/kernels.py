@@ -60,7 +60,7 @@ _IM2COL = (
     "     && qw / dilation < width)"
     "     value = x[((n * height + qh / dilation) * width + qw / dilation) * channels + c];"
     " cols = value")
-_REDUCTIONS = {  # column sums (axis 0) of a mapped value
+_REDUCTIONS = {  # sums of a mapped value over the axis given at the call (columns: axis 0)
     "square_sums": ("T x", "T sums", "x * x"),
     "product_sums": ("T x, T y", "T sums", "x * y"),
     "prelu_slope_sums": ("T dy, T x", "T sums", "x > 0 ? (T)0 : dy * x"),
@@ -126,6 +126,16 @@ def product_sums(a, b):
     if backend_name() != "numpy":
         return _cuda("product_sums")(a, b, axis=0)
     return _chunked_product_sums(lambda r0, r1: (a[r0:r1], b[r0:r1]), a.shape)
+
+
+def sample_product_sums(a, b, out):
+    """Each sample's sums of a * b over its rows: (N, R, W), (N, R, W) -> ``out`` (N, W), returned.
+    On the host ``numpy.einsum`` (no product array); on CuPy the product_sums reduction over axis 1
+    (CuPy's einsum takes no ``out``)."""
+    if backend_name() != "numpy":
+        out[...] = _cuda("product_sums")(a, b, axis=1)
+        return out
+    return numpy.einsum("nrw,nrw->nw", a, b, out=out)
 
 
 def _chunked_product_sums(factors, shape):

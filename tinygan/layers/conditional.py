@@ -100,7 +100,7 @@ class ConditionalBatchNorm(Layer):
 
             def samples(n0, n1):  # each sample's sums over its rows (N, W*C): of dy, of dy * (x - mean)
                 dy_rows[n0:n1].sum(axis=1, out=sums["beta"][n0:n1])
-                xp.einsum("nrw,nrw->nw", dy_rows[n0:n1], centred_rows[n0:n1], out=sums["gamma"][n0:n1])
+                kernels.sample_product_sums(dy_rows[n0:n1], centred_rows[n0:n1], sums["gamma"][n0:n1])
             run_parts(samples, n, dy.size)
         if not self.frozen:  # (N, W*C) -> (N, C) -> per class; x_hat = (x - mean) * inv_std
             self.grads["beta"] += hot.T @ sums["beta"].reshape(n, -1, c).sum(axis=1)
