@@ -15,6 +15,7 @@ The parameter gradients: after ``freeze()`` a layer and its children add nothing
 Mode: ``train()`` / ``eval()`` set it for good; code that draws or scores with a model it
 does not own uses ``with model.evaluating():``, which restores the model's mode afterwards.
 """
+import functools
 from contextlib import contextmanager
 
 from ..backend import get_xp, host_layout
@@ -32,13 +33,18 @@ def channel_rows(x, channels):
     (8-16 channels) about ten times slower than over a row of W * C values, so elementwise
     per-channel work runs on these wide rows with the vector tiled by :func:`tile_channels`; rows
     much longer than that run slower again (a whole 128x128x8 image per row: PReLU's backward
-    1.7x slower than at 8192). Any first k of the images gives whole rows too.
+    1.7x slower than at 8192). A slice of whole images gives whole rows too.
     On CuPy (not :func:`host_layout`) the rows are (N * H * W, C) and nothing is tiled."""
     if not (x.ndim == 4 and host_layout()):
         return x.reshape(-1, channels)
-    height, width = x.shape[1], x.shape[2] * channels
-    k = max(k for k in range(1, height + 1) if height % k == 0 and (k == 1 or k * width <= ROW_VALUES))
-    return x.reshape(-1, k * width)
+    width = x.shape[2] * channels
+    return x.reshape(-1, _image_rows_per_row(x.shape[1], width, ROW_VALUES) * width)
+
+
+@functools.lru_cache(maxsize=None)
+def _image_rows_per_row(height, width, most):
+    """The largest divisor k of ``height`` with k * ``width`` <= ``most`` (1 if none)."""
+    return max((k for k in range(1, height + 1) if height % k == 0 and k * width <= most), default=1)
 
 
 def tile_channels(vector, rows):
