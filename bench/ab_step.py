@@ -60,30 +60,22 @@ def build(package, args):
     return updater.Updater(settings.RunSettings(preset=args.preset, batch_size=args.batch), digits)
 
 
-def time_layers(package, run, totals):
+def time_layers(run, totals):
     """Wrap every leaf layer of ``run``'s models so that its forward and backward add their time
     to ``totals[(kind, 'fwd'|'bwd')]``."""
-    def wrap(layer, kind):
-        forward, backward = layer.forward, layer.backward
-
-        def timed_forward(*a, **k):
+    def timed(method, key):
+        def call(*a, **k):
             start = time.perf_counter()
             try:
-                return forward(*a, **k)
+                return method(*a, **k)
             finally:
-                totals[(kind, "fwd")] += time.perf_counter() - start
-
-        def timed_backward(*a, **k):
-            start = time.perf_counter()
-            try:
-                return backward(*a, **k)
-            finally:
-                totals[(kind, "bwd")] += time.perf_counter() - start
-        layer.forward, layer.backward = timed_forward, timed_backward
+                totals[key] += time.perf_counter() - start
+        return call
     for model in (run.generator, run.discriminator):
         for _, layer in model.walk():
             if not layer.children():
-                wrap(layer, type(layer).__name__)
+                kind = type(layer).__name__
+                layer.forward, layer.backward = timed(layer.forward, (kind, "fwd")), timed(layer.backward, (kind, "bwd"))
 
 
 def compare(args):
@@ -92,7 +84,7 @@ def compare(args):
     layer_totals = {package: collections.defaultdict(float) for package in VERSIONS}
     if args.layers:
         for package, run in runs.items():
-            time_layers(package, run, layer_totals[package])
+            time_layers(run, layer_totals[package])
     for step in range(args.warmup):
         for run in runs.values():
             run.update(step)
