@@ -75,7 +75,8 @@ def time_layers(run, totals):
         for _, layer in model.walk():
             if not layer.children():
                 kind = type(layer).__name__
-                layer.forward, layer.backward = timed(layer.forward, (kind, "fwd")), timed(layer.backward, (kind, "bwd"))
+                layer.forward = timed(layer.forward, (kind, "fwd"))
+                layer.backward = timed(layer.backward, (kind, "bwd"))
 
 
 def compare(args):

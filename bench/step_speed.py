@@ -222,7 +222,8 @@ def print_report(record):
         total = params["generator"] + params["discriminator"]
         spread = "; ".join(f"{r['max_over_min'][key]:.2f}" for key in ("tinygan", "torch") if key in r["max_over_min"])
         cells = (fmt(r["tinygan_ms"], ".1f"), fmt(r.get("torch_ms"), ".1f"), fmt(r.get("tinygan_over_torch"), ".3g"),
-                 fmt(r.get("paired_tinygan_over_torch"), ".3g"), spread, fmt(r["data_ms"], ".1f"), fmt(megabytes(memory["tinygan_extra_peak_bytes"]), ".1f"),
+                 fmt(r.get("paired_tinygan_over_torch"), ".3g"), spread, fmt(r["data_ms"], ".1f"),
+                 fmt(megabytes(memory["tinygan_extra_peak_bytes"]), ".1f"),
                  fmt(megabytes(memory.get("torch_extra_peak_bytes")), ".1f"),
                  f"{total / 1e6:.2f}M" if total >= 100_000 else str(total),
                  "-" if parity is None else f"{parity['worst_rel_error']:.1e}")

@@ -80,7 +80,9 @@ def test_ab_step_runs_a_copy_of_the_package_beside_the_working_tree(tmp_path, of
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     run = json.loads(out.read_text())
-    assert run["base"].startswith("folder ") and len(run["step_s"]["tinygan_base"]) == len(run["step_s"]["tinygan"]) == 2
+    assert run["base"].startswith("folder ")
+    assert len(run["step_s"]["tinygan_base"]) == len(run["step_s"]["tinygan"]) == 2
     assert run["paired_new_over_base"] > 0 and run["layers_ms_per_step"]["Conv2D fwd"]["base_ms"] > 0
-    failed = subprocess.run([sys.executable, str(BENCH.parent / "ab_step.py"), str(tmp_path)], capture_output=True, text=True)
+    failed = subprocess.run([sys.executable, str(BENCH.parent / "ab_step.py"), str(tmp_path)],
+                            capture_output=True, text=True)
     assert failed.returncode != 0 and "holds no tinygan/ package" in failed.stderr

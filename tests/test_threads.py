@@ -181,7 +181,7 @@ def test_flat_zero_grad_and_weight_average_in_parts(host_threads):
     model.zero_grad()
     assert not model.grads["w"].any() and not model.grads["b"].any()
     ema = WeightAverage(model, average, 0.9)
-    before = average.flat[0].copy() if average.flat else average.flatten()[0].copy()
+    before = average.flat[0].copy()  # the average flattened itself, a copy of the model's weights
     model.flat[0][...] += 1.0
     ema.update(1)
     np.testing.assert_allclose(average.flat[0], 0.9 * before + 0.1 * model.flat[0], rtol=1e-13, atol=1e-15)

@@ -68,7 +68,7 @@ class PReLU(Layer):
         total = sum_parts(part, rows.shape[0], rows.size)  # (rows.shape[1],), None when frozen
         if not self.frozen:
             alpha = self.params["alpha"]
-            if alpha.size == x.shape[-1] and total.size != alpha.size:  # one slope per channel, rows of channels
+            if alpha.size == x.shape[-1]:  # one slope per channel: rows of channel_rows, folded to (C,)
                 total = fold_channels(total, alpha.size)
             self.grads["alpha"] += total.reshape(self.alpha_shape) if total.size == alpha.size else \
                 sum_to_shape(total.reshape((1,) + x.shape[1:]), self.alpha_shape)

@@ -318,7 +318,9 @@ def _input_grad_by_phases(dy, w, stride, pads, padded_shape, block_bytes):
     w_phases = w_phases.reshape(taps, taps, filters, stride * stride * channels)
     dy_pad = pad_nhwc(dy, (taps - 1, rows - dy.shape[1], taps - 1, cols - dy.shape[2]))
     top, bottom, left, right = pads
-    dx = xp.empty((n, hp - top - bottom, wp - left - right, channels), dtype=dy.dtype)  # without its padding
+    height, width = hp - top - bottom, wp - left - right
+    dx = xp.empty((n, height, width, channels), dtype=dy.dtype)  # without its padding
+    aligned = all(size % stride == 0 for size in (top, left, height, width))  # dx seen as whole phase grids
     chunk = max(1, block_bytes // (rows * cols * w_phases.shape[3] * dy.itemsize))
 
     def images(n0, n1):  # in chunks of images, so that the phases' output stays small
@@ -332,8 +334,6 @@ def _input_grad_by_phases(dy, w, stride, pads, padded_shape, block_bytes):
             else:
                 grid = phases.reshape(c1 - c0, rows * stride, cols * stride, channels)
                 dx[c0:c1] = grid[:, top:top + height, left:left + width]
-    height, width = hp - top - bottom, wp - left - right
-    aligned = all(size % stride == 0 for size in (top, left, height, width))
     run_parts(images, n, n * rows * cols * taps * taps * filters)
     return dx
 
