@@ -23,7 +23,6 @@ BLAS and its kernel, threads, date and command line.
 """
 import argparse
 import math
-import os
 import re
 import statistics
 import sys
@@ -33,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import configure_environment, interleaved_medians, load_torch, save_json, stamp, stamp_text
+from harness import (add_runtime_arguments, configure_environment, fmt, interleaved_medians,
+                     load_torch, save_json, stamp, stamp_text)
 from tinygan import backend, threads
 from tinygan.layers.conv import Conv2D
 
@@ -199,10 +199,6 @@ def extra_peak_bytes(shape, batch):
 
 # ----------------------------------------------------------------------------- report
 
-def fmt(value, spec):
-    return "-" if value is None else format(value, spec)
-
-
 def print_table(name, results, summary, memory, header, tolerance):
     """The per-backend table, the ratio summary, any parity failure and the memory line."""
     print(f"\n== {name} backend: {header}")
@@ -283,10 +279,7 @@ def parse_args(argv):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
-    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
-    parser.add_argument("--tf32", action="store_true", help="allow TF32 on the GPU (CuPy and torch)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="tinygan host threads (each with one OpenBLAS thread) and torch threads (default: os.cpu_count())")
+    add_runtime_arguments(parser)
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke test: {len(QUICK_SHAPES)} small shapes at batch {QUICK_BATCH}")
     args = parser.parse_args(argv)

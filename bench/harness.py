@@ -63,6 +63,15 @@ def paired_ratio(ours, theirs):
 
 # ----------------------------------------------------------------------------- threads
 
+def add_runtime_arguments(parser):
+    """--threads, --tf32 and --no-torch: what :func:`configure_environment` and :func:`load_torch` read."""
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="tinygan host threads (each with one OpenBLAS thread) and torch threads "
+                             "(default: os.cpu_count())")
+    parser.add_argument("--tf32", action="store_true", help="allow TF32 on the GPU (CuPy and torch)")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+
+
 def configure_environment(args, argv, script):
     """Fix the BLAS thread count and the TF32 mode before numpy's BLAS and CuPy read them.
 
@@ -238,6 +247,11 @@ def stamp_text(record, prefix="# "):
     if extras:
         lines.append("; ".join(extras))
     return "\n".join(prefix + line for line in lines)
+
+
+def fmt(value, spec):
+    """``value`` formatted by ``spec``, or '-' for None (a table cell)."""
+    return "-" if value is None else format(value, spec)
 
 
 def save_json(path, record):

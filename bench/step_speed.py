@@ -33,7 +33,6 @@ BLAS and its kernel, threads, date and command line.
 """
 import argparse
 import itertools
-import os
 import resource
 import sys
 import tracemalloc
@@ -41,7 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import configure_environment, interleaved_medians, load_torch, paired_ratio, save_json, stamp, stamp_text
+from harness import (add_runtime_arguments, configure_environment, fmt, interleaved_medians,
+                     load_torch, paired_ratio, save_json, stamp, stamp_text)
 from tinygan import backend, threads
 from tinygan.data import load_digits
 from tinygan.models import PRESETS
@@ -184,10 +184,6 @@ def benchmark_preset(name, args, torch, torch_device):
 
 # ----------------------------------------------------------------------------- report
 
-def fmt(value, spec):
-    return "-" if value is None else format(value, spec)
-
-
 def megabytes(value):
     return None if value is None else value / 1e6
 
@@ -250,11 +246,8 @@ def parse_args(argv):
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="tinygan host threads (each with one OpenBLAS thread) and torch threads (default: os.cpu_count())")
-    parser.add_argument("--tf32", action="store_true", help="allow TF32 on the GPU (CuPy and torch)")
     parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
-    parser.add_argument("--no-torch", action="store_true", help="time tinygan only")
+    add_runtime_arguments(parser)
     parser.add_argument("--no-check", action="store_true", help="skip the float64 parity checks")
     parser.add_argument("--data-dir", default=None, help="folder with the four MNIST files (as tinygan.train)")
     parser.add_argument("--count-ops", action="store_true",

@@ -56,6 +56,14 @@ def test_every_script_answers_help_from_the_top_of_the_checkout(name):
     assert result.stdout.startswith("usage: "), result.stdout[:300]
 
 
+def test_gpu_check_calls_scripts_that_exist_with_flags_they_take():
+    import importlib
+    calls = re.findall(r"^\s+python bench/(\w+)\.py (.*)$", (BENCH / "gpu_check.sh").read_text(), re.MULTILINE)
+    assert {name for name, _ in calls} == {"conv_speed", "step_speed"}
+    for name, flags in calls:
+        importlib.import_module(name).parse_args(flags.replace('"$OUT', '"out').replace('"', "").split())
+
+
 def test_interleaved_medians_runs_the_calls_in_turn_and_drops_the_warmup():
     order = []
     calls = {name: (lambda name=name: order.append(name), lambda: None) for name in ("a", "b")}
