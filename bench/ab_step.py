@@ -50,7 +50,7 @@ def copy_base(base, into):
 
 def import_base(folder):
     """Import the package ``folder``/tinygan_base under that name, without adding ``folder`` to
-    sys.path: its submodules are found through the package's own __path__."""
+    the import path: its submodules are found through the package's own __path__."""
     location = Path(folder) / "tinygan_base"
     spec = importlib.util.spec_from_file_location("tinygan_base", location / "__init__.py",
                                                   submodule_search_locations=[str(location)])

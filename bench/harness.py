@@ -10,7 +10,7 @@
   command line); every script puts it in its JSON (key ``stamp``) and prints
   :func:`stamp_text` first, so a saved table carries it too.
 
-The scripts import this module by name: ``python bench/X.py`` puts bench/ first on sys.path.
+The scripts import this module by name: ``python bench/X.py`` puts bench/ first on the import path.
 It needs NumPy only; PyTorch and CuPy are described when the caller hands them in.
 """
 import ctypes
