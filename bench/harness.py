@@ -3,8 +3,9 @@
 * timing: :func:`interleaved_medians` runs several calls in turn within each repeat, so that
   a slow minute of the machine hits all of them alike; :func:`paired_ratio` compares two of
   them repeat by repeat;
-* threads: :func:`configure_environment` fixes the BLAS thread count before NumPy's BLAS
-  reads it (by restarting the script once), :func:`load_torch` gives PyTorch the same count;
+* threads: :func:`add_runtime_arguments` adds --threads, --tf32 and --no-torch;
+  :func:`configure_environment` fixes the BLAS thread count before NumPy's BLAS reads it (by
+  restarting the script once), :func:`load_torch` gives PyTorch the same count;
 * the stamp: :func:`stamp` says which code ran where (git commit of this checkout, CPU model
   and cores, NumPy and its BLAS, the OpenBLAS kernel in use and its threads, the date and the
   command line); every script puts it in its JSON (key ``stamp``) and prints
