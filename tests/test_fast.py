@@ -45,8 +45,8 @@ def test_fast_layers_match_the_plain_ones(xp, implementation, index, mode):
 
 def test_every_twin_is_exercised(implementation, monkeypatch):
     called = set()
-    for name, function in list(fast._twins.items()):
-        monkeypatch.setitem(fast._twins, name, lambda *a, _n=name, _f=function, **k: called.add(_n) or _f(*a, **k))
+    for name, function in list(fast.registry._twins.items()):
+        monkeypatch.setitem(fast.registry._twins, name, lambda *a, _n=name, _f=function, **k: called.add(_n) or _f(*a, **k))
     for index in range(layer_cases.COUNT):
         layer, x, labels, dy, _ = layer_cases.case(index)
         layer_cases.run(layer, x, dy, labels)

@@ -8,7 +8,8 @@ in the device set the same code runs as one part and each fused kernel is one CU
 from .. import threads
 from ..backend import get_xp
 from ..threads import run_parts, sum_parts
-from . import kernels, on_host_rows, twin
+from . import kernels
+from .registry import on_host_rows, twin
 from .rows import channel_rows, fold_channels, tile_channels
 
 

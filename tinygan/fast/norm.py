@@ -11,7 +11,8 @@ momentum, running mean and variance, training mode and processes). The plain ver
 """
 from ..backend import get_xp
 from ..threads import run_parts, sum_parts
-from . import kernels, on_host_rows, twin
+from . import kernels
+from .registry import on_host_rows, twin
 from .kernels import sum_rows
 from .rows import channel_rows, fold_channels, tile_channels
 
