@@ -114,7 +114,7 @@ def test_count_ops_counts_a_step_by_kind_and_leaves_numpy_as_it_was(offline_data
     from tinygan.fast.kernels import sum_rows
 
     ops, calls = count_ops.count_step("tiny", "tinygan", 8)
-    assert calls["Conv2D"] == 20  # G's convolutions, D's on real + fake and G's step
+    assert calls["Conv2D"] == 16 and calls["UpsampleConv2D"] == 4  # G's convolutions, D's on real + fake and G's step
     assert calls["BatchNorm"] == calls["ConditionalBatchNorm"] == 4  # the global pathway's, the local one's
     assert 0 < ops["Adam"] <= 2  # two flat updates (one fused kernel each), however many parameters
     assert sum(ops.values()) > ops["Conv2D"] > 0
