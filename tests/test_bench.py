@@ -111,7 +111,7 @@ def test_conv_speed_quick_writes_positive_timings(tmp_path):
 
 def test_count_ops_counts_a_step_by_kind_and_leaves_numpy_as_it_was(offline_data):
     import count_ops
-    from tinygan.fast.kernels import sum_rows
+    from tinygan.fast.kernels import column_sums
 
     ops, calls = count_ops.count_step("tiny", "tinygan", 8)
     assert calls["Conv2D"] == 16 and calls["UpsampleConv2D"] == 4  # G's convolutions, D's on real + fake and G's step
@@ -120,7 +120,7 @@ def test_count_ops_counts_a_step_by_kind_and_leaves_numpy_as_it_was(offline_data
     assert sum(ops.values()) > ops["Conv2D"] > 0
     fewer, _ = count_ops.count_step("tiny", "tinygan", 4)  # pasting and cropping: one gather per object, as on CuPy
     assert all(fewer[kind] == ops[kind] for kind in ("Generator", "Discriminator")), (fewer, ops)
-    assert type(sum_rows(np.ones((3, 2)))) is np.ndarray  # no counted arrays left behind
+    assert type(column_sums(np.ones((3, 2)))) is np.ndarray  # no counted arrays left behind
     from tinygan import layout
     assert layout._box_corners(np.ones((1, 4, 4, 1)), np.array([[[1, 2, 3, 4]]])) == [[[1, 2]]]  # slices again
 

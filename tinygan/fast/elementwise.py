@@ -119,8 +119,8 @@ def matmul(a, b):
 
 @twin
 def column_sums(a):
-    """Column sums (C,) of a (M, C), as a product with a vector of ones (:func:`kernels.sum_rows`)."""
-    return kernels.sum_rows(a)
+    """Column sums (C,) of a (M, C), as a product with a vector of ones (:func:`kernels.column_sums`)."""
+    return kernels.column_sums(a)
 
 
 @twin
