@@ -89,3 +89,15 @@ def test_the_set_is_chosen_by_name(monkeypatch):
     with pytest.raises(ValueError, match="must be one of .*got 'fastest'"):
         fast.use("fastest")
     fast.use(None)
+
+
+def test_layers_use_no_fast_machinery():
+    """tinygan/layers/ shows the plain math: it imports from tinygan.fast only the mark of a replaceable
+    function, and nothing of the host threads or the fused kernels."""
+    from pathlib import Path
+    folder = Path(fast.__file__).resolve().parents[1] / "layers"
+    for path in sorted(folder.glob("*.py")):
+        imports = [line.strip() for line in path.read_text().splitlines() if line.startswith(("from ", "import "))]
+        machinery = [line for line in imports if "threads" in line or "kernels" in line or
+                     (".fast" in line and line != "from ..fast import replaceable")]
+        assert not machinery, f"{path.name}: {machinery}"
