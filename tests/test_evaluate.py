@@ -8,6 +8,12 @@ import pytest
 from conftest import requires_mnist, run_train
 from tinygan import evaluate, judge_model, metrics, train
 from tinygan.data import CanvasConfig, CanvasDataset, blank_canvas
+from tinygan.metrics.ink import background_score
+from tinygan.metrics.judged import Judged
+from tinygan.metrics.measures import report
+from tinygan.metrics.report import compare_seen_unseen
+from tinygan.models import preset
+from tinygan.placement import GridPlacement
 from tinygan.settings import RECIPE_NAMES
 
 pytestmark = pytest.mark.usefixtures("offline_data")
@@ -40,13 +46,13 @@ def test_frechet_distance_known_answers():
 
 
 def test_seen_unseen_comparison_respects_the_intervals():
-    def report(seen_hits, unseen_hits, n=1000):
+    def results(seen_hits, unseen_hits, n=1000):
         return {"seen": {"per_object": metrics.proportion(np.arange(n) < seen_hits)},
                 "unseen": {"per_object": metrics.proportion(np.arange(n) < unseen_hits)}}
 
-    assert "the paper's open problem" in evaluate.compare_seen_unseen(report(900, 700))
-    assert "no measurable gap" in evaluate.compare_seen_unseen(report(900, 890))
-    assert "more accurately" in evaluate.compare_seen_unseen(report(700, 900))
+    assert "the paper's open problem" in compare_seen_unseen(results(900, 700))
+    assert "no measurable gap" in compare_seen_unseen(results(900, 890))
+    assert "more accurately" in compare_seen_unseen(results(700, 900))
 
 
 def test_background_score():
@@ -54,10 +60,10 @@ def test_background_score():
     ideal = blank_canvas(config)
     boxes = config.boxes(2)
     images = np.stack([ideal, ideal])[..., None]
-    assert metrics.background_score(images, boxes, ideal) == 0.0
+    assert background_score(images, boxes, ideal) == 0.0
     white = np.ones_like(images)
     outside = 128 * 128 - 4 * 28 * 28
-    assert metrics.background_score(white, boxes, ideal) == pytest.approx((ideal < 0.5).sum() / outside)
+    assert background_score(white, boxes, ideal) == pytest.approx((ideal < 0.5).sum() / outside)
 
 
 @requires_mnist
@@ -65,10 +71,9 @@ def test_real_canvases_score_at_the_judges_accuracy(quick_judge):
     model, test, judge_accuracy = quick_judge
     config = CanvasConfig()
     images, labels, boxes = CanvasDataset(test, config).sample(500, np.random.default_rng(1))
-    judged, _, _ = metrics.judge_images(model, images, labels, boxes, 28)
-    report = metrics.accuracy_report(labels, judged)["per_object"]
-    low, high = report["ci95"]
-    assert report["n"] == 2000 and low - 0.02 <= judge_accuracy <= high + 0.02
+    per_object = report(Judged(model, GridPlacement(), preset("paper"), images, labels, boxes), ["per_object"])["per_object"]
+    low, high = per_object["ci95"]
+    assert per_object["n"] == 2000 and low - 0.02 <= judge_accuracy <= high + 0.02
     assert judge_accuracy > 0.8
 
 
@@ -79,10 +84,9 @@ def test_blank_canvases_score_near_chance(quick_judge):
     labels = np.random.default_rng(2).integers(0, 10, (300, 4))
     images = np.broadcast_to(blank_canvas(config)[..., None], (300, 128, 128, 1)).copy()
     boxes = config.boxes(300)
-    judged, _, _ = metrics.judge_images(model, images, labels, boxes, 28)
-    report = metrics.accuracy_report(labels, judged)
-    assert report["per_object"]["value"] < 0.2  # one verdict for every blank crop: ~1 in 10
-    assert report["all_correct"]["value"] < 0.01
+    measured = report(Judged(model, GridPlacement(), preset("paper"), images, labels, boxes), ["per_object", "all_correct"])
+    assert measured["per_object"]["value"] < 0.2  # one verdict for every blank crop: ~1 in 10
+    assert measured["all_correct"]["value"] < 0.01
 
 
 @requires_mnist

@@ -139,6 +139,13 @@ class LayoutDataset:
         labels, boxes, picks = self.sample_layout(batch_size, rng, with_picks=True)
         return self.render(labels, boxes, picks), labels, boxes
 
+    def sample_occupied(self, batch_size, rng):
+        """As :meth:`sample`, without the canvases where no digit found a place (B <= batch_size)."""
+        labels, boxes, picks = self.sample_layout(batch_size, rng, with_picks=True)
+        occupied = (labels >= 0).any(axis=1)
+        labels, boxes, picks = labels[occupied], boxes[occupied], picks[occupied]
+        return self.render(labels, boxes, picks), labels, boxes
+
     def sample_layout(self, batch_size, rng, with_picks=False):
         """labels (B, N) int64 (-1: empty slot), boxes (B, N, 4) int64 and, with ``with_picks``, the
         index (B, N) of the real digit whose shape gave each box (-1 in empty slots)."""
