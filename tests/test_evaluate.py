@@ -139,3 +139,18 @@ def test_best_checkpoint_rule_prefers_accuracy_then_frechet_distance_within_a_po
     assert [rule.is_best(r) for r in results] == [True, True, True, False, False]
     assert rule.best == results[2]
 
+
+
+def test_the_log_and_the_plot_follow_the_list_of_logged_measures(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from tinygan import extensions, plot
+    from tinygan.metrics.measures import LOGGED, Logged, accuracy
+
+    assert extensions.LOG_FIELDS[-len(LOGGED):] == [logged.column for logged in LOGGED]
+    rows = [{"step": "1", "d_real": "1", "d_fake": "1", "g": "0", "acc_seen": "0.5", "frechet": "3"}]
+    plot.save_progress_png(tmp_path / "three.png", rows)  # losses, accuracy, Fréchet distance
+    monkeypatch.setattr(plot, "LOGGED", LOGGED + (Logged("acc_real", "seen", accuracy, "a new panel", "real"),))
+    plot.save_progress_png(tmp_path / "four.png", rows)
+    heights = [Image.open(tmp_path / name).height for name in ("three.png", "four.png")]
+    assert heights[1] - heights[0] == plot.PANEL_HEIGHT + 30
