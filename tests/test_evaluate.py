@@ -71,7 +71,8 @@ def test_real_canvases_score_at_the_judges_accuracy(quick_judge):
     model, test, judge_accuracy = quick_judge
     config = CanvasConfig()
     images, labels, boxes = CanvasDataset(test, config).sample(500, np.random.default_rng(1))
-    per_object = report(Judged(model, GridPlacement(), preset("paper"), images, labels, boxes), ["per_object"])["per_object"]
+    judged = Judged(model, GridPlacement(), preset("paper"), images, labels, boxes)
+    per_object = report(judged, ["per_object"])["per_object"]
     low, high = per_object["ci95"]
     assert per_object["n"] == 2000 and low - 0.02 <= judge_accuracy <= high + 0.02
     assert judge_accuracy > 0.8
@@ -84,7 +85,8 @@ def test_blank_canvases_score_near_chance(quick_judge):
     labels = np.random.default_rng(2).integers(0, 10, (300, 4))
     images = np.broadcast_to(blank_canvas(config)[..., None], (300, 128, 128, 1)).copy()
     boxes = config.boxes(300)
-    measured = report(Judged(model, GridPlacement(), preset("paper"), images, labels, boxes), ["per_object", "all_correct"])
+    judged = Judged(model, GridPlacement(), preset("paper"), images, labels, boxes)
+    measured = report(judged, ["per_object", "all_correct"])
     assert measured["per_object"]["value"] < 0.2  # one verdict for every blank crop: ~1 in 10
     assert measured["all_correct"]["value"] < 0.01
 

@@ -192,7 +192,8 @@ def test_evaluate_layouts_end_to_end(quick_judge, tmp_path):
     assert [name for name, _ in failures] == list(SPLITS) and len(messages) == 6
     for name, judged in failures:
         result, labels = report["splits"][name], judged.labels
-        assert judged.images.shape == (len(labels), 16, 16, 1) and sorted(judged.worst_first()) == list(range(len(labels)))
+        assert judged.images.shape == (len(labels), 16, 16, 1)
+        assert sorted(judged.worst_first()) == list(range(len(labels)))
         assert result["generated"]["per_object"]["n"] == result["real"]["per_object"]["n"] == (labels >= 0).sum()
         assert result["mean_count"] == pytest.approx((labels >= 0).sum() / len(labels))
         for kind in ("generated", "real"):

@@ -58,6 +58,13 @@ def box_iou(a, b):
     return inter / np.maximum(area(a) + area(b) - inter, 1)
 
 
+def occupied(labels, *arrays):
+    """labels (B, N) and arrays (B, ...) of a batch of layouts, without the images where no slot
+    holds an object."""
+    keep = (labels >= 0).any(axis=1)
+    return (labels[keep], *(array[keep] for array in arrays))
+
+
 def touches(box, region):
     """Does ``box`` (4,) share a pixel with ``region`` (4,)?"""
     return box[0] < region[2] and region[0] < box[2] and box[1] < region[3] and region[1] < box[3]
@@ -141,9 +148,7 @@ class LayoutDataset:
 
     def sample_occupied(self, batch_size, rng):
         """As :meth:`sample`, without the canvases where no digit found a place (B <= batch_size)."""
-        labels, boxes, picks = self.sample_layout(batch_size, rng, with_picks=True)
-        occupied = (labels >= 0).any(axis=1)
-        labels, boxes, picks = labels[occupied], boxes[occupied], picks[occupied]
+        labels, boxes, picks = occupied(*self.sample_layout(batch_size, rng, with_picks=True))
         return self.render(labels, boxes, picks), labels, boxes
 
     def sample_layout(self, batch_size, rng, with_picks=False):

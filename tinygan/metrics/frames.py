@@ -1,6 +1,7 @@
 """What the digit judge sees of a free layout's canvas: each present object's box, cut out and
-scaled into MNIST's 28x28 frame (the grid's boxes are cut out as they are: ``GridPlacement.judge_frames``). Host NumPy; images (B, H, W, 1) float32 in canvas colours (black ink on
-white), labels (B, N) int (-1: empty slot), boxes (B, N, 4) int (top, left, bottom, right)."""
+scaled into MNIST's 28x28 frame (the grid's boxes are cut out as they are:
+``GridPlacement.judge_frames``). Host NumPy; images (B, H, W, 1) float32 in canvas colours (black
+ink on white), labels (B, N) int (-1: empty slot), boxes (B, N, 4) int (top, left, bottom, right)."""
 import numpy as np
 
 from ..layout import present_objects

@@ -95,7 +95,8 @@ def interval(p):
 
 
 def worst_classes(classes):
-    return ", ".join(f"{c}: {100 * p['value']:.0f}%" for c, p in sorted(classes.items(), key=lambda cp: cp[1]["value"])[:3])
+    worst = sorted(classes.items(), key=lambda item: item[1]["value"])[:3]
+    return ", ".join(f"{c}: {100 * p['value']:.0f}%" for c, p in worst)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ on the host, where the resampling matrices are made."""
 import numpy as np
 
 from ..backend import get_xp, to_host
-from ..data.layouts import LayoutDataset, LayoutRules, parse_region, training_rules
+from ..data.layouts import LayoutDataset, LayoutRules, occupied, parse_region, training_rules
 from ..layout import (MIN_SIDE, check_layout, crop_resampled, crop_resampled_backward, layout_map,
                       paste_min_resampled, paste_min_resampled_backward, present_objects)
 from ..metrics.frames import frame_crops
@@ -98,14 +98,16 @@ class FreePlacement(Placement):
     def reference_frames(self, config, test_digits, region, n_samples=1000, rng=None):
         """The frames of real canvases of test digits in layouts drawn as training draws them."""
         rules = in_distribution(config.canvas_size, config.n_objects, region)
-        images, labels, boxes = LayoutDataset(test_digits, rules).sample_occupied(n_samples, rng or np.random.default_rng(0))
+        rng = np.random.default_rng(0) if rng is None else rng
+        images, labels, boxes = LayoutDataset(test_digits, rules).sample_occupied(n_samples, rng)
         return frame_crops(images, labels, boxes), labels[present_objects(labels)]
 
     def blank(self, config):
         return np.ones((config.canvas_size, config.canvas_size), np.float32)
 
     def evaluate(self, generator, judge, test_digits, settings, holdout, n_samples, seed, log=print):
-        """The evaluate command's measures on each of :data:`SPLITS` (:func:`tinygan.metrics.report.evaluate_splits`)."""
+        """The evaluate command's measures on each of :data:`SPLITS`
+        (:func:`tinygan.metrics.report.evaluate_splits`)."""
         return evaluate_splits(generator, judge, test_digits, settings.held_out_region(), n_samples, seed, log)
 
     def evaluation_splits(self, config, region):
@@ -162,12 +164,6 @@ class FreeBatch(BatchLayout):
             self._map = layout_map(self.host_labels, self.host_boxes, config.n_classes, config.canvas_size,
                                    config.canvas_size // 4)
         return get_xp().asarray(self._map, dtype)
-
-
-def occupied(labels, boxes):
-    """The layouts (labels (B, N), boxes (B, N, 4)) of canvases with at least one object."""
-    keep = (labels >= 0).any(axis=1)
-    return labels[keep], boxes[keep]
 
 
 # ------------------------------------------------------------ the evaluation's splits
