@@ -72,7 +72,7 @@ def touches(box, region):
 
 @dataclass(frozen=True)
 class LayoutRules:
-    """How random layouts are drawn.
+    """How free layouts are drawn.
 
     canvas_size: side of the square canvas.
     counts: (fewest, most) digits per canvas, drawn uniformly.
@@ -114,7 +114,7 @@ def training_rules(canvas_size, max_objects, overlap=0.0, avoid=None):
 
 
 class LayoutDataset:
-    """Random layouts and canvases of real digits in them.
+    """Free layouts drawn at random, and canvases of real digits in them.
 
     digits: a DigitSet (uint8 (N, 28, 28) white on black). rules: LayoutRules.
     n_slots: objects per row of labels and boxes (default the most a canvas holds).
