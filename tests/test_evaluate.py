@@ -156,3 +156,16 @@ def test_the_log_and_the_plot_follow_the_list_of_logged_measures(tmp_path, monke
     plot.save_progress_png(tmp_path / "four.png", rows)
     heights = [Image.open(tmp_path / name).height for name in ("three.png", "four.png")]
     assert heights[1] - heights[0] == plot.PANEL_HEIGHT + 30
+
+
+@requires_mnist
+def test_a_free_layout_run_logs_its_two_groups_and_the_frechet_distance(tmp_path, quick_judge):
+    judge_model.save_judge(quick_judge[0], judge_model.judge_path(), quick_judge[2], seed=0, epochs=1)
+    messages = []
+    flags = ["--preset", "tiny", "--layout", "random", "--batch-size", "4", "--steps", "2", "--eval-every", "2",
+             "--eval-samples", "6", "--out", str(tmp_path / "run")]
+    assert train.run(train.parse_args(flags), log=messages.append) == 0
+    with open(tmp_path / "run/losses.csv") as file:
+        last = list(csv.DictReader(file))[-1]
+    assert 0 <= float(last["acc_seen"]) <= 1 and 0 <= float(last["acc_unseen"]) <= 1 and float(last["frechet"]) > 0
+    assert any("training layouts" in m and "held-out region" in m for m in messages)
