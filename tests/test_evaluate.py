@@ -8,6 +8,12 @@ import pytest
 from conftest import requires_mnist, run_train
 from tinygan import evaluate, judge_model, metrics, train
 from tinygan.data import CanvasConfig, CanvasDataset, blank_canvas
+from tinygan.metrics.ink import background_score
+from tinygan.metrics.judged import Judged
+from tinygan.metrics.measures import report
+from tinygan.metrics.report import compare_seen_unseen
+from tinygan.models import preset
+from tinygan.placement import GridPlacement
 from tinygan.settings import RECIPE_NAMES
 
 pytestmark = pytest.mark.usefixtures("offline_data")
@@ -40,13 +46,13 @@ def test_frechet_distance_known_answers():
 
 
 def test_seen_unseen_comparison_respects_the_intervals():
-    def report(seen_hits, unseen_hits, n=1000):
+    def results(seen_hits, unseen_hits, n=1000):
         return {"seen": {"per_object": metrics.proportion(np.arange(n) < seen_hits)},
                 "unseen": {"per_object": metrics.proportion(np.arange(n) < unseen_hits)}}
 
-    assert "the paper's open problem" in evaluate.compare_seen_unseen(report(900, 700))
-    assert "no measurable gap" in evaluate.compare_seen_unseen(report(900, 890))
-    assert "more accurately" in evaluate.compare_seen_unseen(report(700, 900))
+    assert "the paper's open problem" in compare_seen_unseen(results(900, 700))
+    assert "no measurable gap" in compare_seen_unseen(results(900, 890))
+    assert "more accurately" in compare_seen_unseen(results(700, 900))
 
 
 def test_background_score():
@@ -54,10 +60,10 @@ def test_background_score():
     ideal = blank_canvas(config)
     boxes = config.boxes(2)
     images = np.stack([ideal, ideal])[..., None]
-    assert metrics.background_score(images, boxes, ideal) == 0.0
+    assert background_score(images, boxes, ideal) == 0.0
     white = np.ones_like(images)
     outside = 128 * 128 - 4 * 28 * 28
-    assert metrics.background_score(white, boxes, ideal) == pytest.approx((ideal < 0.5).sum() / outside)
+    assert background_score(white, boxes, ideal) == pytest.approx((ideal < 0.5).sum() / outside)
 
 
 @requires_mnist
@@ -65,10 +71,10 @@ def test_real_canvases_score_at_the_judges_accuracy(quick_judge):
     model, test, judge_accuracy = quick_judge
     config = CanvasConfig()
     images, labels, boxes = CanvasDataset(test, config).sample(500, np.random.default_rng(1))
-    judged, _, _ = metrics.judge_images(model, images, labels, boxes, 28)
-    report = metrics.accuracy_report(labels, judged)["per_object"]
-    low, high = report["ci95"]
-    assert report["n"] == 2000 and low - 0.02 <= judge_accuracy <= high + 0.02
+    judged = Judged(model, GridPlacement(), preset("paper"), images, labels, boxes)
+    per_object = report(judged, ["per_object"])["per_object"]
+    low, high = per_object["ci95"]
+    assert per_object["n"] == 2000 and low - 0.02 <= judge_accuracy <= high + 0.02
     assert judge_accuracy > 0.8
 
 
@@ -79,10 +85,10 @@ def test_blank_canvases_score_near_chance(quick_judge):
     labels = np.random.default_rng(2).integers(0, 10, (300, 4))
     images = np.broadcast_to(blank_canvas(config)[..., None], (300, 128, 128, 1)).copy()
     boxes = config.boxes(300)
-    judged, _, _ = metrics.judge_images(model, images, labels, boxes, 28)
-    report = metrics.accuracy_report(labels, judged)
-    assert report["per_object"]["value"] < 0.2  # one verdict for every blank crop: ~1 in 10
-    assert report["all_correct"]["value"] < 0.01
+    judged = Judged(model, GridPlacement(), preset("paper"), images, labels, boxes)
+    measured = report(judged, ["per_object", "all_correct"])
+    assert measured["per_object"]["value"] < 0.2  # one verdict for every blank crop: ~1 in 10
+    assert measured["all_correct"]["value"] < 0.01
 
 
 @requires_mnist
@@ -135,3 +141,31 @@ def test_best_checkpoint_rule_prefers_accuracy_then_frechet_distance_within_a_po
     assert [rule.is_best(r) for r in results] == [True, True, True, False, False]
     assert rule.best == results[2]
 
+
+
+def test_the_log_and_the_plot_follow_the_list_of_logged_measures(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from tinygan import extensions, plot
+    from tinygan.metrics.measures import LOGGED, Logged, accuracy
+
+    assert extensions.LOG_FIELDS[-len(LOGGED):] == [logged.column for logged in LOGGED]
+    rows = [{"step": "1", "d_real": "1", "d_fake": "1", "g": "0", "acc_seen": "0.5", "frechet": "3"}]
+    plot.save_progress_png(tmp_path / "three.png", rows)  # losses, accuracy, Fréchet distance
+    monkeypatch.setattr(plot, "LOGGED", LOGGED + (Logged("acc_real", "seen", accuracy, "a new panel", "real"),))
+    plot.save_progress_png(tmp_path / "four.png", rows)
+    heights = [Image.open(tmp_path / name).height for name in ("three.png", "four.png")]
+    assert heights[1] - heights[0] == plot.PANEL_HEIGHT + 30
+
+
+@requires_mnist
+def test_a_free_layout_run_logs_its_two_groups_and_the_frechet_distance(tmp_path, quick_judge):
+    judge_model.save_judge(quick_judge[0], judge_model.judge_path(), quick_judge[2], seed=0, epochs=1)
+    messages = []
+    flags = ["--preset", "tiny", "--layout", "random", "--batch-size", "4", "--steps", "2", "--eval-every", "2",
+             "--eval-samples", "6", "--out", str(tmp_path / "run")]
+    assert train.run(train.parse_args(flags), log=messages.append) == 0
+    with open(tmp_path / "run/losses.csv") as file:
+        last = list(csv.DictReader(file))[-1]
+    assert 0 <= float(last["acc_seen"]) <= 1 and 0 <= float(last["acc_unseen"]) <= 1 and float(last["frechet"]) > 0
+    assert any("training layouts" in m and "held-out region" in m for m in messages)

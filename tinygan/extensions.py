@@ -4,8 +4,9 @@
   another extension fires, and stops the run on a NaN before anything is saved;
 - :class:`ProgressLine`: the progress line with losses, speed and ETA (and the expected
   duration after the first five steps);
-- :class:`Evaluation`: the judge's accuracy on seen and unseen label orders and the
-  Fréchet distance, into the log's row; :class:`KeepBest` keeps best.npz by its rule;
+- :class:`Evaluation`: the measures of :data:`tinygan.metrics.measures.LOGGED` (the judge's
+  accuracy on seen and unseen layouts, the Fréchet distance) into the log's row;
+  :class:`KeepBest` keeps best.npz by its rule;
 - :class:`SampleGrid`: samples/step_*.png and progress.png;
 - :class:`Snapshot`: checkpoint.npz at intervals, at the end and on Ctrl-C.
 """
@@ -18,15 +19,13 @@ import numpy as np
 from . import backend
 from .images import save_grid_png
 from .loop import LOG, READER, WRITER, Extension, StopTraining
-from .layout_metrics import judged_layout_accuracy
-from .metrics import judged_accuracy
+from .metrics.evaluation import logged_measures, reference_features
+from .metrics.measures import LOGGED
 from .plot import save_progress_png
 
 LOSS_FIELDS = ["d_real", "d_fake", "g", "mode_seeking"]
-LOG_FIELDS = ["step", *LOSS_FIELDS, "lr_g", "lr_d", "seconds", "acc_seen", "acc_unseen", "frechet"]
-# Label orders drawn in every sample grid: easy orders and the paper's failure cases.
-SAMPLE_ORDERS = ["0123", "4567", "8901", "1986", "3258", "5274"]
-SAMPLES_PER_ORDER = 6
+LOG_FIELDS = ["step", *LOSS_FIELDS, "lr_g", "lr_d", "seconds", *(logged.column for logged in LOGGED)]
+SAMPLES_PER_LAYOUT = 6  # columns of a sample grid: each row's layout with as many noises
 
 
 def format_duration(seconds):
@@ -132,31 +131,30 @@ class ProgressLine(Extension):
 
 
 class Evaluation(Extension):
-    """Every ``every`` steps: the judge's per-object accuracy on ``n_samples`` images of seen
-    (and of unseen) label orders and the Fréchet distance of the seen crops to
-    ``real_features``, into the log's row and ``result``. For random layouts 'seen' are layouts
-    as training draws them and 'unseen' layouts inside the held-out region."""
+    """Every ``every`` steps: the measures of :data:`tinygan.metrics.measures.LOGGED` (the judge's
+    per-object accuracy on ``n_samples`` canvases of the placement's seen and unseen groups, the
+    Fréchet distance of the seen ones to real digits) into the log's row and ``result``, with
+    'accuracy' the mean over the groups. The real digits' features are made from ``test_digits``
+    at the first evaluation."""
 
     priority = WRITER
 
-    def __init__(self, every, judge, real_features, n_samples):
+    def __init__(self, every, judge, test_digits, n_samples):
         super().__init__(every)
-        self.judge, self.real_features, self.n_samples = judge, real_features, n_samples
-        self.result = None
+        self.judge, self.test_digits, self.n_samples = judge, test_digits, n_samples
+        self.reference, self.result = None, None
 
     def __call__(self, loop):
         updater = loop.updater
-        generator = updater.sampling_generator(loop.step)
-        if updater.free:  # seen: layouts as training draws them; unseen: inside the held-out region
-            result = judged_layout_accuracy(generator, updater.dataset, self.judge, self.n_samples, loop.step,
-                                            updater.settings.held_out_region(), self.real_features)
-        else:
-            result = judged_accuracy(generator, updater.dataset, self.judge, self.n_samples, seed=loop.step,
-                                     real_features=self.real_features)
-        groups = [result[g] for g in ("seen", "unseen") if result[g] is not None]
-        result["accuracy"] = float(np.mean(groups))
-        loop.row.update(acc_seen=result["seen"], acc_unseen="" if result["unseen"] is None else result["unseen"],
-                        frechet=f"{result['frechet']:.3f}")
+        config, placement, region = updater.config, updater.placement, updater.settings.held_out_region()
+        if self.reference is None:
+            self.reference = reference_features(self.judge, placement, config, self.test_digits, region)
+        result = logged_measures(updater.sampling_generator(loop.step),
+                                 placement.evaluation_layouts(config, updater.dataset, region),
+                                 self.judge, self.n_samples, loop.step, self.reference)
+        result["accuracy"] = float(np.mean([result[c] for c in ("acc_seen", "acc_unseen") if c in result]))
+        loop.row.update({logged.column: logged.text.format(result[logged.column])
+                         for logged in LOGGED if logged.column in result})
         self.result = result
 
 
@@ -182,9 +180,9 @@ class KeepBest(Extension):
         best = self.is_best(result)
         if best:
             loop.updater.save(self.path, loop.step)
-        seen, unseen = ("training layouts", "held-out region") if loop.updater.free else ("seen orders", "unseen orders")
-        loop.log(f"eval at step {loop.step}: judged digits correct, {seen} {100 * result['seen']:.1f}%"
-                 + ("" if result["unseen"] is None else f", {unseen} {100 * result['unseen']:.1f}%")
+        seen, unseen = loop.updater.placement.seen, loop.updater.placement.unseen
+        loop.log(f"eval at step {loop.step}: judged digits correct, {seen} {100 * result['acc_seen']:.1f}%"
+                 + (f", {unseen} {100 * result['acc_unseen']:.1f}%" if "acc_unseen" in result else "")
                  + f"; Fréchet distance {result['frechet']:.1f}" + (f"; best so far: {self.path}" if best else ""))
 
 
@@ -197,26 +195,14 @@ class SampleGrid(Extension):
         self.out, self.loss_log = out, loss_log
 
     def __call__(self, loop):
-        labels, boxes = self.layouts(loop.updater)
+        updater = loop.updater
+        labels, boxes = updater.placement.sample_grid_layouts(updater.config, updater.dataset)
         captions = ["-".join(str(d) for d in row if d >= 0) for row in labels]
-        labels, boxes = (np.repeat(a, SAMPLES_PER_ORDER, axis=0) for a in (labels, boxes))
-        generator = loop.updater.sampling_generator(loop.step)
-        noise = generator.sample_noise(np.random.default_rng(12345), len(labels), labels.shape[1])
-        with generator.evaluating():
-            images, _ = generator.forward(*(backend.to_device(a) for a in (noise, labels, boxes)))
-        save_grid_png(os.path.join(self.out, "samples", f"step_{loop.step:06d}.png"), backend.to_host(images),
-                      SAMPLES_PER_ORDER, captions=captions)
+        labels, boxes = (np.repeat(a, SAMPLES_PER_LAYOUT, axis=0) for a in (labels, boxes))
+        images = updater.sampling_generator(loop.step).draw(labels, boxes, np.random.default_rng(12345), len(labels))
+        save_grid_png(os.path.join(self.out, "samples", f"step_{loop.step:06d}.png"), images,
+                      SAMPLES_PER_LAYOUT, captions=captions)
         save_progress_png(os.path.join(self.out, "progress.png"), self.loss_log.rows)
-
-    @staticmethod
-    def layouts(updater):
-        """The fixed layouts of every grid, one per row: the grid's SAMPLE_ORDERS, or layouts drawn
-        with a fixed seed from the training rules of a random-layout run."""
-        if updater.free:
-            return updater.dataset.sample_layout(len(SAMPLE_ORDERS), np.random.default_rng(12345))
-        n = updater.config.n_objects
-        labels = np.array([[int(d) for d in order[:n]] for order in SAMPLE_ORDERS])
-        return labels, updater.dataset.config.boxes(len(labels))
 
 
 class Snapshot(Extension):

@@ -1,9 +1,11 @@
-"""A run's progress as a PNG (Pillow only): the losses, and the judge's accuracy and
-Fréchet distance at each evaluation, against the step. Written next to losses.csv."""
+"""A run's progress as a PNG (Pillow only): the losses, and a panel for each panel of the
+logged measures (:data:`tinygan.metrics.measures.LOGGED`: the judge's accuracy, the Fréchet
+distance) at each evaluation, against the step. Written next to losses.csv."""
 import numpy as np
 from PIL import Image, ImageDraw
 
 from .images import save_png
+from .metrics.measures import LOGGED
 
 PANEL_WIDTH, PANEL_HEIGHT, MARGIN = 560, 150, 44
 COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189)]
@@ -53,20 +55,18 @@ def draw_panel(draw, top, title, steps, series, last_step):
 
 
 def save_progress_png(path, rows):
-    """rows: losses.csv rows (dicts of strings). Three panels: losses (moving average over
-    50 steps), judged digits correct (%), Fréchet distance. Written atomically."""
+    """rows: losses.csv rows (dicts of strings). Panels: the losses (moving average over 50
+    steps), then one per ``panel`` of LOGGED, with a series per logged column. Written atomically."""
     def column(name, scale=1.0):
         return np.array([float(row[name]) * scale if row.get(name) not in (None, "") else np.nan for row in rows])
 
     steps = column("step")
     last = float(steps[-1]) if len(steps) else 1.0
     loss_names = [name for name in ("d_real", "d_fake", "g", "mode_seeking") if np.isfinite(column(name)).any()]
-    panels = [
-        ("losses (moving average of 50 steps)", [(name, moving_average(column(name), 50)) for name in loss_names]),
-        ("judged digits correct, %", [(f"{group} orders", column(f"acc_{group}", 100.0)) for group in ("seen", "unseen")
-                                      if np.isfinite(column(f"acc_{group}")).any()]),
-        ("Frechet distance (seen orders)", [("frechet", column("frechet"))] if np.isfinite(column("frechet")).any() else []),
-    ]
+    panels = [("losses (moving average of 50 steps)", [(name, moving_average(column(name), 50)) for name in loss_names])]
+    for title in dict.fromkeys(logged.panel for logged in LOGGED):
+        panels.append((title, [(logged.legend, column(logged.column, logged.scale)) for logged in LOGGED
+                               if logged.panel == title and np.isfinite(column(logged.column)).any()]))
     picture = Image.new("RGB", (PANEL_WIDTH + 2 * MARGIN, len(panels) * (PANEL_HEIGHT + 30) + 30), (255, 255, 255))
     draw = ImageDraw.Draw(picture)
     for index, (title, series) in enumerate(panels):

@@ -17,7 +17,6 @@ import numpy as np
 from . import backend, cli
 from .checkpoint import load_generator
 from .images import save_grid_png
-from .layout import MIN_SIDE, check_boxes, check_labels, check_layout
 
 
 def parse_args(argv=None):
@@ -75,53 +74,17 @@ def read_layout(path):
     return labels, [v for box in boxes for v in box]
 
 
-def requested_inputs(args, config):
-    """labels (n, objects) and boxes (n, objects, 4) from the flags; ValueError if they don't fit."""
-    if config.layout == "random":
-        return free_inputs(args, config)
-    n_objects = config.n_objects
-    if len(args.labels) != n_objects:
-        raise ValueError(f"--labels: this model draws {n_objects} objects, got {len(args.labels)} labels")
-    labels = np.array([args.labels], dtype=np.int64)
-    check_labels(labels, 1, n_objects, config.n_classes, "--labels")
-    if args.boxes is None:
-        boxes = config.canvas().boxes(1)
-    else:
-        if len(args.boxes) != 4 * n_objects:
-            raise ValueError(f"--boxes: expected {4 * n_objects} numbers (top left bottom right "
-                             f"per object), got {len(args.boxes)}")
-        boxes = np.array(args.boxes, dtype=np.int64).reshape(1, n_objects, 4)
-        check_boxes(boxes, 1, n_objects, config.object_size, config.canvas_size, "--boxes")
-    return np.repeat(labels, args.n, axis=0), np.repeat(boxes, args.n, axis=0)
-
-
-def free_inputs(args, config):
-    """Any count of labels and boxes for a random-layout model, checked as the model checks them."""
-    if args.boxes is None:
-        raise ValueError("--boxes: a random-layout model needs a box (top left bottom right) for every label")
-    if len(args.boxes) != 4 * len(args.labels):
-        raise ValueError(f"--boxes: {len(args.labels)} labels need {4 * len(args.labels)} numbers (top left bottom "
-                         f"right per digit), got {len(args.boxes)}")
-    labels = np.array([args.labels], dtype=np.int64)
-    boxes = np.array(args.boxes, dtype=np.int64).reshape(1, -1, 4)
-    if (labels < 0).any():
-        raise ValueError(f"--labels: digit classes are 0..{config.n_classes - 1}, got {labels.min()}")
-    check_layout(labels, boxes, config.n_classes, config.canvas_size, (MIN_SIDE, config.canvas_size), "layout")
-    return np.repeat(labels, args.n, axis=0), np.repeat(boxes, args.n, axis=0)
-
-
 def main(argv=None):
     args, parser = parse_args(argv)
     backend.set_backend(args.backend)
     try:
         generator, step, _, _ = load_generator(args.checkpoint, average=args.average)
         config = generator.config
-        labels, boxes = requested_inputs(args, config)
+        labels, boxes = config.placement.layout_from_flags(config, args.labels, args.boxes, args.n)
     except ValueError as err:
         parser.error(str(err))
-    noise = generator.sample_noise(np.random.default_rng(args.seed), args.n, labels.shape[1])
-    images, _ = generator.forward(*(backend.to_device(a) for a in (noise, labels, boxes)))
-    save_grid_png(args.out, backend.to_host(images), min(args.columns, args.n))
+    images = generator.draw(labels, boxes, np.random.default_rng(args.seed), batch_size=args.n)
+    save_grid_png(args.out, images, min(args.columns, args.n))
     print(f"wrote {args.out}: {args.n} images of {'-'.join(map(str, args.labels))} "
           f"from {args.checkpoint} (step {step})")
     return 0

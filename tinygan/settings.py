@@ -16,14 +16,14 @@ import argparse
 from dataclasses import asdict, dataclass, field, fields
 
 from .data import LabelOrderHoldout
-from .data.layouts import parse_region
 from .ema import check_decay
-from .models import COMBINE_MODES, LAYOUTS, NOISE_KINDS, PRESETS, GANConfig, preset as model_preset
+from .models import COMBINE_MODES, NOISE_KINDS, PRESETS, GANConfig, preset as model_preset
+from .placement import LAYOUTS, placement_of
+from .placement.free import DEFAULT_REGION
 
 RECIPE_NAMES = ("paper", "tinygan")
 DEFAULT_RECIPE = "tinygan"
 LOSSES = ("paper", "hinge")
-DEFAULT_REGION = (88, 88, 128, 128)  # held out of random layouts on a 128-pixel canvas (scaled to others)
 
 
 def ingredient(paper, tinygan, help, **flag):
@@ -115,14 +115,16 @@ class RunSettings:
             raise ValueError(f"--recipe: unknown recipe {self.recipe!r}; choose from {list(RECIPE_NAMES)}")
         if self.preset not in PRESETS:
             raise ValueError(f"--preset: unknown preset {self.preset!r}; choose from {sorted(PRESETS)}")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"--layout: unknown layout {self.layout!r}; choose from {list(LAYOUTS)}")
         for f in fields(self):
             if getattr(self, f.name) is None and f.metadata.get("optimiser"):
                 object.__setattr__(self, f.name, OPTIMISERS[self.recipe][self.preset][f.name])
             elif getattr(self, f.name) is None and "recipes" in f.metadata:
                 object.__setattr__(self, f.name, f.metadata["recipes"][self.recipe])
         object.__setattr__(self, "lr_decay_at", tuple(self.lr_decay_at))
-        if self.layout_map is None:
-            object.__setattr__(self, "layout_map", self.layout == "random")
+        if self.layout_map is None:  # on wherever the layout varies
+            object.__setattr__(self, "layout_map", not self.placement.fixed_count)
         problems = self.problems()
         if problems:
             raise ValueError("; ".join(problems))
@@ -150,7 +152,7 @@ class RunSettings:
         if self.mode_seeking and self.batch_size % 2:
             problems.append(f"--mode-seeking compares the two halves of a batch: --batch-size must be even, "
                             f"got {self.batch_size}")
-        problems += self._layout_problems()
+        problems += self.placement.settings_problems(self)
         for check in (self.model_config, self.label_holdout, self._check_ema, self.held_out_region):  # rules kept by their own modules
             try:
                 check()
@@ -158,37 +160,14 @@ class RunSettings:
                 problems.append(str(err))
         return problems
 
-    def _layout_problems(self):
-        if self.layout == "grid":
-            changed = [f"--{flag(name)}" for name, default in (("max_objects", 6), ("holdout_region", None),
-                                                              ("overlap", 0.0), ("layout_map", False))
-                       if getattr(self, name) != default]
-            return [f"{', '.join(changed)}: only with --layout random"] if changed else []
-        problems = []
-        if self.combine != "scores" or self.loss != "hinge":
-            problems.append("--layout random scores each object alone (any count per image): it needs --loss hinge "
-                            "and --combine scores (the tinygan recipe's)")
-        if self.holdout is not None:
-            problems.append("--holdout holds out label orders of the grid; with --layout random use --holdout-region")
-        if self.texture:
-            problems.append("--texture draws the grid's backgrounds; --layout random has a plain canvas")
-        if self.mode_seeking:
-            problems.append("--mode-seeking compares whole grids; it runs with --layout grid only")
-        if not 1 <= self.max_objects:
-            problems.append(f"--max-objects must be at least 1, got {self.max_objects}")
-        if not 0 <= self.overlap < 1:
-            problems.append(f"--overlap must be in [0, 1), got {self.overlap}")
-        return problems
+    @property
+    def placement(self):
+        """Where the objects go (:mod:`tinygan.placement`), as --layout names it."""
+        return placement_of(self.layout)
 
     def held_out_region(self):
-        """(top, left, bottom, right) of the region random training layouts keep empty, or None."""
-        if self.layout != "random":
-            return None
-        size = PRESETS[self.preset].canvas_size
-        text = self.holdout_region
-        if text is None:
-            text = ",".join(str(v * size // 128) for v in DEFAULT_REGION)
-        return parse_region(text, size)
+        """(top, left, bottom, right) of the region training layouts keep empty, or None."""
+        return self.placement.held_out_region(self.holdout_region, PRESETS[self.preset].canvas_size)
 
     def _check_ema(self):
         if self.ema:
@@ -198,14 +177,12 @@ class RunSettings:
         """The GANConfig of this run: the preset's sizes with the ingredients that are model fields."""
         model_fields = {f.name for f in fields(GANConfig)}
         values = {name: value for name, value in asdict(self).items() if name in model_fields and name != "preset"}
-        if self.layout == "random":
-            values["n_objects"] = self.max_objects
-        return model_preset(self.preset, **values)
+        return model_preset(self.preset, **values, **self.placement.model_fields(self))
 
     def label_holdout(self):
         """The LabelOrderHoldout of ``holdout`` (empty when None): a fraction of all orders, chosen
         by the seed, or a comma list of orders."""
-        n_objects = self.max_objects if self.layout == "random" else PRESETS[self.preset].n_objects
+        n_objects = self.placement.model_fields(self).get("n_objects", PRESETS[self.preset].n_objects)
         if self.holdout is None:
             return LabelOrderHoldout([], n_objects)
         text = str(self.holdout)

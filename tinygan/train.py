@@ -23,15 +23,13 @@ import sys
 import traceback
 from pathlib import Path
 
-import numpy as np
 
 from . import backend, cli, parallel, threads
 from .checkpoint import read_checkpoint
-from .data import canvas_colours, load_digits
+from .data import load_digits
 from .extensions import (Evaluation, KeepBest, LossLog, ProgressLine, SampleGrid, Snapshot,
                          format_duration)
-from .judge_model import judge_features, judge_path, load_judge
-from .layout_metrics import reference_digits
+from .judge_model import judge_path, load_judge
 from .loop import TrainingLoop
 from .settings import RunSettings, add_flags, flag, given_settings
 from .updater import Updater, split_problems
@@ -183,14 +181,8 @@ def run(args, log=say, processes=None):
     extensions = [loss_log]
     keep_best = None
     if eval_every:
-        real_features = None
-        if first:
-            test = load_digits("test", data_dir=args.data_dir, log=log)
-            if updater.free:  # frames of real test digits in layouts drawn as training draws them
-                real_features = reference_digits(judge, test, updater.dataset.rules, 1000, np.random.default_rng(0))[0]
-            else:
-                real_features = judge_features(judge, canvas_colours(test.images))
-        evaluation = Evaluation(eval_every, judge, real_features, args.eval_samples)
+        test = load_digits("test", data_dir=args.data_dir, log=log) if first else None
+        evaluation = Evaluation(eval_every, judge, test, args.eval_samples)
         keep_best = KeepBest(evaluation, os.path.join(args.out, "best.npz"))
         extensions += [evaluation, keep_best]
     resume = f"python -m tinygan.train --resume {checkpoint_path} --steps {args.steps} --out {args.out}"
@@ -209,6 +201,7 @@ def run(args, log=say, processes=None):
 def main(argv=None):
     args = parse_args(argv)
     backend.set_backend(args.backend)
+    backend.keep_freed_host_memory()  # process-wide (glibc): each step reuses the last one's memory
     if parallel.launched_size() == 1:
         return run(args, processes=parallel.SingleProcess())
     try:

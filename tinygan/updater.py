@@ -21,12 +21,8 @@ every step.
 import numpy as np
 
 from . import backend
-from .backend import array_module
 from .checkpoint import restore_training, save_checkpoint
-from .data import CanvasDataset
-from .data.layouts import LayoutDataset, training_rules
 from .ema import WeightAverage, refresh_batch_statistics
-from .layout import crop_boxes, crop_boxes_backward
 from .losses import generator_hinge_loss, hinge_loss, mode_seeking_loss, softmax_cross_entropy
 from .models import Discriminator, Generator
 from .optim import Adam
@@ -65,16 +61,17 @@ class PaperLoss:
 
 class HingeLoss:
     """Hinge loss on one score per pathway: the image's weighted ``global_weight``, the objects'
-    sharing the rest. On free layouts (``free``) an image's objects share the rest among those
-    present, so each score has its own weight (its 'target'), 0 for an empty slot."""
+    sharing the rest. With ``varying_count`` (a placement whose images hold any count of objects)
+    an image's objects share the rest among those present, so each score has its own weight (its
+    'target'), 0 for an empty slot."""
 
-    def __init__(self, global_weight, n_objects, free=False):
+    def __init__(self, global_weight, n_objects, varying_count=False):
         self.weights = [global_weight] + [(1 - global_weight) / n_objects] * n_objects
-        self.global_weight, self.free = global_weight, free
+        self.global_weight, self.varying_count = global_weight, varying_count
 
     def targets(self, rng, labels):
-        """None (the fixed column weights), or on free layouts the weights (B, 1 + N) of the scores."""
-        if not self.free:
+        """None (the fixed column weights), or with a varying count the weights (B, 1 + N) of the scores."""
+        if not self.varying_count:
             return [None, None, None]
         present = labels >= 0
         share = (1 - self.global_weight) / np.maximum(present.sum(axis=1, keepdims=True), 1)
@@ -116,7 +113,6 @@ class Updater:
 
     def __init__(self, settings, digits, total_steps=None, dtype=np.float32, processes=None, parts=None):
         self.settings, self.total_steps, self.dtype = settings, total_steps, np.dtype(dtype)
-        backend.keep_freed_host_memory()  # each step reuses the last one's memory
         self.processes = processes = processes or SingleProcess()
         parts = parts or processes.size
         problems = split_problems(settings, parts, processes.size)
@@ -139,15 +135,10 @@ class Updater:
         self.statistics_step = None  # the step at which the average's BatchNorm statistics were measured
         self.holdout = settings.label_holdout()
         self.digits = digits
-        self.free = config.layout == "random"
-        if self.free:
-            self.dataset = LayoutDataset(digits, training_rules(config.canvas_size, config.n_objects, settings.overlap,
-                                                                settings.held_out_region()))
-        else:
-            self.dataset = CanvasDataset(digits.resized(config.object_size), config.canvas(settings.texture),
-                                         self.holdout)
+        self.placement = placement = config.placement
+        self.dataset = placement.training_data(settings, config, digits)
         self.loss = (PaperLoss() if settings.loss == "paper"
-                     else HingeLoss(settings.global_weight, config.n_objects, free=self.free))
+                     else HingeLoss(settings.global_weight, config.n_objects, varying_count=not placement.fixed_count))
         if processes.size > 1:
             synchronise_batch_norms(self.generator, processes)
 
@@ -179,47 +170,43 @@ class Updater:
         G, D = self.generator, self.discriminator
         real, labels, boxes, fake_labels, fake_boxes, noise, *targets, dropout_seed = self.draw(step)
         real, noise = backend.to_device(real, dtype=self.dtype), backend.to_device(noise)
-        if not self.free:  # free layouts are read on the host, where their resampling matrices are made
-            labels, boxes = backend.to_device(labels), backend.to_device(boxes)
-        if s.mode_seeking:  # else the fake batch has the real batch's labels and boxes
-            fake_labels, fake_boxes = backend.to_device(fake_labels), backend.to_device(fake_boxes)
-        else:
-            fake_labels, fake_boxes = labels, boxes
+        layout = self.placement.batch(self.config, labels, boxes)  # made ready once, for G and D
+        fake_layout = self.placement.batch(self.config, fake_labels, fake_boxes) if s.mode_seeking else layout
         targets = [None if t is None else backend.to_device(t, dtype=self.dtype) for t in targets]
         if dropout_seed is not None:  # a device generator for the dropout masks
             D.set_rng(backend.rng(dropout_seed))
         G.train()
-        fake, g_cache = G.forward(noise, fake_labels, fake_boxes)
+        fake, g_cache = G.forward_layout(noise, fake_layout)
 
         D.zero_grad()  # D sees 2B images; each half's loss is weighted 1/2, as one batch of 2B
         if self.config.joint_discriminator_pass:  # real and fake in one pass of 2B: half the calls (launches on a GPU)
             xp = backend.get_xp()
-            both = (xp.concatenate([real, fake]), *(array_module(a).concatenate([a, b]) for a, b in
-                                                     ((labels, fake_labels), (boxes, fake_boxes))))
-            out, cache = D.forward(*both)
+            both = self.placement.batch(self.config, *(np.concatenate(pair) for pair in
+                                                      ((labels, fake_labels), (boxes, fake_boxes))))
+            out, cache = D.forward_layout(xp.concatenate([real, fake]), both)
             loss_real, dout_real = self.loss.discriminator(out[:len(real)], True, targets[0])
             loss_fake, dout_fake = self.loss.discriminator(out[len(real):], False, targets[1])
             D.backward(xp.concatenate([dout_real, dout_fake]) * 0.5, cache, need_dx=False)
         else:  # a layer couples the images of a pass (minibatch std) or draws per pass (dropout)
-            out, cache = D.forward(real, labels, boxes)
+            out, cache = D.forward_layout(real, layout)
             loss_real, dout = self.loss.discriminator(out, True, targets[0])
             D.backward(dout * 0.5, cache, need_dx=False)
-            out, cache = D.forward(fake, fake_labels, fake_boxes)
+            out, cache = D.forward_layout(fake, fake_layout)
             loss_fake, dout = self.loss.discriminator(out, False, targets[1])
             D.backward(dout * 0.5, cache, need_dx=False)
         self.average_gradients(D)
         self.opt_d.step()
 
         G.zero_grad()  # G through the updated D, on the same fake batch (G is unchanged)
-        out, cache = D.forward(fake, fake_labels, fake_boxes)
+        out, cache = D.forward_layout(fake, fake_layout)
         loss_g, dout = self.loss.generator(out, targets[2])
         dfake = D.freeze().backward(dout, cache)  # only the image gradient: D's own are not needed
         D.freeze(False)
         losses = {"d_real": loss_real, "d_fake": loss_fake, "g": loss_g}
         if s.mode_seeking:  # on the objects' boxes: the background should not vary
-            crops = crop_boxes(fake, fake_boxes, self.config.object_size)
-            losses["mode_seeking"], dcrops = mode_seeking_loss(crops, noise, s.mode_seeking)
-            dfake += crop_boxes_backward(dcrops, fake_boxes, fake.shape)
+            crops, crop_cache = fake_layout.crop(fake, self.config.object_size)
+            losses["mode_seeking"], dcrops = mode_seeking_loss(fake_layout.per_slot(crops), noise, s.mode_seeking)
+            dfake += fake_layout.crop_backward(fake_layout.objects_of(dcrops), crop_cache)
         G.backward(dfake, g_cache, need_dx=False)
         self.average_gradients(G)
         self.opt_g.step()

@@ -58,6 +58,13 @@ def box_iou(a, b):
     return inter / np.maximum(area(a) + area(b) - inter, 1)
 
 
+def occupied(labels, *arrays):
+    """labels (B, N) and arrays (B, ...) of a batch of layouts, without the images where no slot
+    holds an object."""
+    keep = (labels >= 0).any(axis=1)
+    return (labels[keep], *(array[keep] for array in arrays))
+
+
 def touches(box, region):
     """Does ``box`` (4,) share a pixel with ``region`` (4,)?"""
     return box[0] < region[2] and region[0] < box[2] and box[1] < region[3] and region[1] < box[3]
@@ -65,7 +72,7 @@ def touches(box, region):
 
 @dataclass(frozen=True)
 class LayoutRules:
-    """How random layouts are drawn.
+    """How free layouts are drawn.
 
     canvas_size: side of the square canvas.
     counts: (fewest, most) digits per canvas, drawn uniformly.
@@ -107,7 +114,7 @@ def training_rules(canvas_size, max_objects, overlap=0.0, avoid=None):
 
 
 class LayoutDataset:
-    """Random layouts and canvases of real digits in them.
+    """Free layouts drawn at random, and canvases of real digits in them.
 
     digits: a DigitSet (uint8 (N, 28, 28) white on black). rules: LayoutRules.
     n_slots: objects per row of labels and boxes (default the most a canvas holds).
@@ -137,6 +144,11 @@ class LayoutDataset:
     def sample(self, batch_size, rng):
         """A random batch: images (B, H, W, 1) float32 black on white, labels (B, N), boxes (B, N, 4)."""
         labels, boxes, picks = self.sample_layout(batch_size, rng, with_picks=True)
+        return self.render(labels, boxes, picks), labels, boxes
+
+    def sample_occupied(self, batch_size, rng):
+        """As :meth:`sample`, without the canvases where no digit found a place (B <= batch_size)."""
+        labels, boxes, picks = occupied(*self.sample_layout(batch_size, rng, with_picks=True))
         return self.render(labels, boxes, picks), labels, boxes
 
     def sample_layout(self, batch_size, rng, with_picks=False):

@@ -2,9 +2,9 @@
 from dataclasses import asdict, dataclass, fields, replace
 
 from ..data import CanvasConfig
+from ..placement import LAYOUTS, placement_of
 
 COMBINE_MODES = ("decisions", "features", "scores")
-LAYOUTS = ("grid", "random")
 NOISE_KINDS = ("uniform", "normal")
 
 
@@ -16,9 +16,10 @@ class GANConfig:
         object (a box on the grid); both divisible by 4 (each generator upsamples twice).
     n_objects, n_classes, noise_dim: objects per image (with layout 'random': the most that
         training shows; any count can be drawn), label classes, length of z.
-    layout: 'grid', the paper's: n_objects boxes of object_size, at fixed places; or 'random':
-        any count of boxes of any size and aspect (label -1: an empty slot), each object
-        resampled between its box and object_size (:mod:`tinygan.resample`); needs 'scores'.
+    layout: the placement of the objects (:mod:`tinygan.placement`): 'grid', the paper's:
+        n_objects boxes of object_size, at fixed places; or 'random' (the free placement): any
+        count of boxes of any size and aspect (label -1: an empty slot), each object resampled
+        between its box and object_size (:mod:`tinygan.resample`); needs 'scores'.
     layout_map: (layout 'random') the global generator and discriminator also see the layout,
         one channel per class set inside each box of that class (:func:`tinygan.layout.layout_map`).
     global_channels: (c0, c1, c2, c3) of the global generator: Dense to
@@ -88,12 +89,9 @@ class GANConfig:
             raise ValueError(f"GANConfig: combine must be one of {COMBINE_MODES}, got {self.combine!r}")
         if self.layout not in LAYOUTS:
             raise ValueError(f"GANConfig: layout must be one of {LAYOUTS}, got {self.layout!r}")
-        if self.layout == "random" and self.combine != "scores":
-            raise ValueError(f"GANConfig: layout 'random' has a varying count of objects, so the discriminator "
-                             f"scores each object alone: it needs combine='scores' (the hinge loss), got "
-                             f"{self.combine!r}")
-        if self.layout_map and self.layout != "random":
-            raise ValueError("GANConfig: layout_map needs layout 'random' (the grid's layout never changes)")
+        problems = self.placement.config_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
         if self.noise not in NOISE_KINDS:
             raise ValueError(f"GANConfig: noise must be one of {NOISE_KINDS}, got {self.noise!r}")
         if self.projection and self.combine != "scores":
@@ -103,6 +101,11 @@ class GANConfig:
             raise ValueError(f"GANConfig: dropout must be in [0, 1), got {self.dropout}")
         if not 0 <= self.bn_momentum < 1:
             raise ValueError(f"GANConfig: bn_momentum must be in [0, 1), got {self.bn_momentum}")
+
+    @property
+    def placement(self):
+        """Where this model's objects go (:mod:`tinygan.placement`), as ``layout`` names it."""
+        return placement_of(self.layout)
 
     @property
     def joint_discriminator_pass(self):

@@ -7,8 +7,6 @@ import numpy as np
 from ..backend import get_xp
 from ..layers import (ClassProjection, Conv2D, Dense, Dropout, Flatten, JoinChannels, Layer, MinibatchStd, PReLU,
                       Sequential, one_hot)
-from ..layout import (MIN_SIDE, check_boxes, check_labels, check_layout, crop_boxes, crop_boxes_backward,
-                      crop_resampled, crop_resampled_backward, layout_map, present_objects)
 
 
 def strided_convs(channels, config, rng, dtype, extra_channels=0):
@@ -47,22 +45,26 @@ def flat_size(size, channels):
 class Discriminator(Layer):
     """(image, labels, boxes) -> decisions.
 
-    image: (B, canvas, canvas, 1); labels: (B, n_objects) int; boxes: (B, n_objects, 4).
-    Layout 'random' (combine='scores'): labels (B, N) and boxes (B, N, 4) of any N, label -1 for
-    an empty slot (scored 0, no cost); with ``layout_map`` the global pathway also reads the layout.
+    image: (B, canvas, canvas, 1); labels (B, N) int and boxes (B, N, 4) as the config's
+    placement allows (:mod:`tinygan.placement`): on the grid N = n_objects; free ('random',
+    combine='scores'): any N, label -1 for an empty slot (scored 0, no cost), and with
+    ``layout_map`` the global pathway also reads the layout.
     combine='decisions': each pathway ends in Dense(2) and the final Dense reads the
         2 + 2 * n_objects decisions (paper); 'features': the final Dense reads the
         concatenated dense features (original code). Both return logits (B, 2): index 0
         'fake', index 1 'real'.
     combine='scores': each pathway ends in Dense(1) (plus, with ``projection``, the inner
         product of its features with the object's class embedding); returns raw scores
-        (B, 1 + n_objects): column 0 the whole image, column 1 + k object k.
+        (B, 1 + N): column 0 the whole image, column 1 + k object k.
+
+    :meth:`forward` checks its inputs; the training step, whose layouts were checked where they
+    entered, calls :meth:`forward_layout` with the batch's layout made ready once.
     """
 
     def __init__(self, config, rng=None, dtype=np.float32, name="D"):
         super().__init__(name)
         rng = rng if rng is not None else np.random.default_rng()
-        c, self.config, self.dtype = config, config, np.dtype(dtype)
+        c, self.config, self.dtype, self.placement = config, config, np.dtype(dtype), config.placement
         sn = dict(rng=rng, dtype=dtype, spectral_norm=c.spectral_norm)
         self.global_pathway = Sequential(
             strided_convs(c.disc_channels, c, rng, dtype, c.n_classes if c.layout_map else 0)
@@ -99,44 +101,46 @@ class Discriminator(Layer):
                              f"got {getattr(image, 'shape', type(image).__name__)}")
 
     def forward(self, image, labels, boxes):
-        xp, c, heads = get_xp(), self.config, self.heads
+        """The checked entry: a ValueError naming the problem for inputs that don't fit."""
         self._check_image(image)
-        if c.layout == "random":
-            return self._forward_free(image, labels, boxes)
-        batch, n, size = image.shape[0], c.n_objects, c.object_size
-        check_labels(labels, batch, n, c.n_classes, f"{self.name}: labels")
-        check_boxes(boxes, batch, n, size, c.canvas_size, f"{self.name}: boxes")
-        cache = {"boxes": boxes, "image_shape": image.shape}
-        global_out, cache["global"] = self.global_pathway.forward(image)
-        crops = crop_boxes(image, boxes, size).reshape(batch * n, size, size, 1)
-        local_out = self._objects_forward(crops, labels.reshape(-1), cache)
+        labels, boxes = self.placement.check(self.config, labels, boxes, image.shape[0], self.name)
+        return self.forward_layout(image, self.placement.batch(self.config, labels, boxes))
+
+    def forward_layout(self, image, layout):
+        """image as in :meth:`forward`, layout a BatchLayout (unchecked) -> decisions, cache. Only
+        the present objects are cropped (by the layout) and judged; an empty slot's score is 0."""
+        xp, c, heads = get_xp(), self.config, self.heads
+        cache = {"layout": layout}
+        global_out, cache["global"] = self.global_pathway.forward(image, layout.side_map(c, image.dtype))
         if "global_decision" in heads:
             global_out, cache["global_decision"] = heads["global_decision"].forward(global_out)
-        combined = xp.concatenate([global_out, local_out.reshape(batch, -1)], axis=1)
+        if layout.count:
+            crops, cache["crop"] = layout.crop(image, c.object_size)
+            objects_out = layout.per_slot(self._objects_forward(crops, layout.labels, cache))
+        else:  # no object in the whole batch
+            objects_out = xp.zeros((image.shape[0], layout.slots, global_out.shape[1]), dtype=image.dtype)
+        combined = xp.concatenate([global_out, objects_out.reshape(image.shape[0], -1)], axis=1)
         if "final" not in heads:
             return combined, cache
         logits, cache["final"] = heads["final"].forward(combined)
         return logits, cache
 
     def backward(self, dout, cache, need_dx=True):
-        """dout (B, 2) for logits or (B, 1 + n) for scores -> dimage (B, H, W, 1), or None
+        """dout (B, 2) for logits or (B, 1 + N) for scores -> dimage (B, H, W, 1), or None
         with ``need_dx=False`` (the discriminator's own update); adds parameter gradients
         unless frozen (the generator's update)."""
-        c, heads = self.config, self.heads
-        if c.layout == "random":
-            return self._backward_free(dout, cache, need_dx)
-        batch, n, size = dout.shape[0], c.n_objects, c.object_size
+        heads, layout = self.heads, cache["layout"]
         dcombined = heads["final"].backward(dout, cache["final"]) if "final" in heads else dout
-        width = dcombined.shape[1] // (1 + n)
-        dglobal_out, dlocal_out = dcombined[:, :width], dcombined[:, width:].reshape(batch * n, width)
+        width = dcombined.shape[1] // (1 + layout.slots)
+        dglobal_out = dcombined[:, :width]
         if "global_decision" in heads:
             dglobal_out = heads["global_decision"].backward(dglobal_out, cache["global_decision"])
         dimage = self.global_pathway.backward(dglobal_out, cache["global"], need_dx)
-        dcrops = self._objects_backward(dlocal_out, cache, need_dx)
-        if not need_dx:
-            return None
-        dimage += crop_boxes_backward(dcrops.reshape(batch, n, size, size, 1), cache["boxes"], cache["image_shape"])
-        return dimage
+        if "crop" not in cache:  # no object in the whole batch
+            return dimage
+        dobjects_out = layout.objects_of(dcombined[:, width:].reshape(dcombined.shape[0], layout.slots, width))
+        dcrops = self._objects_backward(dobjects_out, cache, need_dx)
+        return dimage + layout.crop_backward(dcrops, cache["crop"]) if need_dx else None
 
     def _objects_forward(self, crops, labels, cache):
         """The local pathway: crops (M, s, s, 1) with their labels (M,) -> each object's decision
@@ -165,39 +169,3 @@ class Discriminator(Layer):
         if not c.projection:
             din = din[:, :-c.n_classes]
         return self.local_convs.backward(din, cache["local_convs"], need_dx)
-
-    def _forward_free(self, image, labels, boxes):
-        """Layout 'random': scores (B, 1 + N), column 0 the image's, column 1 + k object k's (0 in
-        an empty slot); only the present objects are cropped (resampled to object_size) and scored."""
-        xp, c, heads = get_xp(), self.config, self.heads
-        labels, boxes = check_layout(labels, boxes, c.n_classes, c.canvas_size, (MIN_SIDE, c.canvas_size), self.name)
-        if labels.shape[0] != image.shape[0]:
-            raise ValueError(f"{self.name}: {image.shape[0]} images but {labels.shape[0]} layouts")
-        where = present_objects(labels)
-        present_labels = xp.asarray(labels[where])
-        cache = {}
-        side_map = None
-        if c.layout_map:
-            side_map = xp.asarray(layout_map(labels, boxes, c.n_classes, c.canvas_size, c.canvas_size // 4), image.dtype)
-        global_out, cache["global"] = self.global_pathway.forward(image, side_map)
-        global_out, cache["global_decision"] = heads["global_decision"].forward(global_out)
-        scores = xp.zeros((image.shape[0], 1 + labels.shape[1]), dtype=image.dtype)
-        scores[:, :1] = global_out
-        images, slots = xp.asarray(where[0]), xp.asarray(where[1] + 1)
-        cache["scores"] = (images, slots)
-        if not len(where[0]):  # no object in the whole batch
-            return scores, cache
-        crops, cache["crop"] = crop_resampled(image, where, boxes[where], c.object_size)
-        local_out = self._objects_forward(crops, present_labels, cache)
-        scores[images, slots] = local_out[:, 0]
-        return scores, cache
-
-    def _backward_free(self, dscores, cache, need_dx):
-        heads = self.heads
-        dglobal = heads["global_decision"].backward(dscores[:, :1], cache["global_decision"])
-        dimage = self.global_pathway.backward(dglobal, cache["global"], need_dx)
-        if "crop" not in cache:  # no object in the whole batch
-            return dimage
-        images, slots = cache["scores"]
-        dcrops = self._objects_backward(dscores[images, slots][:, None], cache, need_dx)
-        return dimage + crop_resampled_backward(dcrops, cache["crop"]) if need_dx else None

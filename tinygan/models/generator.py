@@ -3,11 +3,9 @@ shared by all objects) draws each object, and min compositing writes the objects
 into their boxes (paper Table 1; `src/model.py` of the original code)."""
 import numpy as np
 
-from ..backend import get_xp
+from ..backend import get_xp, to_device, to_host
 from ..layers import (BatchNorm, ConditionalBatchNorm, Conv2D, Dense, Layer, PReLU, Reshape, Sequential, Sigmoid,
                       JoinChannels, UpsampleConv2D, one_hot)
-from ..layout import (MIN_SIDE, check_boxes, check_labels, check_layout, layout_map, paste_min, paste_min_backward,
-                      paste_min_resampled, paste_min_resampled_backward, present_objects)
 
 
 def generator_pathway(in_features, out_size, channels, config, rng, dtype, name, n_classes=None, extra_channels=0):
@@ -46,17 +44,20 @@ class Generator(Layer):
         or (B, 1 + N, noise_dim) with ``config.per_object_noise``: row 0 for the
         background, row 1 + k for object k. Values U(0, 1) as the paper, or N(0, 1) with
         ``config.noise == 'normal'`` (draw them with :meth:`sample_noise`).
-    labels: (B, N) int classes; boxes: (B, N, 4) int (top, left, bottom, right).
-        Layout 'grid': N = n_objects, each box object_size square. Layout 'random': any N;
-        label -1 leaves a slot empty (its box is ignored; it costs nothing); any box inside
-        the canvas (:func:`tinygan.layout.check_layout`).
+    labels: (B, N) int classes; boxes: (B, N, 4) int (top, left, bottom, right), as the
+        config's placement allows (:mod:`tinygan.placement`): on the grid N = n_objects, each
+        box object_size square at its cell; free ('random'): any N, label -1 leaves a slot
+        empty (its box is ignored; it costs nothing), any box inside the canvas.
     image: (B, canvas, canvas, 1) in [0, 1].
+
+    :meth:`forward` checks its inputs; the training step, whose layouts were checked where they
+    entered, calls :meth:`forward_layout` with the batch's layout made ready once.
     """
 
     def __init__(self, config, rng=None, dtype=np.float32, name="G"):
         super().__init__(name)
         rng = rng if rng is not None else np.random.default_rng()
-        self.config, self.dtype = config, np.dtype(dtype)
+        self.config, self.dtype, self.placement = config, np.dtype(dtype), config.placement
         self.global_pathway = generator_pathway(config.noise_dim, config.canvas_size, config.global_channels,
                                                 config, rng, dtype, "global",
                                                 extra_channels=config.n_classes if config.layout_map else 0)
@@ -80,92 +81,61 @@ class Generator(Layer):
             return rng.standard_normal(shape, dtype=np.float32).astype(self.dtype, copy=False)
         return rng.random(shape, dtype=np.float32).astype(self.dtype, copy=False)
 
+    def draw(self, labels, boxes, rng, batch_size=64):
+        """Images (B, H, W, 1) on the host for host labels (B, N) and boxes (B, N, 4), in eval mode
+        (the mode is restored), batch_size at a time, each batch's noise drawn from the NumPy
+        generator ``rng`` (:meth:`sample_noise`). What samples, grids and evaluations draw."""
+        images = []
+        with self.evaluating():
+            for start in range(0, len(labels), batch_size):
+                stop = min(start + batch_size, len(labels))
+                noise = self.sample_noise(rng, stop - start, labels.shape[1])
+                image, _ = self.forward(*(to_device(a) for a in (noise, labels[start:stop], boxes[start:stop])))
+                images.append(to_host(image))
+        return np.concatenate(images)
+
     def _check_noise(self, noise, n_objects):
         batch = noise.shape[0] if hasattr(noise, "shape") and noise.ndim else 0
         if tuple(getattr(noise, "shape", ())) != self.noise_shape(batch, n_objects) or noise.dtype != self.dtype:
             raise ValueError(f"{self.name}: expected noise of shape {self.noise_shape('B', n_objects)} and dtype "
                              f"{self.dtype}, got {getattr(noise, 'shape', None)} {getattr(noise, 'dtype', '')}")
-        return batch
 
     def forward(self, noise, labels, boxes):
-        if self.config.layout == "random":
-            return self._forward_free(noise, labels, boxes)
+        """The checked entry: a ValueError naming the problem for inputs that don't fit."""
+        batch = noise.shape[0] if getattr(noise, "ndim", 0) else 0
+        labels, boxes = self.placement.check(self.config, labels, boxes, batch, self.name)
+        self._check_noise(noise, labels.shape[1])
+        return self.forward_layout(noise, self.placement.batch(self.config, labels, boxes))
+
+    def forward_layout(self, noise, layout):
+        """noise as in :meth:`forward`, layout a BatchLayout (unchecked) -> image, cache. Only the
+        present objects go through the local pathway; the layout pastes them into their boxes."""
         xp, c = get_xp(), self.config
-        batch = self._check_noise(noise, c.n_objects)
-        check_labels(labels, batch, c.n_objects, c.n_classes, f"{self.name}: labels")
-        check_boxes(boxes, batch, c.n_objects, c.object_size, c.canvas_size, f"{self.name}: boxes")
         if c.per_object_noise:
-            z_global, z_objects = noise[:, 0], noise[:, 1:]
+            z_global, z_objects = noise[:, 0], layout.objects_of(noise[:, 1:])
         else:
-            z_global = noise
-            z_objects = xp.broadcast_to(noise[:, None], (batch, c.n_objects, c.noise_dim))
-        local_in = xp.concatenate([z_objects, one_hot(labels, c.n_classes, self.dtype)], axis=2)
-        background, global_cache = self.global_pathway.forward(z_global)
-        objects, local_cache = self.local_pathway.forward(local_in.reshape(batch * c.n_objects, -1),
-                                                          labels.reshape(-1))
-        size = c.object_size
-        image, paste_cache = paste_min(background, objects.reshape(batch, c.n_objects, size, size, 1), boxes)
-        return image, (global_cache, local_cache, paste_cache)
+            z_global, z_objects = noise, layout.objects_of_images(noise)
+        local_in = xp.concatenate([z_objects, one_hot(layout.labels, c.n_classes, self.dtype)], axis=1)
+        background, global_cache = self.global_pathway.forward(z_global, layout.side_map(c, self.dtype))
+        if layout.count:
+            objects, local_cache = self.local_pathway.forward(local_in, layout.labels)
+        else:  # no object in the whole batch (BatchNorm needs at least one)
+            objects, local_cache = xp.ones((0, c.object_size, c.object_size, 1), self.dtype), None
+        image, paste_cache = layout.paste(background, objects)
+        return image, (global_cache, local_cache, paste_cache, layout)
 
     def backward(self, dimage, cache, need_dx=True):
         """dimage (B, H, W, 1) -> dnoise of the noise's shape (None with ``need_dx=False``,
         as in training); adds parameter gradients unless frozen."""
-        if self.config.layout == "random":
-            return self._backward_free(dimage, cache, need_dx)
         xp, c = get_xp(), self.config
-        global_cache, local_cache, paste_cache = cache
-        dbackground, dobjects = paste_min_backward(dimage, paste_cache)
-        batch, size = dimage.shape[0], c.object_size
-        dz_global = self.global_pathway.backward(dbackground, global_cache, need_dx)
-        dlocal_in = self.local_pathway.backward(dobjects.reshape(batch * c.n_objects, size, size, 1), local_cache,
-                                                need_dx)
-        if not need_dx:
-            return None
-        dz_objects = dlocal_in[:, :c.noise_dim].reshape(batch, c.n_objects, c.noise_dim)
-        if c.per_object_noise:
-            return xp.concatenate([dz_global[:, None], dz_objects], axis=1)
-        return dz_global + dz_objects.sum(axis=1)
-
-    def _forward_free(self, noise, labels, boxes):
-        """Layout 'random': only the present objects go through the local pathway; each is
-        resampled into its box (:func:`tinygan.layout.paste_min_resampled`)."""
-        xp, c = get_xp(), self.config
-        labels, boxes = check_layout(labels, boxes, c.n_classes, c.canvas_size, (MIN_SIDE, c.canvas_size),
-                                     self.name)
-        batch, n_slots = labels.shape
-        if self._check_noise(noise, n_slots) != batch:
-            raise ValueError(f"{self.name}: noise has {noise.shape[0]} rows for {batch} layouts")
-        where = present_objects(labels)
-        images, slots = xp.asarray(where[0]), xp.asarray(where[1])
-        z_global, z_objects = (noise[:, 0], noise[:, 1:][images, slots]) if c.per_object_noise else (noise, noise[images])
-        present_labels = xp.asarray(labels[where])
-        local_in = xp.concatenate([z_objects, one_hot(present_labels, c.n_classes, self.dtype)], axis=1)
-        side_map = None
-        if c.layout_map:
-            side_map = xp.asarray(layout_map(labels, boxes, c.n_classes, c.canvas_size, c.canvas_size // 4), self.dtype)
-        background, global_cache = self.global_pathway.forward(z_global, side_map)
-        if len(where[0]):
-            objects, local_cache = self.local_pathway.forward(local_in, present_labels)
-        else:  # no object in the whole batch (BatchNorm needs at least one)
-            objects, local_cache = xp.ones((0, c.object_size, c.object_size, 1), self.dtype), None
-        image, paste_cache = paste_min_resampled(background, objects, where, boxes[where], n_slots)
-        return image, (global_cache, local_cache, paste_cache, images, slots, n_slots)
-
-    def _backward_free(self, dimage, cache, need_dx):
-        xp, c = get_xp(), self.config
-        global_cache, local_cache, paste_cache, images, slots, n_slots = cache
-        dbackground, dobjects = paste_min_resampled_backward(dimage, paste_cache)
+        global_cache, local_cache, paste_cache, layout = cache
+        dbackground, dobjects = layout.paste_backward(dimage, paste_cache)
         dz_global = self.global_pathway.backward(dbackground, global_cache, need_dx)
         dlocal_in = (self.local_pathway.backward(dobjects, local_cache, need_dx) if local_cache is not None
                      else xp.zeros((0, c.noise_dim + c.n_classes), dimage.dtype))
         if not need_dx:
             return None
         dz_objects = dlocal_in[:, :c.noise_dim]
-        batch = dimage.shape[0]
         if c.per_object_noise:
-            dnoise = xp.zeros((batch, 1 + n_slots, c.noise_dim), dtype=dimage.dtype)
-            dnoise[:, 0] = dz_global
-            dnoise[images, slots + 1] = dz_objects
-            return dnoise
-        membership = (xp.arange(batch)[:, None] == images[None, :]).astype(dimage.dtype)
-        return dz_global + membership @ dz_objects
+            return xp.concatenate([dz_global[:, None], layout.per_slot(dz_objects)], axis=1)
+        return dz_global + layout.sum_per_image(dz_objects)
