@@ -18,10 +18,21 @@ import argparse
 import os
 import sys
 
+from . import backend, fast, threads
 from .backend import BackendUnavailable
 
 BAD_INPUT = 2
 INTERRUPTED = 130
+
+
+def set_up(backend_name=None):
+    """A command's process-wide settings, made once and visibly at its start: the array backend
+    (``--backend``, else TINYGAN_BACKEND, else automatic), the implementation set (TINYGAN_KERNELS; a
+    bad value is an error here, before any work) and the host threads (:func:`tinygan.threads.set_threads`:
+    the thread pool, OpenBLAS kept to one thread). Returns the host thread count."""
+    backend.set_backend(backend_name)
+    fast.use()
+    return threads.set_threads()
 
 
 def error_line(message):

@@ -28,7 +28,7 @@ import sys
 
 import numpy as np
 
-from . import backend, cli
+from . import cli
 from .checkpoint import load_generator
 from .data import LabelOrderHoldout, load_digits
 from .images import save_grid_png
@@ -87,7 +87,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args, parser = parse_args(argv)
-    backend.set_backend(args.backend)
+    cli.set_up(args.backend)
     try:
         generator, step, settings, holdout = load_generator(args.checkpoint, average=args.average)
         judge, info = load_judge(args.judge, train_if_missing=args.train_judge, data_dir=args.data_dir)

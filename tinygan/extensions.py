@@ -18,7 +18,7 @@ import numpy as np
 
 from . import backend
 from .images import save_grid_png
-from .loop import LOG, READER, WRITER, Extension, StopTraining
+from .loop import LOG, WRITER, Extension, StopTraining
 from .metrics.evaluation import logged_measures, reference_features
 from .metrics.measures import LOGGED
 from .plot import save_progress_png

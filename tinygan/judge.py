@@ -38,6 +38,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    cli.set_up()
     path = Path(args.path) if args.path else judge_path()
     if args.train:
         epochs = args.epochs or DEFAULT_EPOCHS

@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from . import backend, cli
+from . import cli
 from .checkpoint import load_generator
 from .images import save_grid_png
 
@@ -76,7 +76,7 @@ def read_layout(path):
 
 def main(argv=None):
     args, parser = parse_args(argv)
-    backend.set_backend(args.backend)
+    cli.set_up(args.backend)
     try:
         generator, step, _, _ = load_generator(args.checkpoint, average=args.average)
         config = generator.config

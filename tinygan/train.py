@@ -151,7 +151,7 @@ def run(args, log=say, processes=None):
     """Train as ``args`` (from :func:`parse_args`) say, on ``processes`` (default: one, on the
     backend ``args`` name); returns the exit status. Only the first process logs and writes."""
     if processes is None:
-        backend.set_backend(args.backend)
+        cli.set_up(args.backend)
         processes = parallel.SingleProcess()
     first = processes.rank == 0
     log = log if first else (lambda message: None)
@@ -164,7 +164,7 @@ def run(args, log=say, processes=None):
         updater.restore(args.resume)
         log(f"resumed from {args.resume} at step {start}")
     checkpoint_path = os.path.join(args.out, "checkpoint.npz")
-    host_threads = threads.set_threads()  # process-wide: the host thread pool, OpenBLAS kept to one thread
+    host_threads = threads.threads()
     if first:
         prepare_folder(args, log)
         with open(os.path.join(args.out, "settings.json"), "w") as file:
@@ -200,7 +200,7 @@ def run(args, log=say, processes=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    backend.set_backend(args.backend)
+    cli.set_up(args.backend)
     backend.keep_freed_host_memory()  # process-wide (glibc): each step reuses the last one's memory
     if parallel.launched_size() == 1:
         return run(args, processes=parallel.SingleProcess())
