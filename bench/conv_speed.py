@@ -174,7 +174,7 @@ def machine_info(args, torch):
         blas = f"{blas.get('name')} {blas.get('version')}"
     except Exception as err:  # the layout of show_config differs between numpy versions
         blas = f"unknown ({err})"
-    host_threads = threads.threads()  # first: several host threads keep OpenBLAS to one thread each
+    host_threads = threads.set_threads()  # first: several host threads keep OpenBLAS to one thread each
     info = {"cpu_model": cpu_model, "cpu_count": os.cpu_count(), "python": sys.version.split()[0],
             "numpy": np.__version__, "blas": blas, "threads": args.threads, "host_threads": host_threads, "tf32": args.tf32,
             "torch": torch.__version__ if torch is not None else None,

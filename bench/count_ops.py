@@ -26,11 +26,12 @@ import numpy as np
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))  # run from a checkout, uninstalled
 
-from tinygan import backend, kernels, layers, layout, models, threads, updater  # noqa: E402
+from tinygan import backend, fast, layers, layout, models, threads, updater  # noqa: E402
+from tinygan.fast import kernels  # noqa: E402
 from tinygan.data import load_digits  # noqa: E402
 from tinygan.ema import WeightAverage  # noqa: E402
 from tinygan.optim import Adam  # noqa: E402
-from tinygan.layers.conv import DEFAULT_BLOCK_BYTES  # noqa: E402
+from tinygan.fast.conv import BLOCK_BYTES  # noqa: E402
 from tinygan.settings import RECIPE_NAMES, RunSettings  # noqa: E402
 
 # Functions of the array module that make an array (counted, and their result counted from then on).
@@ -181,7 +182,7 @@ def counting():
         setattr(cls, name, attributed)
         wrapped.append((cls, name, original))
     backend._state["xp"] = CountingModule()
-    backend._state["device_layout"] = True  # channel vectors broadcast, not tiled, as on CuPy
+    fast.use("device")  # the implementations CuPy runs: channel vectors broadcast, not tiled, virtual padding
     host_threads = threads.threads()
     threads.set_threads(1)  # as on CuPy: every layer's work in one part
     for name in FUSED:  # on CuPy each is one kernel: count it once (its NumPy twin runs inside)
@@ -195,14 +196,14 @@ def counting():
     host_corners = layout._box_corners  # device arrays paste and crop by gathers (a slice per box is the host's way)
     layout._box_corners = lambda array, boxes: None if isinstance(array, CountedArray) else host_corners(array, boxes)
     wrapped.append((layout, "_box_corners", host_corners))
-    caches = (kernels._ones, vars(layers.conv._scratch_buffers))  # arrays kept between calls: none counted outside
+    caches = (kernels._ones, vars(fast.conv._scratch_buffers))  # arrays kept between calls: none counted outside
     for cache in caches:
         cache.clear()
     try:
         yield COUNTER
     finally:
         backend._state["xp"] = saved_module
-        backend._state["device_layout"] = False
+        fast.use(None)
         threads.set_threads(host_threads)
         for cache in caches:
             cache.clear()
@@ -216,18 +217,17 @@ def count_step(preset, recipe, batch, data_dir=None, step=3, blocks="cupy"):
     im2col block size the convolutions use (CuPy's builds it in fewer, larger blocks)."""
     backend.set_backend("numpy")
     digits = load_digits("train", data_dir=data_dir, log=lambda message: None)
+    budgets = dict(BLOCK_BYTES)
+    BLOCK_BYTES["numpy"] = budgets[blocks]  # the counting module passes for NumPy: give it that backend's budget
     with counting() as counter:
         run = updater.Updater(RunSettings(preset=preset, recipe=recipe, batch_size=batch), digits)
-        for model in (run.generator, run.discriminator):
-            for _, layer in model.walk():
-                if isinstance(layer, layers.Conv2D):
-                    layer.block_bytes = DEFAULT_BLOCK_BYTES[blocks]
         for warmup in range(step):
             run.update(warmup)
         counter.ops.clear()
         counter.calls.clear()
         run.update(step)
-        return dict(counter.ops), dict(counter.calls)
+    BLOCK_BYTES.update(budgets)
+    return dict(counter.ops), dict(counter.calls)
 
 
 def print_counts(counts, recipe, batch, blocks="cupy"):
@@ -257,7 +257,7 @@ def parse_args(argv=None):
     parser.add_argument("--recipe", choices=RECIPE_NAMES, default="tinygan")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--blocks", choices=sorted(DEFAULT_BLOCK_BYTES), default="cupy",
+    parser.add_argument("--blocks", choices=sorted(BLOCK_BYTES), default="cupy",
                         help="whose im2col block size the convolutions use (default cupy: the launches a GPU makes)")
     return parser.parse_args(argv)
 

@@ -41,7 +41,7 @@ def test_count_ops_counts_a_step_by_kind_and_leaves_numpy_as_it_was(offline_data
     sys.path.insert(0, str(BENCH.parent))
     import count_ops
     import numpy as np
-    from tinygan.layers.base import sum_rows
+    from tinygan.fast.kernels import sum_rows
 
     ops, calls = count_ops.count_step("tiny", "tinygan", 8)
     assert calls["Conv2D"] == 20  # G's convolutions, D's on real + fake and G's step

@@ -1,9 +1,9 @@
-"""The fused kernels (tinygan.kernels) against their plain formulas in float64: on NumPy the
+"""The fused kernels (tinygan.fast.kernels) against their plain formulas in float64: on NumPy the
 twins, on CuPy (when a GPU is there) the CUDA kernels themselves."""
 import numpy as np
 import pytest
 
-from tinygan import kernels
+from tinygan.fast import kernels
 from tinygan.backend import to_host
 
 

@@ -1,5 +1,6 @@
 """Gradient checks (float64, central differences, random upstream gradient) for every
-layer, in training and eval mode, plus conv against the naive reference."""
+layer, in training and eval mode, plus conv against the naive reference: each test runs with the
+plain implementations (the layers' own math) and with the fast ones of its backend."""
 import inspect
 import itertools
 
@@ -7,14 +8,22 @@ import numpy as np
 import pytest
 
 from reference import conv2d_naive, conv2d_naive_backward
-from tinygan import layers
-from tinygan.backend import host_layout, to_host
+from tinygan import fast, layers
+from tinygan.backend import to_host
 from tinygan.gradcheck import check_gradients, check_layer
 from tinygan.models import Discriminator, Generator
 from tinygan.layers import (BatchNorm, ConditionalBatchNorm, Conv2D, Dense, Dropout, Flatten, MinibatchStd, PReLU,
-                            Reshape, Sequential, Sigmoid, Tanh, Upsample, UpsampleConv2D)
+                            Reshape, Sequential, Sigmoid, Upsample, UpsampleConv2D)
 
 F64 = np.float64
+
+
+@pytest.fixture(autouse=True, params=["plain", "fast"])
+def implementations(request):
+    """The plain implementations, or the fast ones the backend uses by default."""
+    fast.use("plain" if request.param == "plain" else None)
+    yield request.param
+    fast.use(None)
 
 
 def away_from_kink(rng, shape, margin=0.05):
@@ -101,13 +110,14 @@ def test_upsample_conv_is_upsample_then_conv(xp, rng):
 
 
 @pytest.mark.parametrize("stride", [1, 2])
-def test_conv_blocking_does_not_change_results(xp, rng, stride):
-    """One output row per block (tiny budget) gives the same result as one block."""
+def test_conv_blocking_does_not_change_results(xp, rng, monkeypatch, stride):
+    """One output row per block (tiny budget) of the fast conv gives the same result as one block."""
     x = xp.asarray(rng.standard_normal((3, 9, 8, 4)))
     dy = None
     results = []
     for block_bytes in (1, 1 << 30):
-        layer = Conv2D(4, 5, 3, stride, rng=np.random.default_rng(0), dtype=F64, block_bytes=block_bytes)
+        monkeypatch.setattr(fast.conv, "block_budget", lambda w, budget=block_bytes: budget)
+        layer = Conv2D(4, 5, 3, stride, rng=np.random.default_rng(0), dtype=F64)
         layer.params["b"][...] = xp.arange(5.0)  # added block by block
         y, cache = layer.forward(x)
         dy = xp.asarray(rng.standard_normal(y.shape)) if dy is None else dy
@@ -164,8 +174,8 @@ def test_batchnorm_statistics(xp, rng):
 
 @pytest.mark.parametrize("make", [
     lambda: PReLU(3, dtype=F64),                                   # one slope per channel
-    lambda: PReLU.keras((4, 5, 3), dtype=F64),                     # none shared (Keras default)
-    lambda: PReLU.keras((4, 5, 3), shared_axes=(1, 2), dtype=F64),  # shared over H and W
+    lambda: PReLU((4, 5, 3), dtype=F64),                           # none shared (Keras default)
+    lambda: PReLU((1, 1, 3), dtype=F64),                           # shared over H and W
 ])
 @pytest.mark.parametrize("training", [True, False])
 def test_prelu_gradients(xp, rng, make, training):
@@ -177,11 +187,11 @@ def test_prelu_gradients(xp, rng, make, training):
 @pytest.mark.parametrize("row_values", [1, 30])  # host rows of one image row (4 x 3 values), of two
 def test_per_channel_layers_on_rows_of_some_image_rows(xp, rng, monkeypatch, row_values):
     """PReLU, BatchNorm, conditional BatchNorm and a conv's bias on host rows of k < H image rows
-    (:func:`channel_rows`), gradchecked in training and eval."""
-    monkeypatch.setattr(layers.base, "ROW_VALUES", row_values)
+    (:func:`tinygan.fast.rows.channel_rows`), gradchecked in training and eval."""
+    monkeypatch.setattr(fast.rows, "ROW_VALUES", row_values)
     x = xp.asarray(away_from_kink(rng, (2, 6, 4, 3)))
-    expected = ((12, 12) if row_values == 1 else (6, 24)) if host_layout() else (48, 3)
-    assert layers.base.channel_rows(x, 3).shape == expected
+    expected = ((12, 12) if row_values == 1 else (6, 24)) if fast.on_host_rows() else (48, 3)
+    assert fast.rows.channel_rows(x, 3).shape == expected
     prelu, norm = PReLU(3, dtype=F64), BatchNorm(3, dtype=F64)
     prelu.params["alpha"][...] = xp.asarray(rng.random(3))
     conditional = ConditionalBatchNorm(3, 4, dtype=F64)
@@ -196,13 +206,6 @@ def test_per_channel_layers_on_rows_of_some_image_rows(xp, rng, monkeypatch, row
         parameters = [(name, owner.params[k], owner.grads[k]) for name, owner, k in conditional.named_parameters()]
         conditional.train(training)
         check_gradients(lambda inputs: conditional.forward(inputs, labels), conditional.backward, x, parameters)
-
-
-def test_prelu_keras_shapes():
-    assert PReLU.keras((4, 5, 3)).alpha_shape == (4, 5, 3)
-    assert PReLU.keras((4, 5, 3), shared_axes=(1, 2)).alpha_shape == (1, 1, 3)
-    with pytest.raises(ValueError, match="shared axis 4"):
-        PReLU.keras((4, 5, 3), shared_axes=(4,))
 
 
 def test_dropout_gradients_with_fixed_mask(xp, rng):
@@ -231,7 +234,7 @@ def test_dropout_behaviour(xp):
         Dropout(1.0)
 
 
-@pytest.mark.parametrize("layer", [Sigmoid(), Tanh(), Flatten(), Reshape((3, 8))])
+@pytest.mark.parametrize("layer", [Sigmoid(), Flatten(), Reshape((3, 8))])
 def test_stateless_layer_gradients(xp, rng, layer):
     check_layer(layer, xp.asarray(rng.standard_normal((2, 4, 3, 2)) * 3))
 
@@ -256,7 +259,7 @@ def small_stack(rng, dropout_seed=None):
     from tinygan.backend import rng as backend_rng
     return Sequential([
         Conv2D(1, 3, 3, 2, rng=rng, dtype=F64), BatchNorm(3, dtype=F64), PReLU(3, dtype=F64),
-        Upsample(2), Conv2D(3, 2, 1, rng=rng, dtype=F64), Tanh(),
+        Upsample(2), Conv2D(3, 2, 1, rng=rng, dtype=F64), Sigmoid(),
         Dropout(0.3, rng=backend_rng(dropout_seed)), Flatten(), Dense(2 * 6 * 6, 2, rng=rng, dtype=F64),
         Sigmoid()], name="stack")
 

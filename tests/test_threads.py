@@ -1,14 +1,14 @@
-"""Host threads: the split into parts, and every threaded layer against itself on one thread
-(outputs and gradients equal up to the order of float sums, gradchecks with uneven parts);
-the device layout (as CuPy runs the layers) on NumPy against the host layout and the naive conv."""
+"""Host threads: the split into parts, and every threaded layer of the host set against itself on one
+thread (outputs and gradients equal up to the order of float sums, gradchecks with uneven parts);
+the device set's conv on NumPy against the naive conv."""
 import numpy as np
 import pytest
 
-from tinygan import threads
+import layer_cases
+from tinygan import fast, threads
 from tinygan.gradcheck import check_layer
 from tinygan.ema import WeightAverage
-from tinygan.layers import (BatchNorm, ConditionalBatchNorm, Conv2D, Dense, PReLU, Sequential, Sigmoid,
-                            Upsample, UpsampleConv2D)
+from tinygan.layers import Conv2D, Dense, Sequential
 from tinygan.optim import Adam
 
 F64 = np.float64
@@ -20,7 +20,7 @@ def host_threads(monkeypatch):
     default afterwards."""
     monkeypatch.setattr(threads, "MIN_PART_ELEMENTS", 1)
     yield threads.set_threads
-    threads.set_threads(None)
+    threads.set_threads(1)
 
 
 def test_parts_cover_the_range_in_order():
@@ -83,78 +83,23 @@ def test_several_threads_keep_openblas_to_one_and_one_gives_it_back(host_threads
     assert host_threads(1) == 1 and blas[1]() == own
 
 
-def _layers(rng):
-    """Every layer that splits its work, in float64, with inputs that have a kink margin."""
-    prelu_steep = PReLU(3, dtype=F64)
-    prelu_steep.params["alpha"][...] = [0.3, 1.7, -0.4]  # a slope above 1: the general formula
-    return [
-        (Conv2D(3, 4, 3, 1, rng=rng, dtype=F64), (5, 6, 7, 3)),
-        (Conv2D(3, 4, 3, 2, rng=rng, dtype=F64, spectral_norm=True), (5, 7, 6, 3)),
-        (Conv2D(4, 3, 3, 2, rng=rng, dtype=F64), (5, 7, 6, 4)),  # dx by phases
-        (BatchNorm(3, dtype=F64), (5, 4, 6, 3)),
-        (PReLU(3, dtype=F64), (5, 4, 6, 3)),
-        (prelu_steep, (5, 4, 6, 3)),
-        (Upsample(2), (5, 3, 4, 3)),
-        (Dense(6, 4, rng=rng, dtype=F64), (5, 6)),
-        (Sequential([ConditionalBatchNorm(3, 4, dtype=F64)]), (5, 4, 6, 3)),
-        (UpsampleConv2D(3, 2, rng=rng, dtype=F64, spectral_norm=True), (5, 3, 4, 3)),
-        (Dense(6, 4, rng=rng, dtype=F64, spectral_norm=True), (5, 6)),
-        (Sigmoid(), (5, 4, 6, 1)),
-    ]
-
-
-def _run(layer, x, dy, labels):
-    layer.zero_grad()
-    y, cache = layer.forward(x, labels) if isinstance(layer, Sequential) else layer.forward(x)
-    dx = layer.backward(dy, cache)
-    return y, dx, {key: grad.copy() for _, sub, key in layer.named_parameters() for grad in [sub.grads[key]]}
-
-
-def _case(index):
-    """Layer ``index`` of :func:`_layers`, its input (away from PReLU's kink), labels, a random dy,
-    and a function that puts a spectral norm's u back where it started (power iteration moves
-    it at each training forward)."""
-    rng = np.random.default_rng(index)
-    layer, shape = _layers(rng)[index]
-    x = np.sign(rng.standard_normal(shape)) * (0.05 + rng.random(shape))
-    labels = rng.integers(0, 4, shape[0])
-    spectral = getattr(layer, "spectral", None)
-    u = None if spectral is None else spectral.u.copy()
-
-    def hold_u():
-        if spectral is not None:
-            spectral.u[...] = u
-    out = layer.forward(x, labels)[0] if isinstance(layer, Sequential) else layer.forward(x)[0]
-    hold_u()
-    return layer, x, labels, rng.standard_normal(out.shape), hold_u
-
-
-def _assert_same(first, second):
-    """Two (y, dx, gradients) of _run agree up to the order of float sums."""
-    (y1, dx1, g1), (y2, dx2, g2) = first, second
-    np.testing.assert_allclose(y1, y2, rtol=1e-12, atol=1e-12)  # BLAS sums rows of a part in its own order
-    np.testing.assert_allclose(dx1, dx2, rtol=1e-12, atol=1e-12)
-    for key in g1:
-        np.testing.assert_allclose(g1[key], g2[key], rtol=1e-12, atol=1e-12, err_msg=key)
-
-
 @pytest.mark.parametrize("frozen", [False, True])
-@pytest.mark.parametrize("index", range(12))
+@pytest.mark.parametrize("index", range(layer_cases.COUNT))
 def test_threaded_layers_match_one_thread(host_threads, index, frozen):
-    layer, x, labels, dy, hold_u = _case(index)
+    layer, x, labels, dy, reset = layer_cases.case(index)
     layer.freeze(frozen)
     results = []
     for count in (1, 3):
         host_threads(count)
-        hold_u()
-        results.append(_run(layer.train(True), x, dy, labels))
-    _assert_same(*results)
+        reset()
+        results.append(layer_cases.run(layer.train(True), x, dy, labels))
+    layer_cases.assert_same(*results)
     if frozen:  # the input gradient alone: nothing added to the parameters' (a frozen PReLU's parts return None)
         assert not any(grad.any() for grad in results[1][2].values())
     elif not isinstance(layer, Sequential):  # the gradcheck itself, with uneven parts (5 images over 3 threads)
         spectral = getattr(layer, "spectral", None)
         for training in (True, False) if spectral is None else (False,):  # (power iteration moves with w)
-            check_layer(layer.train(training), x, before_forward=hold_u)
+            check_layer(layer.train(training), x, before_forward=reset)
 
 
 def test_adam_in_parts_matches_one_part(host_threads):
@@ -188,19 +133,17 @@ def test_flat_zero_grad_and_weight_average_in_parts(host_threads):
 
 
 @pytest.fixture
-def device_layout(monkeypatch):
-    """Run the layers as on CuPy (narrow channel rows, one part, strided conv backward through
-    dy spread out with zeros), on NumPy."""
-    from tinygan import backend
-    monkeypatch.setitem(backend._state, "device_layout", True)
-    threads.set_threads(1)
+def device_set():
+    """Run the fast implementations as on CuPy (narrow channel rows, one part, strided conv backward
+    through dy spread out with zeros), on NumPy."""
+    fast.use("device")
     yield
-    threads.set_threads(None)
+    fast.use(None)
 
 
 @pytest.mark.parametrize("kernel,stride,size,padding", [(3, 2, 6, "same"), (3, 2, 7, "same"), (3, 2, 6, "valid"),
                                                         (3, 2, 5, ((0, 1), (2, 1))), (3, 1, 5, "same"), (1, 2, 5, 0)])
-def test_conv_in_the_device_layout_matches_the_naive_reference(device_layout, kernel, stride, size, padding):
+def test_conv_in_the_device_set_matches_the_naive_reference(device_set, kernel, stride, size, padding):
     from reference import conv2d_naive, conv2d_naive_backward
     rng = np.random.default_rng(0)
     layer = Conv2D(3, 4, kernel, stride, padding, rng=rng, dtype=F64)
@@ -215,15 +158,3 @@ def test_conv_in_the_device_layout_matches_the_naive_reference(device_layout, ke
     np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(layer.grads["w"], dw_ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(layer.grads["b"], db_ref, rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize("index", range(12))
-def test_layers_in_the_device_layout_match_the_host_layout(monkeypatch, index):
-    from tinygan import backend
-    layer, x, labels, dy, hold_u = _case(index)
-    results = []
-    for device in (False, True):
-        monkeypatch.setitem(backend._state, "device_layout", device)
-        hold_u()
-        results.append(_run(layer.train(True), x, dy, labels))
-    _assert_same(*results)

@@ -58,7 +58,7 @@ def test_adam_matches_formula(xp, rng):
 
 def test_adam_kernel_matches_the_formula(xp, rng):
     """kernels.adam (one CUDA kernel on CuPy, its NumPy twin here) against Adam's formula in float64."""
-    from tinygan import kernels
+    from tinygan.fast import kernels
     param, grad, m, v = (rng.standard_normal((50, 7)) for _ in range(4))
     v = abs(v)  # v >= 0
     arrays = [xp.array(a, copy=True) for a in (param, grad, m, v)]

@@ -11,7 +11,7 @@ import sys
 
 import numpy
 
-_state = {"xp": None, "device_layout": False}
+_state = {"xp": None}
 
 
 class BackendUnavailable(RuntimeError):
@@ -63,14 +63,6 @@ def backend_name():
     """'numpy' or 'cupy', by the module's name (a stand-in module named 'numpy', as the op
     counter of bench/count_ops.py installs, counts as NumPy)."""
     return "numpy" if get_xp().__name__ == "numpy" else "cupy"
-
-
-def host_layout():
-    """True where per-channel work is laid out for NumPy: on wide rows with tiled channel
-    vectors (:func:`tinygan.layers.base.channel_rows`). False on CuPy, which broadcasts a
-    channel vector at full speed (a tile would only be one more kernel launch), and while
-    bench/count_ops.py counts a step as CuPy runs it (``_state['device_layout']``)."""
-    return backend_name() == "numpy" and not _state["device_layout"]
 
 
 def to_device(array, dtype=None):

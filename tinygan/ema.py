@@ -8,8 +8,15 @@ statistics gathered under other weights would not fit the averaged ones, so
 :func:`refresh_batch_statistics` measures them afresh on the averaged weights ("standing
 statistics", BigGAN) before the average draws anything.
 """
+from .fast import replaceable
 from .layers import BatchNorm
-from .threads import run_parts
+
+
+@replaceable
+def moving_average(averaged, weights, decay):
+    """averaged = decay * averaged + (1 - decay) * weights, in place."""
+    averaged *= decay
+    averaged += (1 - decay) * weights
 
 
 def check_decay(decay, name="WeightAverage: decay", note=""):
@@ -40,11 +47,7 @@ class WeightAverage:
         if step < self.start:
             self.copy_weights()
             return
-
-        def part(i0, i1):
-            self.averaged[i0:i1] *= self.decay
-            self.averaged[i0:i1] += (1 - self.decay) * self.weights[i0:i1]
-        run_parts(part, self.averaged.shape[0], 2 * self.averaged.size)
+        moving_average(self.averaged, self.weights, self.decay)
 
 
 def refresh_batch_statistics(model, batches):

@@ -2,12 +2,20 @@
 
 It flattens the model (:meth:`tinygan.layers.Layer.flatten`): the parameters and the
 gradients of every layer are views of two flat buffers, so the model and the optimiser share
-the arrays and one update (:func:`tinygan.kernels.adam`: one kernel on CuPy, the buffer's
+the arrays and one update (:func:`adam_update`; its fast twin is one kernel on CuPy, the buffer's
 parts on the host threads on NumPy) moves every parameter.
 """
-from . import kernels
 from .backend import get_xp, to_device, to_host
-from .threads import run_parts
+from .fast import replaceable
+
+
+@replaceable
+def adam_update(param, grad, m, v, beta1, beta2, step_size, eps):
+    """One Adam update in place: m = beta1 m + (1 - beta1) g, v = beta2 v + (1 - beta2) g^2,
+    param -= step_size m / (sqrt(v) + eps)."""
+    m[...] = beta1 * m + (1 - beta1) * grad
+    v[...] = beta2 * v + (1 - beta2) * grad * grad
+    param -= step_size * m / (get_xp().sqrt(v) + eps)
 
 
 class Adam:
@@ -40,8 +48,7 @@ class Adam:
     def step(self):
         self.steps += 1
         step_size = self.lr * (1 - self.beta2 ** self.steps) ** 0.5 / (1 - self.beta1 ** self.steps)
-        run_parts(lambda i0, i1: kernels.adam(*(flat[i0:i1] for flat in self.flat), self.beta1, self.beta2,
-                                              step_size, self.eps), self.flat[0].shape[0], self.flat[0].size)
+        adam_update(*self.flat, self.beta1, self.beta2, step_size, self.eps)
 
     def state_dict(self):
         """Host arrays and scalars that :meth:`load_state_dict` restores exactly."""

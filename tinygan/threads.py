@@ -1,15 +1,18 @@
-"""Host threads: a layer's NumPy work split over the CPU's cores.
+"""Host threads: the fast implementations' NumPy work split over the CPU's cores.
 
 NumPy runs each elementwise operation on one core, and OpenBLAS's own threads help only
 inside a matrix product (and busy-wait between products, keeping the other core from
-NumPy's work). So on NumPy tinygan splits the heavy layers' work (convolutions, BatchNorm,
-PReLU, Upsample, Adam) into one part per host thread, by images or by rows, and runs the
-parts at once: NumPy releases the GIL inside its loops and BLAS calls. OpenBLAS is then
-kept to one thread, so that the two kinds of thread never compete for a core.
+NumPy's work). So the host set of :mod:`tinygan.fast` splits the heavy work (convolutions,
+BatchNorm, PReLU, Upsample, Adam) into one part per host thread, by images or by rows, and runs
+the parts at once: NumPy releases the GIL inside its loops and BLAS calls. OpenBLAS is then
+kept to one thread, so that the two kinds of thread never compete for a core. This module is
+the one place that starts threads; layers never call it.
 
-How many: ``TINYGAN_THREADS`` if set, else ``OPENBLAS_NUM_THREADS`` or ``OMP_NUM_THREADS``
-if set (``OPENBLAS_NUM_THREADS=1 mpiexec -n 2 ...`` keeps each process on one core), else
-the cores this process may use. :func:`set_threads` changes it. On CuPy there is one part.
+How many: one until an entry point (``python -m tinygan.train``, a benchmark) calls
+:func:`set_threads`, which changes process-wide state (the pool, OpenBLAS's thread count) once and
+visibly. Its default: ``TINYGAN_THREADS`` if set, else ``OPENBLAS_NUM_THREADS`` or
+``OMP_NUM_THREADS`` if set (``OPENBLAS_NUM_THREADS=1 mpiexec -n 2 ...`` keeps each process on one
+core), else the cores this process may use. On CuPy there is one part.
 
 The parts depend only on the sizes and the thread count, never on timing, and partial
 sums are added in part order: a run is reproducible for a given thread count.
@@ -96,10 +99,10 @@ def set_threads(count=None):
 
 
 def threads():
-    """Host threads in use (1 on CuPy)."""
+    """Host threads in use: 1 on CuPy, and until :func:`set_threads` is called."""
     if backend_name() != "numpy":
         return 1
-    return _state["threads"] if _state["threads"] is not None else set_threads()
+    return _state["threads"] or 1
 
 
 def parts(size, count=None):

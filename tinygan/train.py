@@ -166,7 +166,7 @@ def run(args, log=say, processes=None):
         updater.restore(args.resume)
         log(f"resumed from {args.resume} at step {start}")
     checkpoint_path = os.path.join(args.out, "checkpoint.npz")
-    host_threads = threads.threads()
+    host_threads = threads.set_threads()  # process-wide: the host thread pool, OpenBLAS kept to one thread
     if first:
         prepare_folder(args, log)
         with open(os.path.join(args.out, "settings.json"), "w") as file:

@@ -1,5 +1,5 @@
 """Hand-written layers, each with its forward and backward side by side."""
-from .activations import Dropout, PReLU, Sigmoid, Tanh
+from .activations import Dropout, PReLU, Sigmoid
 from .base import Layer, Sequential
 from .conditional import ClassProjection, ConditionalBatchNorm, one_hot
 from .conv import Conv2D
@@ -10,4 +10,4 @@ from .shape import Flatten, JoinChannels, Reshape, Upsample
 from .upsampled_conv import UpsampleConv2D
 
 __all__ = ["BatchNorm", "ClassProjection", "ConditionalBatchNorm", "Conv2D", "Dense", "Dropout", "Flatten", "JoinChannels", "Layer", "MinibatchStd", "PReLU", "Reshape",
-           "Sequential", "Sigmoid", "Tanh", "Upsample", "UpsampleConv2D", "one_hot"]
+           "Sequential", "Sigmoid", "Upsample", "UpsampleConv2D", "one_hot"]

@@ -15,53 +15,22 @@ The parameter gradients: after ``freeze()`` a layer and its children add nothing
 Mode: ``train()`` / ``eval()`` set it for good; code that draws or scores with a model it
 does not own uses ``with model.evaluating():``, which restores the model's mode afterwards.
 """
-import functools
 from contextlib import contextmanager
 
-from ..backend import get_xp, host_layout
-from ..kernels import sum_rows  # noqa: F401 (layers import it from here)
-from ..threads import run_parts, sum_parts
+from ..backend import get_xp
+from ..fast import replaceable
 
 
-ROW_VALUES = 8192  # about how many values a host row of channel_rows holds at most
+@replaceable
+def column_sums(a):
+    """Column sums (C,) of a (M, C)."""
+    return a.sum(axis=0)
 
 
-def channel_rows(x, channels):
-    """View ``x`` (N, C) or (N, H, W, C) as 2-D rows that each hold whole channel vectors:
-    (N, C), or on the host (N * H / k, k * W * C) with k the largest divisor of H that keeps a
-    row within ROW_VALUES values. NumPy broadcasts a per-channel vector over a short last axis
-    (8-16 channels) about ten times slower than over a row of W * C values, so elementwise
-    per-channel work runs on these wide rows with the vector tiled by :func:`tile_channels`; rows
-    much longer than that run slower again (a whole 128x128x8 image per row: PReLU's backward
-    1.7x slower than at 8192). A slice of whole images gives whole rows too.
-    On CuPy (not :func:`host_layout`) the rows are (N * H * W, C) and nothing is tiled."""
-    if not (x.ndim == 4 and host_layout()):
-        return x.reshape(-1, channels)
-    width = x.shape[2] * channels
-    return x.reshape(-1, _image_rows_per_row(x.shape[1], width, ROW_VALUES) * width)
-
-
-@functools.lru_cache(maxsize=None)
-def _image_rows_per_row(height, width, most):
-    """The largest divisor k of ``height`` with k * ``width`` <= ``most`` (1 if none)."""
-    return max((k for k in range(1, height + 1) if height % k == 0 and k * width <= most), default=1)
-
-
-def tile_channels(vector, rows):
-    """A per-channel vector (C,) repeated to the width (last axis) of ``rows`` from :func:`channel_rows`."""
-    repeats = rows.shape[-1] // vector.shape[0]
-    return get_xp().tile(vector, repeats) if repeats > 1 else vector
-
-
-def channel_sums(rows, channels):
-    """Per-channel sums (C,) of wide ``rows`` from :func:`channel_rows`, the rows split over the
-    host threads (partial sums added in part order)."""
-    return fold_channels(sum_parts(lambda r0, r1: sum_rows(rows[r0:r1]), rows.shape[0], rows.size), channels)
-
-
-def fold_channels(row_sums, channels):
-    """Per-channel sums (C,) of a wide row's sums (W * C,) from :func:`sum_rows`."""
-    return row_sums.reshape(-1, channels).sum(axis=0) if row_sums.shape[0] > channels else row_sums
+@replaceable
+def fill_zeros(flat):
+    """Set a flat buffer to zero."""
+    flat.fill(0)
 
 
 class Layer:
@@ -158,8 +127,7 @@ class Layer:
 
     def zero_grad(self):
         if self.flat is not None:  # every gradient here and below is a view of one buffer
-            grads = self.flat[1]
-            run_parts(lambda i0, i1: grads[i0:i1].fill(0), grads.shape[0], grads.size)
+            fill_zeros(self.flat[1])
             return
         for key in self.grads:
             self.grads[key][...] = 0

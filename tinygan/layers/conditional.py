@@ -6,12 +6,11 @@ Both take ``labels`` (N,) int besides their input; a :class:`Sequential` passes 
 """
 import numpy as np
 
-from .. import kernels
-from ..backend import get_xp, host_layout
+from ..backend import get_xp
+from ..fast import replaceable
 from ..init import get_initialiser
-from ..threads import run_parts
-from .base import Layer, fold_channels
-from .norm import BatchNorm
+from .base import Layer
+from .norm import BatchNorm, batch_norm_backward, batch_norm_forward
 
 
 def one_hot(labels, n_classes, dtype):
@@ -54,6 +53,29 @@ class ClassProjection(Layer):
         return ds * embedded
 
 
+@replaceable
+def conditional_batch_norm_forward(x, hot, gamma, beta, norm):
+    """y = x_hat * gamma[label] + beta[label]: x (N, C) or (N, H, W, C), hot (N, n_classes) the labels
+    one-hot, gamma and beta (n_classes, C); x_hat from ``norm`` (a BatchNorm without affine).
+    Returns y and the backward's cache."""
+    x_hat, norm_cache = batch_norm_forward.plain(x, None, None, norm)
+    scale, shift = hot @ gamma, hot @ beta                          # (N, C): each sample's own
+    x_hat = x_hat.reshape(x.shape[0], -1, x.shape[-1])              # (N, pixels, C)
+    y = x_hat * scale[:, None, :] + shift[:, None, :]
+    return y.reshape(x.shape), (x_hat, scale, hot, norm_cache)
+
+
+@replaceable
+def conditional_batch_norm_backward(dy, cache, need_param_grads=True):
+    """dy -> (dx, dgamma, dbeta); the parameter gradients are None unless asked for."""
+    x_hat, scale, hot, norm_cache = cache
+    dy_pixels = dy.reshape(x_hat.shape)                            # (N, pixels, C)
+    dgamma = hot.T @ (dy_pixels * x_hat).sum(axis=1) if need_param_grads else None
+    dbeta = hot.T @ dy_pixels.sum(axis=1) if need_param_grads else None
+    dx_hat = (dy_pixels * scale[:, None, :]).reshape(dy.shape)
+    return batch_norm_backward.plain(dx_hat, norm_cache, None, False)[0], dgamma, dbeta
+
+
 class ConditionalBatchNorm(Layer):
     """Batch normalisation whose scale and shift are chosen by each sample's class
     (de Vries et al., 2017; Miyato & Koyama, 2018): ``y = x_hat * gamma[label] + beta[label]``,
@@ -76,48 +98,13 @@ class ConditionalBatchNorm(Layer):
 
     def forward(self, x, labels):
         _check_class_labels(self, labels, getattr(x, "shape", (0,))[0], self.n_classes)
-        centred, norm_cache = self.norm.centre(x)  # x - mean: x_hat = centred * inv_std is never made
+        self.norm.check(x)
         hot = one_hot(labels, self.n_classes, x.dtype)
-        scale, shift = hot @ self.params["gamma"], hot @ self.params["beta"]  # (N, C)
-        rows = _sample_rows(centred.reshape(x.shape))
-        scale_rows, shift_rows = _tile_per_sample(scale, x), _tile_per_sample(shift, x)
-        factor_rows = _tile_per_sample(scale * norm_cache[1], x)  # gamma[label] * inv_std
-        y = get_xp().empty_like(rows)
-        run_parts(lambda n0, n1: kernels.scale_shift(rows[n0:n1], factor_rows[n0:n1, None, :],
-                                                     shift_rows[n0:n1, None, :], y[n0:n1]), rows.shape[0], rows.size)
-        return y.reshape(x.shape), (norm_cache, rows, hot, scale_rows)
+        return conditional_batch_norm_forward(x, hot, self.params["gamma"], self.params["beta"], self.norm)
 
     def backward(self, dy, cache, need_dx=True):
-        """The norm's input gradient straight from dy: the gradient of x_hat, dy times each
-        sample's scale, is never made, and its channel sums come from the per-sample sums that
-        gamma's and beta's gradients need anyway."""
-        norm_cache, centred_rows, hot, scale_rows = cache
-        xp, n, c = get_xp(), dy.shape[0], self.channels
-        dy_rows = dy.reshape(centred_rows.shape)
-        sums = None
-        if not self.frozen or norm_cache[2]:  # the norm in training needs the sums too
-            sums = {key: xp.empty((n, dy_rows.shape[2]), dtype=dy.dtype) for key in ("gamma", "beta")}
-
-            def samples(n0, n1):  # each sample's sums over its rows (N, W*C): of dy, of dy * (x - mean)
-                dy_rows[n0:n1].sum(axis=1, out=sums["beta"][n0:n1])
-                kernels.sample_product_sums(dy_rows[n0:n1], centred_rows[n0:n1], sums["gamma"][n0:n1])
-            run_parts(samples, n, dy.size)
-        if not self.frozen:  # (N, W*C) -> (N, C) -> per class; x_hat = (x - mean) * inv_std
-            self.grads["beta"] += hot.T @ sums["beta"].reshape(n, -1, c).sum(axis=1)
-            self.grads["gamma"] += hot.T @ (sums["gamma"].reshape(n, -1, c).sum(axis=1) * norm_cache[1])
-        channel_sums = None if not norm_cache[2] else \
-            [fold_channels((scale_rows * sums[key]).sum(axis=0), c) for key in ("beta", "gamma")]
-        return self.norm.input_grad(dy, norm_cache, channel_sums, sample_scale=scale_rows)
-
-
-def _sample_rows(x):
-    """x (N, C) or (N, H, W, C) viewed as (N, rows, width) with width C, or W * C in the
-    host layout (:func:`tinygan.backend.host_layout`)."""
-    wide = x.ndim == 4 and host_layout()
-    return x.reshape(x.shape[0], -1, x.shape[-2] * x.shape[-1] if wide else x.shape[-1])
-
-
-def _tile_per_sample(values, x):
-    """Per-sample channel values (N, C) repeated to the width of :func:`_sample_rows`: (N, width)."""
-    repeats = x.shape[-2] if x.ndim == 4 and host_layout() else 1
-    return get_xp().tile(values, (1, repeats)) if repeats > 1 else values
+        dx, dgamma, dbeta = conditional_batch_norm_backward(dy, cache, not self.frozen)
+        if not self.frozen:
+            self.grads["gamma"] += dgamma
+            self.grads["beta"] += dbeta
+        return dx

@@ -1,14 +1,21 @@
 """Dense (fully connected) layer."""
 import numpy as np
 
+from ..fast import replaceable
 from ..init import get_initialiser
-from ..threads import matmul
-from .base import Layer, sum_rows
+from .base import Layer, column_sums
 from .spectral import SpectralNorm
+
+
+@replaceable
+def matmul(a, b):
+    """a (M, K) @ b (K, N)."""
+    return a @ b
 
 
 class Dense(Layer):
     """y = x @ w + b.  x: (N, in_features) -> y: (N, out_features); w: (in, out), b: (out,).
+    Backward: dw = x^T dy, db = sum of dy over the batch, dx = dy w^T.
 
     ``spectral_norm=True`` uses ``w / sigma(w)`` in place of w (:mod:`.spectral`)."""
 
@@ -41,7 +48,7 @@ class Dense(Layer):
         x, w, w_cache = cache
         if not self.frozen:
             dw = matmul(x.T, dy)
-            self.grads["w"] += dw if w_cache is None else SpectralNorm.backward(dw, w_cache)
+            self.grads["w"] += dw if w_cache is None else self.spectral.backward(dw, w_cache)
             if "b" in self.params:
-                self.grads["b"] += sum_rows(dy)
+                self.grads["b"] += column_sums(dy)
         return matmul(dy, w.T) if need_dx else None

@@ -1,6 +1,6 @@
 """Minibatch standard deviation (Karras et al., 2018): lets a discriminator see how varied a batch is."""
 from ..backend import get_xp
-from .base import Layer, sum_rows
+from .base import Layer, column_sums
 
 
 class MinibatchStd(Layer):
@@ -19,8 +19,8 @@ class MinibatchStd(Layer):
         self.check_input(x, 2)
         xp = get_xp()
         n, features = x.shape
-        centered = x - sum_rows(x) / n
-        std = xp.sqrt(sum_rows(centered * centered) / n + self.eps)
+        centered = x - column_sums(x) / n
+        std = xp.sqrt(column_sums(centered * centered) / n + self.eps)
         spread = xp.broadcast_to(std.mean().reshape(1, 1), (n, 1)).astype(x.dtype)
         return xp.concatenate([x, spread], axis=1), (centered, std)
 

@@ -13,9 +13,32 @@ fixed. ``W_sn = W / sigma`` gives::
 """
 import numpy as np
 
-from .. import kernels
 from ..backend import get_xp
-from ..threads import run_parts
+from ..fast import replaceable
+
+
+@replaceable
+def l2_norm(v):
+    """|v| of a vector, as a 0-d array."""
+    return get_xp().sqrt(v @ v)
+
+
+@replaceable
+def normalise(v, eps):
+    """v / (|v| + eps): a vector scaled to length about 1."""
+    return v / (l2_norm.plain(v) + eps)
+
+
+@replaceable
+def scale_weight(matrix, sigma):
+    """matrix / sigma."""
+    return matrix / sigma
+
+
+@replaceable
+def spectral_weight_grad(grad, v, u, inner, sigma):
+    """(grad - inner * v u^T) / sigma for grad (fan_in, fan_out), v (fan_in,), u (fan_out,)."""
+    return (grad - inner * v[:, None] * u[None, :]) / sigma
 
 
 class SpectralNorm:
@@ -31,10 +54,8 @@ class SpectralNorm:
 
     def power_iteration(self, matrix):
         """Move ``u`` one step towards the top right-singular vector of ``matrix`` (fan_in, fan_out)."""
-        v = matrix @ self.u
-        v = kernels.unit(v, kernels.l2_norm(v), self.eps)
-        u = matrix.T @ v
-        self.u = kernels.unit(u, kernels.l2_norm(u), self.eps)  # a new array: caches keep the old one
+        v = normalise(matrix @ self.u, self.eps)
+        self.u = normalise(matrix.T @ v, self.eps)  # a new array: caches keep the old one
 
     def forward(self, w, training):
         """w (..., fan_out) -> (w / sigma of the same shape, cache)."""
@@ -43,10 +64,8 @@ class SpectralNorm:
             self.power_iteration(matrix)
         u = self.u
         wu = matrix @ u
-        sigma = kernels.l2_norm(wu) + self.eps
-        w_sn = get_xp().empty_like(matrix)
-        run_parts(lambda r0, r1: get_xp().divide(matrix[r0:r1], sigma, out=w_sn[r0:r1]), matrix.shape[0], matrix.size)
-        w_sn = w_sn.reshape(w.shape)
+        sigma = l2_norm(wu) + self.eps
+        w_sn = scale_weight(matrix, sigma).reshape(w.shape)
         return w_sn, (w_sn, sigma, wu / sigma, u)
 
     @staticmethod
@@ -55,7 +74,4 @@ class SpectralNorm:
         w_sn, sigma, v, u = cache
         matrix_grad = dw_sn.reshape(-1, dw_sn.shape[-1])
         inner = get_xp().vdot(matrix_grad, w_sn.reshape(matrix_grad.shape))
-        grad, v = get_xp().empty_like(matrix_grad), v[:, None]
-        run_parts(lambda r0, r1: kernels.spectral_grad(matrix_grad[r0:r1], v[r0:r1], u[None, :], inner, sigma,
-                                                       grad[r0:r1]), grad.shape[0], grad.size)
-        return grad.reshape(dw_sn.shape)
+        return spectral_weight_grad(matrix_grad, v, u, inner, sigma).reshape(dw_sn.shape)

@@ -1,4 +1,4 @@
-"""Fused kernels, each with a NumPy twin of the same formula.
+"""Fused kernels of the fast implementations, each with a NumPy twin of the same formula.
 
 On CuPy each function is one CUDA kernel (a ``cupy.ElementwiseKernel``, or a
 ``cupy.ReductionKernel`` for the column sums, compiled at first use): one launch and one
@@ -9,7 +9,7 @@ in NumPy: a per-feature vector against (rows, features).
 """
 import numpy
 
-from .backend import backend_name, get_xp
+from ..backend import backend_name, get_xp
 
 _ones = {}  # (length, dtype, backend) -> a vector of ones, made once
 CHUNK_ELEMENTS = 1 << 18  # values per chunk of a product summed on the host (1 MB of float32)
@@ -26,7 +26,7 @@ def sum_rows(matrix):
     return _ones[key] @ matrix
 
 
-_CUDA = {}  # name -> compiled cupy.ElementwiseKernel
+_CUDA = {}  # name -> compiled CuPy kernel, made at first use
 
 _SOURCES = {
     "prelu": ("T x, T alpha", "T y", "y = x > 0 ? x : alpha * x"),
@@ -67,7 +67,11 @@ _REDUCTIONS = {  # sums of a mapped value over the axis given at the call (colum
 }
 
 
-def _cuda(name):
+CUDA_KERNELS = tuple(sorted([*_SOURCES, *_REDUCTIONS, "im2col", "l2_norm"]))  # every custom CuPy kernel
+
+
+def cuda_kernel(name):
+    """The CuPy kernel called ``name`` (one of :data:`CUDA_KERNELS`), compiled at its first use."""
     if name not in _CUDA:
         import cupy
         if name == "im2col":
@@ -86,7 +90,7 @@ def _cuda(name):
 def prelu(x, alpha, out):
     """out = x where x > 0, alpha * x elsewhere; returns out."""
     if backend_name() != "numpy":
-        return _cuda("prelu")(x, alpha, out)
+        return cuda_kernel("prelu")(x, alpha, out)
     if (alpha <= 1).all():  # then x > 0 exactly where x >= alpha * x: one max
         numpy.multiply(x, alpha, out=out)
         return numpy.maximum(out, x, out=out)
@@ -100,8 +104,8 @@ def prelu_backward(dy, x, alpha, dx, slope_grad=True):
     """dx = dy where x > 0, alpha * dy elsewhere (written into ``dx``) for rows (M, W); returns
     the column sums (W,) of dy * min(x, 0), the slopes' gradient (None without ``slope_grad``)."""
     if backend_name() != "numpy":
-        _cuda("prelu_input_grad")(dy, x, alpha, dx)
-        return _cuda("prelu_slope_sums")(dy, x, axis=0) if slope_grad else None
+        cuda_kernel("prelu_input_grad")(dy, x, alpha, dx)
+        return cuda_kernel("prelu_slope_sums")(dy, x, axis=0) if slope_grad else None
     numpy.greater(x, 0, out=dx)  # 1 where x > 0, else 0; arithmetic, not a mask (masks are slow)
     if (alpha >= 0).all() and (alpha <= 1).all():
         numpy.maximum(dx, alpha, out=dx)  # the slope: max(alpha, [x > 0]), 1 where x > 0, else alpha
@@ -117,14 +121,14 @@ def prelu_backward(dy, x, alpha, dx, slope_grad=True):
 def square_sums(rows):
     """Column sums of rows * rows: (M, W) -> (W,)."""
     if backend_name() != "numpy":
-        return _cuda("square_sums")(rows, axis=0)
+        return cuda_kernel("square_sums")(rows, axis=0)
     return _chunked_product_sums(lambda r0, r1: (rows[r0:r1], rows[r0:r1]), rows.shape)
 
 
 def product_sums(a, b):
     """Column sums of a * b: (M, W), (M, W) -> (W,)."""
     if backend_name() != "numpy":
-        return _cuda("product_sums")(a, b, axis=0)
+        return cuda_kernel("product_sums")(a, b, axis=0)
     return _chunked_product_sums(lambda r0, r1: (a[r0:r1], b[r0:r1]), a.shape)
 
 
@@ -133,7 +137,7 @@ def sample_product_sums(a, b, out):
     On the host ``numpy.einsum`` (no product array); on CuPy the product_sums reduction over axis 1
     (CuPy's einsum takes no ``out``)."""
     if backend_name() != "numpy":
-        out[...] = _cuda("product_sums")(a, b, axis=1)
+        out[...] = cuda_kernel("product_sums")(a, b, axis=1)
         return out
     return numpy.einsum("nrw,nrw->nw", a, b, out=out)
 
@@ -157,7 +161,7 @@ def batch_norm_statistics(square_sums, mean, count, eps, momentum, running_mean,
     square_sums / count, and moves the running mean and variance towards mean and var in place."""
     if backend_name() != "numpy":
         inv_std = get_xp().empty_like(mean)
-        _cuda("batch_norm_statistics")(square_sums, mean, count, eps, momentum, inv_std, running_mean, running_var)
+        cuda_kernel("batch_norm_statistics")(square_sums, mean, count, eps, momentum, inv_std, running_mean, running_var)
         return inv_std
     var = square_sums / count
     running_mean *= momentum
@@ -170,7 +174,7 @@ def batch_norm_statistics(square_sums, mean, count, eps, momentum, running_mean,
 def scale_shift(x, scale, shift, y):
     """y = x * scale + shift, written into ``y`` (a BatchNorm's output from x - mean)."""
     if backend_name() != "numpy":
-        return _cuda("scale_shift")(x, scale, shift, y)
+        return cuda_kernel("scale_shift")(x, scale, shift, y)
     numpy.multiply(x, scale, out=y)
     y += shift
     return y
@@ -182,7 +186,7 @@ def batch_norm_coefficients(gamma, inv_std, sum_dy, sum_dy_centred, count):
     sum(dy * centred) / count (that is, scale * sum(dy * x_hat) / count per unit of x_hat),
     shift = scale * sum(dy) / count."""
     if backend_name() != "numpy":
-        return _cuda("batch_norm_coefficients")(gamma, inv_std, sum_dy, sum_dy_centred, count)
+        return cuda_kernel("batch_norm_coefficients")(gamma, inv_std, sum_dy, sum_dy_centred, count)
     scale = gamma * inv_std
     return scale, scale * inv_std * inv_std * sum_dy_centred / count, scale * sum_dy / count
 
@@ -190,7 +194,7 @@ def batch_norm_coefficients(gamma, inv_std, sum_dy, sum_dy_centred, count):
 def batch_norm_input_grad(dy, centred, scale, centred_coef, shift, dx):
     """dx = dy * scale - centred * centred_coef - shift, written into ``dx``."""
     if backend_name() != "numpy":
-        return _cuda("batch_norm_input_grad")(dy, centred, scale, centred_coef, shift, dx)
+        return cuda_kernel("batch_norm_input_grad")(dy, centred, scale, centred_coef, shift, dx)
     numpy.multiply(dy, scale, out=dx)
     dx -= centred * centred_coef
     dx -= shift
@@ -200,14 +204,14 @@ def batch_norm_input_grad(dy, centred, scale, centred_coef, shift, dx):
 def l2_norm(v):
     """The Euclidean norm of a vector, as a 0-d array (on the device: no read to the host)."""
     if backend_name() != "numpy":
-        return _cuda("l2_norm")(v)
+        return cuda_kernel("l2_norm")(v)
     return numpy.sqrt(numpy.dot(v, v))
 
 
 def unit(v, norm, eps):
     """v / (norm + eps): a vector scaled to length about 1."""
     if backend_name() != "numpy":
-        return _cuda("unit")(v, norm, eps)
+        return cuda_kernel("unit")(v, norm, eps)
     return v / (norm + eps)
 
 
@@ -215,7 +219,7 @@ def spectral_grad(g, v, u, inner, sigma, out):
     """(g - inner * v u^T) / sigma for g (fan_in, fan_out), v (fan_in, 1), u (1, fan_out),
     written into ``out``: the gradient of the raw weight from that of the spectrally normalised one."""
     if backend_name() != "numpy":
-        return _cuda("spectral_grad")(g, v, u, inner, sigma, out)
+        return cuda_kernel("spectral_grad")(g, v, u, inner, sigma, out)
     numpy.multiply(g, 1 / sigma, out=out)
     out -= (inner / sigma * v) * u
     return out
@@ -225,7 +229,7 @@ def adam(param, grad, m, v, beta1, beta2, step_size, eps):
     """One Adam update of ``param``, ``m`` and ``v`` in place: m = beta1 m + (1 - beta1) g,
     v = beta2 v + (1 - beta2) g^2, param -= step_size m / (sqrt(v) + eps)."""
     if backend_name() != "numpy":
-        return _cuda("adam")(grad, beta1, beta2, step_size, eps, param, m, v)
+        return cuda_kernel("adam")(grad, beta1, beta2, step_size, eps, param, m, v)
     m *= beta1
     m += (1 - beta1) * grad
     v *= beta2
@@ -247,7 +251,7 @@ def im2col(x, pads, dilation, block, kernel, stride, out_w, cols):
     if backend_name() != "numpy":
         height, width, channels = x.shape[1:]
         part = get_xp().ascontiguousarray(x[n0:n1])  # the kernel indexes it as C-contiguous
-        return _cuda("im2col")(part, height, width, channels, out_w, h0, h1 - h0, kernel, stride, dilation,
+        return cuda_kernel("im2col")(part, height, width, channels, out_w, h0, h1 - h0, kernel, stride, dilation,
                                pads[0], pads[2], cols)
     top, bottom, left, right = pads
     n, height, width, channels = x.shape
