@@ -15,7 +15,7 @@ against its CUDA headers) and g++; no CUDA driver, no GPU. Three checks:
    call (:func:`tinygan.fast.kernels.host_launches`) replayed as CuPy makes it: the arguments
    checked as CuPy checks them, the source CuPy builds for them compiled with NVRTC, the kernel's
    body compiled with g++ and run on the host in place of the GPU. The losses and weights match
-   the host run of the same seed (1e-9 relative in float64, 1e-3 in float32), every launch in
+   the host run of the same seed (1e-9 relative in float64, 1e-4 in float32), every launch in
    tinygan/fast/kernels.py is reached and no call raises. ``--quick``: the float64 grid run only.
 3. api: every call through an array module in tinygan (``xp.f``, ``get_xp().f``, ``cupy.f``) names
    something this CuPy has, with keywords it takes.
@@ -54,7 +54,7 @@ RUNS = [  # (label, RunSettings fields, dtype); each runs STEPS steps
      dict(preset="tiny", recipe="tinygan", batch_size=8, layout="random", max_objects=3), np.float32),
 ]
 STEPS = 2
-TOLERANCE = {np.float64: 1e-9, np.float32: 1e-3}
+TOLERANCE = {np.float64: 1e-9, np.float32: 1e-4}
 
 
 # ----------------------------------------------------------------------------- 1. compile
@@ -162,13 +162,15 @@ def describe(a):
 
 
 def train(settings, digits, dtype):
-    """Losses of each of STEPS steps and the flat weights of both models after them."""
+    """The losses of STEPS steps (steps, losses) and the flat weights of both models after them."""
     run = Updater(RunSettings(**settings), digits, total_steps=100, dtype=dtype)
-    losses = [{k: float(backend.to_host(v)) for k, v in run.update(step).items()} for step in range(STEPS)]
-    return losses, [backend.to_host(model.flat[0]).copy() for model in (run.generator, run.discriminator)]
+    losses = [[float(backend.to_host(v)) for _, v in sorted(run.update(step).items())] for step in range(STEPS)]
+    return np.array(losses), [backend.to_host(model.flat[0]).copy() for model in (run.generator, run.discriminator)]
 
 
 def relative_gap(reference, other):
+    """The largest difference relative to the largest value of ``reference`` (a loss near 0 is
+    compared on the scale of the others)."""
     return float(np.max(np.abs(reference - other)) / max(1e-30, float(np.max(np.abs(reference)))))
 
 
@@ -190,7 +192,7 @@ def check_trace(runs, data_dir):
             continue
         finally:
             fast.use(None)
-        loss_gap = max(relative_gap(np.array(a[k]), np.array(b[k])) for a, b in zip(losses, traced_losses) for k in a)
+        loss_gap = relative_gap(losses, traced_losses)
         weight_gap = max(relative_gap(a, b) for a, b in zip(weights, traced_weights))
         ok = max(loss_gap, weight_gap) <= TOLERANCE[dtype]
         print(f"  {'ok  ' if ok else 'FAIL'} {label}: relative gap to the host run: losses {loss_gap:.1e}, "

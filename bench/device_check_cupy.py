@@ -147,13 +147,14 @@ def _elementwise(k, args, kwargs):
                         f"(with outputs), but given {len(args)}.")
     params = k.params[:nin + nout]
     items = [_as_item(a) for a in args]
+    given = items[nin:]  # the outputs as passed: their shapes must be the loop's
     if size != -1:
         if any(isinstance(a, View) and not p.raw for a, p in zip(items, params)):
             raise ValueError("Specified 'size' can be used only if all of the ndarray are 'raw'.")
         shape = (size,)
     else:
         shape, items = _broadcast(items, params)
-    ins, given = items[:nin], items[nin:]
+    ins = items[:nin]
     if not all(isinstance(a, View) for a in given):
         raise TypeError("Output arguments type must be cupy.ndarray")
     in_t, out_t, type_map = k._decide_params_type(tuple(a.dtype if isinstance(a, View) else None for a in ins),
