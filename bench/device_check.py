@@ -33,7 +33,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from cupy import ReductionKernel
+
+try:
+    from cupy import ReductionKernel
+except ImportError as err:
+    sys.exit(f"bench/device_check.py needs CuPy ({err}); bash bench/device_check.sh runs it in a venv with CuPy "
+             "and NVRTC")
 
 import device_check_cupy as cuda
 import device_check_host as host
@@ -103,14 +108,18 @@ def check_compile(dtypes):
                     outcomes = [cuda.Compiled(False, "", (), f"{type(err).__name__}: {err}")]
                 count += len(outcomes)
                 failures += [f"{name} {dtype} {label}: {first_lines(o.log)}" for o in outcomes if not o.ok]
-    builders = [f"{path.relative_to(PACKAGE.parent)}:{n}" for path in sorted(PACKAGE.rglob("*.py")) if path != KERNELS_FILE
-                for n, line in enumerate(path.read_text().splitlines(), 1)
-                if re.search(r"\b(ElementwiseKernel|ReductionKernel|RawKernel|RawModule)\(|\.fuse\b|\.rawkernel\b", line)]
     failures += [f"{where}: a CuPy kernel built outside tinygan/fast/kernels.py (not in CUDA_KERNELS)"
-                 for where in builders]
+                 for where in kernels_built_elsewhere()]
     print(f"compile: {len(kernels.CUDA_KERNELS)} kernels, {count} compiles for {', '.join(dtypes)}, "
           f"{len(failures)} failed")
     return failures
+
+
+def kernels_built_elsewhere():
+    """file:line of each CuPy kernel that tinygan builds outside tinygan/fast/kernels.py."""
+    builder = re.compile(r"\b(ElementwiseKernel|ReductionKernel|RawKernel|RawModule)\(|\.fuse\b|\.rawkernel\b")
+    return [f"{path.relative_to(PACKAGE.parent)}:{n}" for path in sorted(PACKAGE.rglob("*.py")) if path != KERNELS_FILE
+            for n, line in enumerate(path.read_text().splitlines(), 1) if builder.search(line)]
 
 
 def first_lines(log, n=4):
@@ -174,8 +183,9 @@ def relative_gap(reference, other):
     return float(np.max(np.abs(reference - other)) / max(1e-30, float(np.max(np.abs(reference)))))
 
 
-def check_trace(runs, data_dir):
-    """Each run on the host, then in the device arrangement through the tracer; returns the failures."""
+def check_trace(runs, data_dir, verbose=False):
+    """Each run on the host, then in the device arrangement through the tracer; returns the failures
+    (``verbose``: also print the calls of each kernel function)."""
     backend.set_backend("numpy")
     threads.set_threads(1)
     digits = load_digits("train", data_dir=data_dir, download=False, log=lambda message: None)
@@ -203,6 +213,8 @@ def check_trace(runs, data_dir):
         failures += [f"tinygan/fast/kernels.py: {function} launches {name}, which no traced call reached"
                      for function, name in tracer.unreached()]
     failures += tracer.errors
+    for (function, name), count in sorted(tracer.calls.items()) if verbose else ():
+        print(f"  {function} -> {name}: {count} calls")
     for note in sorted(tracer.notes):
         print(f"  note: {note}")
     print(f"trace: {sum(tracer.calls.values())} kernel calls at {len(tracer.calls)} launches, "
@@ -260,6 +272,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", default="90", help="the compute capability to compile for (90: H100, H200)")
     parser.add_argument("--quick", action="store_true", help="trace the float64 grid run only")
+    parser.add_argument("--verbose", action="store_true", help="list the traced calls per kernel function")
     parser.add_argument("--data-dir", default=os.environ.get("TINYGAN_DATA"),
                         help="MNIST folder (default $TINYGAN_DATA, else the cache; synthetic digits if none)")
     args = parser.parse_args()
@@ -268,7 +281,7 @@ def main():
     print(f"cupy {cupy.__version__}, NVRTC {'.'.join(map(str, nvrtc.getVersion()))}, sm_{args.arch}, numpy "
           f"{np.__version__}")
     failures = check_compile(["float32", "float64"])
-    failures += check_trace(RUNS[:1] if args.quick else RUNS, args.data_dir)
+    failures += check_trace(RUNS[:1] if args.quick else RUNS, args.data_dir, args.verbose)
     failures += check_api(cupy)
     for failure in failures:
         print(f"FAIL {failure}")

@@ -209,8 +209,8 @@ def _reduction(k, args, kwargs):
         if a.shape != out_shape:
             raise ValueError(f"Out shape is mismatched: {a.shape} vs {out_shape}")
     outs = given or [View(np.zeros(out_shape, t)) for t in out_t]
-    host = dict(shape=tuple(shape), ins=list(ins), outs=list(outs), reduce_axis=reduce_axis, out_axis=out_axis, in_t=in_t,
-                out_t=out_t, type_map=type_map)
+    host = dict(shape=tuple(shape), ins=list(ins), outs=list(outs), reduce_axis=reduce_axis, out_axis=out_axis,
+                in_t=in_t, out_t=out_t, type_map=type_map)
     if outs[0].size == 0:
         return Launch(k, "reduction", host)
     if k.identity == "" and 0 in shape:
@@ -293,7 +293,8 @@ def _cub_launch(k, host, x, out, type_map, contiguous, whole):
     if (x_name, out_name) != ("in0", "out0"):  # CuPy renames them by text replacement
         map_expr, post_map_expr = map_expr.replace(x_name, "in0"), post_map_expr.replace(out_name, "out0")
         params = _kernel._get_param_info("T in0", True) + _kernel._get_param_info("T out0", False) + params[2:]
-        type_map = _kernel._TypeMap(type_map._pairs + (("type_in0_raw", x.dtype.type), ("type_out0_raw", out.dtype.type)))
+        type_map = _kernel._TypeMap(type_map._pairs + (("type_in0_raw", x.dtype.type),
+                                                       ("type_out0_raw", out.dtype.type)))
         if x_name != "in0":
             notes.append(f"the CUB path renames {x_name!r} by text: {k.map_expr!r} -> {map_expr!r}")
 

@@ -99,7 +99,8 @@ def _reduction(k, h):
               + 'extern "C" void run(ptrdiff_t n_out, ptrdiff_t n_sum, void** _a) {\n  ' + "\n  ".join(declarations)
               + f"\n  for (ptrdiff_t o = 0; o < n_out; ++o) {{\n    _type_reduce a = _type_reduce({k.identity});\n"
               + "    for (ptrdiff_t r = 0; r < n_sum; ++r) {\n      " + "\n      ".join(loop)
-              + f"\n      _type_reduce b = static_cast<_type_reduce>({k.map_expr});\n      a = ({k.reduce_expr});\n    }}"
+              + f"\n      _type_reduce b = static_cast<_type_reduce>({k.map_expr});"
+              + f"\n      a = ({k.reduce_expr});\n    }}"
               + f"\n    {references}\n    {k.post_map_expr};\n  }}\n}}\n")
     _call(source, [n_out, n_sum], buffers + outs)
     for a, buffer in zip(h["outs"], outs):
