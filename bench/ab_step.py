@@ -16,7 +16,7 @@ times every kind of layer in both (forward and backward, per step).
 import argparse
 import collections
 import importlib
-import json
+import importlib.util
 import shutil
 import statistics
 import subprocess
@@ -25,10 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-sys.path.insert(0, str(REPO))  # run from a checkout, uninstalled
-from step_speed import paired_ratio  # noqa: E402
+from harness import CHECKOUT, paired_ratio, save_json, stamp, stamp_text
 
 VERSIONS = ("tinygan_base", "tinygan")
 
@@ -41,18 +38,31 @@ def copy_base(base, into):
             raise SystemExit(f"ab_step: {base} holds no tinygan/ package")
         shutil.copytree(Path(base) / "tinygan", target, ignore=shutil.ignore_patterns("__pycache__"))
         return f"folder {base}"
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", base, "tinygan"], capture_output=True)
+    archive = subprocess.run(["git", "-C", str(CHECKOUT), "archive", base, "tinygan"], capture_output=True)
     if archive.returncode != 0:
         raise SystemExit(f"ab_step: git archive {base} failed: {archive.stderr.decode().strip()}")
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
     (Path(into) / "tinygan").rename(target)
-    revision = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", base], capture_output=True, text=True)
+    revision = subprocess.run(["git", "-C", str(CHECKOUT), "rev-parse", "--short", base],
+                              capture_output=True, text=True)
     return f"revision {base} ({revision.stdout.strip()})"
 
 
+def import_base(folder):
+    """Import the package ``folder``/tinygan_base under that name, without adding ``folder`` to
+    the import path: its submodules are found through the package's own __path__."""
+    location = Path(folder) / "tinygan_base"
+    spec = importlib.util.spec_from_file_location("tinygan_base", location / "__init__.py",
+                                                  submodule_search_locations=[str(location)])
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["tinygan_base"] = package
+    spec.loader.exec_module(package)
+
+
 def build(package, args):
-    """The version's Updater, with its host threads set."""
+    """The version's Updater, with its host threads and memory reuse set as training sets them."""
     importlib.import_module(f"{package}.threads").set_threads(args.threads)
+    importlib.import_module(f"{package}.backend").keep_freed_host_memory()
     data = importlib.import_module(f"{package}.data")
     settings = importlib.import_module(f"{package}.settings")
     updater = importlib.import_module(f"{package}.updater")
@@ -121,12 +131,16 @@ def main(argv=None):
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tinygan_ab_") as folder:
         base = copy_base(args.base, folder)
-        sys.path.insert(0, folder)
+        import_base(folder)
         times, layer_totals = compare(args)
     medians = {package: statistics.median(times[package]) * 1e3 for package in VERSIONS}
     ratio = paired_ratio(times["tinygan"], times["tinygan_base"])
     ratios = [new / old for new, old in zip(times["tinygan"], times["tinygan_base"])]
-    print(f"base: {base}; new: the working tree ({REPO})")
+    host_threads = importlib.import_module("tinygan.threads").threads()  # as both versions ran
+    record = {"stamp": stamp(host_threads, host_threads=host_threads), "base": base, "preset": args.preset,
+              "batch": args.batch, "steps": args.steps, "warmup": args.warmup}
+    print(stamp_text(record["stamp"]))
+    print(f"base: {base}; new: the working tree ({CHECKOUT})")
     print(f"{args.preset}, batch {args.batch}, {args.steps} steps each after {args.warmup}, alternating")
     print(f"base {medians['tinygan_base']:.1f} ms, new {medians['tinygan']:.1f} ms per step (medians); "
           f"new/base paired {ratio:.3f} (per-step ratios {min(ratios):.3f}-{max(ratios):.3f})")
@@ -137,11 +151,8 @@ def main(argv=None):
         layers[" ".join(key)] = {"base_ms": old, "new_ms": new}
         print(f"  {' '.join(key):24s} base {old:8.2f} ms  new {new:8.2f} ms  {new / old if old else float('nan'):6.3f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({
-            "base": base, "preset": args.preset, "batch": args.batch, "steps": args.steps, "warmup": args.warmup,
-            "base_ms": medians["tinygan_base"], "new_ms": medians["tinygan"], "paired_new_over_base": ratio,
-            "step_s": times, "layers_ms_per_step": layers}, indent=1))
-        print(f"wrote {args.json}")
+        save_json(args.json, {**record, "base_ms": medians["tinygan_base"], "new_ms": medians["tinygan"],
+                              "paired_new_over_base": ratio, "step_s": times, "layers_ms_per_step": layers})
 
 
 if __name__ == "__main__":

@@ -10,9 +10,12 @@ Columns: per-object accuracy on seen and unseen orders, images with all digits c
 error. For the Fréchet distance and the background error, lower is better, so the column
 shows the mean and the maximum (the worst seed) instead of the minimum.
 """
+import argparse
 import glob
 import json
 import sys
+
+from harness import stamp, stamp_text
 
 COLUMNS = [  # header, path into the report, scale, worst-seed function
     ("digits correct, seen %", ("seen", "per_object", "value"), 100, min),
@@ -42,10 +45,12 @@ def row(label, paths):
     return f"| {label} | {len(reports)} | {', '.join(map(str, steps))} | " + " | ".join(cells) + " |"
 
 
-def main(argv):
-    groups = [argument.split("=", 1) for argument in argv]
-    if not groups or any(len(group) != 2 for group in groups):
-        sys.exit("usage: python bench/ablation_table.py LABEL=GLOB [LABEL=GLOB ...]")
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("groups", nargs="+", metavar="LABEL=GLOB", help="a row: its label and its reports")
+    groups = [argument.split("=", 1) for argument in parser.parse_args(argv).groups]
+    if any(len(group) != 2 for group in groups):
+        parser.error("each argument is LABEL=GLOB, e.g. \"tinygan=runs/*/eval/report.json\"")
     print("| recipe | seeds | steps | " + " | ".join(header for header, *_ in COLUMNS) + " |")
     print("| --- | --- | --- |" + " --- |" * len(COLUMNS))
     for label, pattern in groups:
@@ -54,8 +59,9 @@ def main(argv):
             sys.exit(f"{label}: no reports match {pattern}")
         print(row(label, paths))
     print("\nEach cell: mean over the seeds (worst seed in brackets: the minimum, or the maximum for "
-          "the Fréchet distance and the background error).")
+          "the Fréchet distance and the background error).\n")
+    print(stamp_text(stamp(threads=None), prefix="    "))  # a Markdown code block
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

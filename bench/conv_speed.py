@@ -18,24 +18,24 @@ them alike (medians of ``--repeats`` after ``--warmup`` rounds, device-synchroni
 FLOPs: forward 2*N*Ho*Wo*k*k*C*F, forward + backward 3x that (bias ignored). "vs GEMM" is
 conv forward+backward time / (3 x GEMM time): 1.0 means the conv runs at GEMM speed.
 A memory line reports the extra peak memory of one forward + backward of 128-64@128s1.
+The printout and the ``--json`` record start with the stamp of bench/harness.py: commit, machine,
+BLAS and its kernel, threads, date and command line.
 """
 import argparse
-import json
 import math
-import os
 import re
 import statistics
 import sys
-import time
 import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
-from tinygan import backend, threads  # noqa: E402
-from tinygan.layers.conv import Conv2D  # noqa: E402
+from harness import (add_runtime_arguments, configure_environment, fmt, interleaved_medians,
+                     load_torch, save_json, stamp, stamp_text)
+from tinygan import backend, threads
+from tinygan.layers.conv import Conv2D
 
 DEFAULT_SHAPES = ["256-256@32s1", "256-128@64s1", "128-64@128s1",
                   "256-256@7s1", "256-128@14s1", "128-64@28s1",
@@ -46,7 +46,6 @@ QUICK_BATCH = 4
 MEMORY_SHAPE = "128-64@128s1"
 MEMORY_TARGET_BYTES = 1.5e9
 PARITY_TOLERANCE = {False: 1e-4, True: 1e-2}  # max relative error vs torch, by TF32 mode
-THREAD_VARIABLES = ("TINYGAN_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 DTYPE = np.float32
 
 
@@ -81,111 +80,6 @@ class Shape:
     def forward_flops(self, batch):
         rows, depth, filters = self.gemm_dims(batch)
         return 2 * rows * depth * filters
-
-
-# ----------------------------------------------------------------------------- environment
-
-def configure_environment(args, argv, script=__file__):
-    """Fix the BLAS thread count and the TF32 mode before numpy's BLAS and CuPy read them.
-
-    OpenBLAS, MKL and OpenMP read their thread count once, when numpy loads its BLAS, which
-    has already happened here; so when the environment does not already ask for
-    ``args.threads`` the ``script`` restarts itself once with it set (and CUPY_TF32 with it).
-
-    CuPy: ``CUPY_TF32=1`` lets cuBLAS use TF32 tensor cores for float32 matmuls (CuPy docs,
-    "Environment variables"; read in cupy/_core/_routines_linalg.pyx ``get_compute_type``
-    on the first float32 matmul and cached). It is set here, before cupy is first imported.
-    """
-    wanted = {name: str(args.threads) for name in THREAD_VARIABLES}
-    wanted["CUPY_TF32"] = "1" if args.tf32 else "0"
-    if all(os.environ.get(name) == value for name, value in wanted.items()):
-        return
-    os.execve(sys.executable, [sys.executable, str(Path(script).resolve()), *argv],
-              {**os.environ, **wanted})
-
-
-def load_torch(args):
-    """(torch module or None, reason); sets its thread count and TF32 mode to match tinygan's."""
-    if args.no_torch:
-        return None, "--no-torch"
-    try:
-        import torch
-    except ImportError as err:
-        return None, f"torch is not installed ({err})"
-    torch.set_num_threads(args.threads)
-    torch.backends.cuda.matmul.allow_tf32 = args.tf32
-    torch.backends.cudnn.allow_tf32 = args.tf32  # cuDNN's default is True: set it either way
-    return torch, "ok"
-
-
-def blas_runtime():
-    """What the loaded OpenBLAS runs: its kernel ('core') and thread count, read from the library
-    itself (NumPy's bundled scipy-openblas or a system OpenBLAS), and the override variables in
-    the environment. {'core': None, ...} when no OpenBLAS is loaded."""
-    import ctypes
-    maps = Path("/proc/self/maps")
-    libraries = sorted({line.split()[-1] for line in maps.read_text().splitlines()
-                        if "openblas" in line.lower() and line.split()[-1].startswith("/")}) if maps.exists() else []
-    info = {"library": libraries[0] if libraries else None, "core": None, "threads": None,
-            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
-            "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE")}
-    if libraries:
-        library = ctypes.CDLL(libraries[0])
-        for prefix, suffix in (("scipy_", "64_"), ("scipy_", ""), ("", ""), ("", "64_")):
-            core = getattr(library, f"{prefix}openblas_get_corename{suffix}", None)
-            if core is not None:
-                core.restype = ctypes.c_char_p
-                info["core"] = core().decode()
-                info["threads"] = getattr(library, f"{prefix}openblas_get_num_threads{suffix}")()
-                break
-    return info
-
-
-def torch_runtime(torch):
-    """The instruction set and thread count PyTorch's CPU kernels run with."""
-    if torch is None:
-        return None
-    capability = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", lambda: "unknown")()
-    return {"cpu_capability": capability, "threads": torch.get_num_threads()}
-
-
-def runtime_line(info):
-    """One line saying which BLAS kernel and threads each side ran."""
-    blas = info["blas_runtime"]
-    forced = [f"{name}={blas[name]}" for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if blas[name]]
-    line = (f"runtime: {info['cpu_model']}; tinygan: {info.get('host_threads', 1)} host threads, OpenBLAS kernel "
-            f"{blas['core']} with {blas['threads']} thread(s) each"
-            + (f" (kernel forced by {' '.join(forced)})" if forced else " (kernel: its own choice)"))
-    if info.get("torch_runtime"):
-        line += f"; torch: {info['torch_runtime']['cpu_capability']} kernels, {info['torch_runtime']['threads']} threads"
-    return line
-
-
-def machine_info(args, torch):
-    """CPU, library versions, BLAS and thread settings, for the JSON record."""
-    cpu_model = "unknown"
-    if Path("/proc/cpuinfo").exists():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        blas = f"{blas.get('name')} {blas.get('version')}"
-    except Exception as err:  # the layout of show_config differs between numpy versions
-        blas = f"unknown ({err})"
-    host_threads = threads.set_threads()  # first: several host threads keep OpenBLAS to one thread each
-    info = {"cpu_model": cpu_model, "cpu_count": os.cpu_count(), "python": sys.version.split()[0],
-            "numpy": np.__version__, "blas": blas, "threads": args.threads, "host_threads": host_threads, "tf32": args.tf32,
-            "torch": torch.__version__ if torch is not None else None,
-            "blas_runtime": blas_runtime(), "torch_runtime": torch_runtime(torch)}
-    cupy, _ = backend.cupy_status()
-    if cupy is not None:
-        gpu_name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
-        info.update(cupy=cupy.__version__,
-                    gpu=gpu_name.decode() if isinstance(gpu_name, bytes) else gpu_name,
-                    cuda_runtime=cupy.cuda.runtime.runtimeGetVersion())
-    return info
 
 
 # ----------------------------------------------------------------------------- cases to time
@@ -247,28 +141,6 @@ def parity_error(torch_forward, layer, x):
     return float(np.abs(ours - with_torch).max() / max(np.abs(with_torch).max(), 1e-30))
 
 
-# ----------------------------------------------------------------------------- timing
-
-def timed(fn, synchronize):
-    """Seconds for one call of fn, synchronized before and after."""
-    synchronize()
-    start = time.perf_counter()
-    fn()
-    synchronize()
-    return time.perf_counter() - start
-
-
-def interleaved_medians(calls, repeats, warmup):
-    """{name: (median seconds, samples)}; calls = {name: (fn, synchronize)}, run in turn each repeat."""
-    samples = {name: [] for name in calls}
-    for round_index in range(warmup + repeats):
-        for name, (fn, synchronize) in calls.items():
-            seconds = timed(fn, synchronize)
-            if round_index >= warmup:
-                samples[name].append(seconds)
-    return {name: (statistics.median(times), times) for name, times in samples.items()}
-
-
 def benchmark_shape(shape, args, torch, torch_device):
     """All timings of one shape on the current backend, as a JSON-ready dict."""
     layer, x, dy = tinygan_case(shape, args.batch)
@@ -326,10 +198,6 @@ def extra_peak_bytes(shape, batch):
 
 
 # ----------------------------------------------------------------------------- report
-
-def fmt(value, spec):
-    return "-" if value is None else format(value, spec)
-
 
 def print_table(name, results, summary, memory, header, tolerance):
     """The per-backend table, the ratio summary, any parity failure and the memory line."""
@@ -411,10 +279,7 @@ def parse_args(argv):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
-    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
-    parser.add_argument("--tf32", action="store_true", help="allow TF32 on the GPU (CuPy and torch)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="tinygan host threads (each with one OpenBLAS thread) and torch threads (default: os.cpu_count())")
+    add_runtime_arguments(parser)
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke test: {len(QUICK_SHAPES)} small shapes at batch {QUICK_BATCH}")
     args = parser.parse_args(argv)
@@ -430,20 +295,20 @@ def parse_args(argv):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    configure_environment(args, argv)
+    configure_environment(args, argv, __file__)
     torch, torch_reason = load_torch(args)
-    record = {"machine": machine_info(args, torch),
+    host_threads = threads.set_threads()  # first: several host threads keep OpenBLAS to one thread each
+    cupy, _ = backend.cupy_status()
+    record = {"stamp": stamp(args.threads, torch, cupy, host_threads=host_threads, tf32=args.tf32),
               "settings": {"batch": args.batch, "repeats": args.repeats, "warmup": args.warmup,
                            "dtype": "float32", "kernel": 3, "padding": "same",
                            "shapes": [str(shape) for shape in args.shapes]},
               "backends": {}}
-    print(runtime_line(record["machine"]))
+    print(stamp_text(record["stamp"]), flush=True)
     for name in backends_to_run(args.backend):
         record["backends"][name] = run_backend(name, args, torch, torch_reason)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(record, indent=1))
-        print(f"\nwrote {args.json}")
+        save_json(args.json, record)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
     python bench/count_ops.py [--presets tiny small paper] [--recipe tinygan]
     python bench/step_speed.py --count-ops [--presets ...]   (the same table)
 
+The table starts with the stamp of bench/harness.py (commit, machine, date, command line).
+
 A GPU step of a small model costs its launches more than its arithmetic, so this count is
 what a change for the GPU should bring down; it is measured here on NumPy, without a GPU.
 The counter installs a stand-in array module (named 'numpy', so tinygan treats it as NumPy)
@@ -18,21 +20,17 @@ transposes) count nothing. Random draws of the dropout masks are not counted.
 import argparse
 import collections
 import contextlib
-import sys
-from pathlib import Path
 
 import numpy as np
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent))  # run from a checkout, uninstalled
-
-from tinygan import backend, fast, layers, layout, models, threads, updater  # noqa: E402
-from tinygan.fast import kernels  # noqa: E402
-from tinygan.data import load_digits  # noqa: E402
-from tinygan.ema import WeightAverage  # noqa: E402
-from tinygan.optim import Adam  # noqa: E402
-from tinygan.fast.conv import BLOCK_BYTES  # noqa: E402
-from tinygan.settings import RECIPE_NAMES, RunSettings  # noqa: E402
+from harness import stamp, stamp_text
+from tinygan import backend, fast, layers, layout, models, threads, updater
+from tinygan.data import load_digits
+from tinygan.ema import WeightAverage
+from tinygan.fast import kernels
+from tinygan.fast.conv import BLOCK_BYTES
+from tinygan.optim import Adam
+from tinygan.settings import RECIPE_NAMES, RunSettings
 
 # Functions of the array module that make an array (counted, and their result counted from then on).
 MAKERS = {"zeros", "empty", "ones", "full", "zeros_like", "empty_like", "ones_like", "full_like", "arange", "eye",
@@ -264,6 +262,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    print(stamp_text(stamp(threads=1)), flush=True)  # counted as on CuPy: one host thread
     counts = {preset: count_step(preset, args.recipe, args.batch, args.data_dir, blocks=args.blocks)
               for preset in args.presets}
     print_counts(counts, args.recipe, args.batch, args.blocks)

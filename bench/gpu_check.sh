@@ -12,12 +12,13 @@
 #   small   python -m tinygan.train --backend cupy --preset small --steps 200
 #   paper   python -m tinygan.train --backend cupy --preset paper --steps 200
 #   random  python -m tinygan.train --backend cupy --layout random --steps 200 (free layouts)
-# A summary table (step, status, seconds, key figure) is printed last.
+# A summary table (step, status, seconds, key figure) is printed last. The two JSON files carry
+# the stamp of bench/harness.py (commit, GPU, CuPy and CUDA versions, date, command line).
 set -u
 
 OUT=${OUT:-./gpu_out}
 mkdir -p "$OUT"
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # tinygan importable without installing
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # tinygan importable without pip install (the machine is offline)
 SUMMARY=()
 
 # run_step NAME LIMIT_S KEY_REGEX COMMAND...: run with a time limit, log, add a summary row.

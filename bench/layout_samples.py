@@ -3,6 +3,9 @@ several noises, captioned.
 
     python bench/layout_samples.py --checkpoint runs/random/checkpoint.npz --out bench/results/layouts.png
 
+The PNG carries the stamp of bench/harness.py (commit, machine, date, command line) as JSON in
+its text chunk ``stamp`` (``PIL.Image.open(path).text["stamp"]``).
+
 Layouts (on a 128-pixel canvas; scaled to the model's canvas): a big 7 and a small 3 beside
 it, one large digit, a row of growing digits, six digits as training shows them, nine small
 digits (more than training's six), tiny digits (smaller than training's 16 pixels), two
@@ -10,16 +13,17 @@ overlapping digits, and digits inside the region that training kept empty. Each 
 nothing: the boxes are where the caption says.
 """
 import argparse
-import os
+import json
 import sys
+from pathlib import Path
 
 import numpy as np
+from PIL import PngImagePlugin
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-from tinygan import backend  # noqa: E402
-from tinygan.checkpoint import load_generator  # noqa: E402
-from tinygan.images import save_grid_png  # noqa: E402
+from harness import stamp, stamp_text
+from tinygan import backend
+from tinygan.checkpoint import load_generator
+from tinygan.images import grid_image
 
 # (caption, [(label, (top, left, bottom, right)), ...]) on a 128-pixel canvas
 LAYOUTS = [
@@ -61,7 +65,13 @@ def main(argv=None):
     labels, boxes = (np.repeat(a, args.samples, axis=0) for a in layout_arrays(generator.config.canvas_size))
     noise = generator.sample_noise(np.random.default_rng(args.seed), len(labels), labels.shape[1])
     images, _ = generator.forward(backend.to_device(noise), labels, boxes)
-    save_grid_png(args.out, backend.to_host(images), args.samples, captions=[caption for caption, _ in LAYOUTS])
+    record = stamp(threads=None, checkpoint=str(args.checkpoint), step=step)
+    text = PngImagePlugin.PngInfo()  # the stamp rides along in the PNG's text chunk 'stamp'
+    text.add_text("stamp", json.dumps(record))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    picture = grid_image(backend.to_host(images), args.samples, captions=[caption for caption, _ in LAYOUTS])
+    picture.save(args.out, format="PNG", optimize=True, pnginfo=text)
+    print(stamp_text(record))
     print(f"wrote {args.out}: {len(LAYOUTS)} layouts x {args.samples} noises from {args.checkpoint} (step {step})")
     return 0
 

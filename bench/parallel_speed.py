@@ -27,20 +27,21 @@ import sys
 import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent))  # run from a checkout, uninstalled
+from harness import blas_runtime, plural, save_json, stamp, stamp_text, torch_runtime
 
 
 def worker(args):
     """One measurement: prints a JSON line of step times (rank 0 only)."""
     import numpy as np
 
-    from tinygan import backend, parallel
+    from tinygan import backend, parallel, threads
     from tinygan.data import load_digits
     from tinygan.settings import RunSettings
     from tinygan.updater import Updater
 
     backend.set_backend("numpy")
+    threads.set_threads()  # OPENBLAS_NUM_THREADS, as the launcher set it
+    backend.keep_freed_host_memory()  # as training runs
     processes = parallel.connect()
     settings = RunSettings(preset=args.preset, batch_size=args.batch)
     updater = Updater(settings, load_digits("train", data_dir=args.data_dir, log=lambda m: None), processes=processes)
@@ -80,16 +81,9 @@ def worker(args):
             shares.append(summing["seconds"] / seconds)
             sizes.append(summing["bytes"])
     if processes.rank == 0:
-        from conv_speed import blas_runtime, torch_runtime
         runtime = {"blas": blas_runtime(), "torch": torch_runtime(sys.modules.get("torch"))}
         print(json.dumps({"kind": args.kind, "processes": processes.size, "threads": args.threads, "times": times,
                           "sum_shares": shares, "sum_bytes": sizes[-1] if sizes else 0, "runtime": runtime}))
-
-
-def cpu_model():
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
 
 
 def measure(kind, args):
@@ -102,7 +96,7 @@ def measure(kind, args):
         command += ["--data-dir", args.data_dir]
     if kind == "mpi":
         command = [shutil.which("mpiexec"), "-n", str(args.processes)] + command
-    done = subprocess.run(command, env=environment, capture_output=True, text=True, cwd=BENCH)
+    done = subprocess.run(command, env=environment, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"{kind} worker failed:\n{done.stdout}{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -138,10 +132,12 @@ def main(argv=None):
         for kind in kinds:
             records[kind].append(measure(kind, args))
             print(f"round {round_number + 1}/{args.rounds}: {kind} done", file=sys.stderr, flush=True)
-    result = {"preset": args.preset, "batch": args.batch, "processes": args.processes, "rounds": args.rounds,
-              "steps_per_round": args.steps, "cpu": cpu_model()}
+    threads = f"{args.processes} in one process, 1 in each of {args.processes} under mpiexec"
+    result = {"stamp": stamp(threads), "preset": args.preset, "batch": args.batch, "processes": args.processes,
+              "rounds": args.rounds, "steps_per_round": args.steps}
+    print(stamp_text(result["stamp"]))
     print(f"\n== {args.preset} preset, default recipe, batch {args.batch} (global), medians of "
-          f"{args.rounds} x {args.steps} steps; {result['cpu']}")
+          f"{args.rounds} x {args.steps} steps")
     print(f"{'run':<34}{'ms/step':>10}{'max/min':>9}{'steps/s vs one':>16}{'sum share':>11}")
     base = None
     for kind in kinds:
@@ -159,14 +155,12 @@ def main(argv=None):
         runtime = records[kind][-1]["runtime"]
         result[kind]["runtime"] = runtime
         kernel = (f"torch {runtime['torch']['cpu_capability']}, {runtime['torch']['threads']} threads" if kind == "torch"
-                  else f"OpenBLAS {runtime['blas']['core']}, {runtime['blas']['threads']} thread(s)")
+                  else f"OpenBLAS {runtime['blas']['core']}, {plural(runtime['blas']['threads'], 'thread')}")
         print(f"{label:<34}{median * 1e3:>10.0f}{max(times) / min(times):>9.2f}{base / median:>16.2f}{share:>11}"
               f"   {kernel}")
     print(f"bytes summed across processes per step (mpi): {result['mpi']['sum_bytes_per_step'] / 1e6:.2f} MB")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1))
-        print(f"wrote {args.json}")
+        save_json(args.json, result)
     return 0
 
 

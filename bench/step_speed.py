@@ -28,30 +28,25 @@ A memory line gives each side's peak memory during one step beyond what was resi
 it. The exit status is 1 when a parity check fails.
 
 ``--backend cupy`` runs tinygan on CuPy and the twin on CUDA; ``--tf32`` allows TF32 on both.
+The printout and the ``--json`` record start with the stamp of bench/harness.py: commit, machine,
+BLAS and its kernel, threads, date and command line.
 """
 import argparse
 import itertools
-import json
-import os
 import resource
-import statistics
 import sys
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent))  # run from a checkout, uninstalled
-sys.path.insert(0, str(BENCH))
-from conv_speed import (configure_environment, interleaved_medians, load_torch, machine_info,  # noqa: E402
-                        runtime_line)
-
-from tinygan import backend  # noqa: E402
-from tinygan.data import load_digits  # noqa: E402
-from tinygan.models import PRESETS  # noqa: E402
-from tinygan.settings import RECIPE_NAMES, RunSettings  # noqa: E402
-from tinygan.updater import Updater  # noqa: E402
+from harness import (add_runtime_arguments, configure_environment, fmt, interleaved_medians,
+                     load_torch, paired_ratio, save_json, stamp, stamp_text)
+from tinygan import backend, threads
+from tinygan.data import load_digits
+from tinygan.models import PRESETS
+from tinygan.settings import RECIPE_NAMES, RunSettings
+from tinygan.updater import Updater
 
 DEFAULT_PRESETS = ["small", "paper"]
 PARITY_TOLERANCE = 1e-9  # float64 relative error of outputs, losses and one step's updates
@@ -140,13 +135,6 @@ def parity_checks(updater, torch_device):
             "ok": counts_equal and worst <= PARITY_TOLERANCE}
 
 
-def paired_ratio(ours, theirs):
-    """The median of the per-repeat ratios ours[i] / theirs[i]. Each pair was timed back to back,
-    so a drift of the machine's speed touches both sides of a ratio alike; the ratio of the two
-    medians can set one side's slow phase against the other's fast one."""
-    return statistics.median(a / b for a, b in zip(ours, theirs))
-
-
 def benchmark_preset(name, args, torch, torch_device):
     """Timings, memory and parity of one preset on the current backend, as a JSON-ready dict."""
     updater = build_updater(name, args)
@@ -196,17 +184,13 @@ def benchmark_preset(name, args, torch, torch_device):
 
 # ----------------------------------------------------------------------------- report
 
-def fmt(value, spec):
-    return "-" if value is None else format(value, spec)
-
-
 def megabytes(value):
     return None if value is None else value / 1e6
 
 
 def print_report(record):
     s = record["settings"]
-    print("\n" + runtime_line(record["machine"]))
+    print(stamp_text(record["stamp"]))
     print(f"\n== training step, recipe {s['recipe']}, backend {s['backend']}: {s['threads']} threads, float32, "
           f"batch {s['batch']}, TF32 {'on' if s['tf32'] else 'off'}, median of {s['repeats']} after "
           f"{s['warmup']} warm-up; torch: {s['torch_device'] or 'none (' + s['torch_note'] + ')'}")
@@ -262,11 +246,8 @@ def parse_args(argv):
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="tinygan host threads (each with one OpenBLAS thread) and torch threads (default: os.cpu_count())")
-    parser.add_argument("--tf32", action="store_true", help="allow TF32 on the GPU (CuPy and torch)")
     parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
-    parser.add_argument("--no-torch", action="store_true", help="time tinygan only")
+    add_runtime_arguments(parser)
     parser.add_argument("--no-check", action="store_true", help="skip the float64 parity checks")
     parser.add_argument("--data-dir", default=None, help="folder with the four MNIST files (as tinygan.train)")
     parser.add_argument("--count-ops", action="store_true",
@@ -290,7 +271,10 @@ def run(args, torch=None, torch_reason="--no-torch"):
     if torch is not None:
         torch_device = "cpu" if args.backend == "numpy" else ("cuda" if torch.cuda.is_available() else None)
         torch_reason = "ok" if torch_device else "torch has no CUDA device"
-    record = {"machine": machine_info(args, torch),
+    host_threads = threads.set_threads()  # first: several host threads keep OpenBLAS to one thread each
+    backend.keep_freed_host_memory()  # as training runs
+    cupy = backend.get_xp() if args.backend == "cupy" else None
+    record = {"stamp": stamp(args.threads, torch, cupy, host_threads=host_threads, tf32=args.tf32),
               "settings": {"recipe": args.recipe, "backend": args.backend, "batch": args.batch,
                            "repeats": args.repeats, "warmup": args.warmup, "threads": args.threads,
                            "tf32": args.tf32, "dtype": "float32", "torch_device": torch_device,
@@ -302,9 +286,7 @@ def run(args, torch=None, torch_reason="--no-torch"):
         log(f"  measured {name}")
     print_report(record)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(record, indent=1, default=str))
-        print(f"\nwrote {args.json}")
+        save_json(args.json, record)
     return record
 
 
@@ -313,8 +295,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.count_ops:
         import count_ops
-        counts = {name: count_ops.count_step(name, args.recipe, args.batch, args.data_dir) for name in args.presets}
-        count_ops.print_counts(counts, args.recipe, args.batch)
+        count_ops.main(["--presets", *args.presets, "--recipe", args.recipe, "--batch", str(args.batch)]
+                       + (["--data-dir", args.data_dir] if args.data_dir else []))
         return 0
     configure_environment(args, argv, __file__)
     torch, torch_reason = load_torch(args)

@@ -1,34 +1,106 @@
-"""Smoke test of bench/conv_speed.py: a --quick run writes positive timings for every quick shape.
+"""The scripts of bench/: each runs as ``python bench/X.py`` from the top of the checkout (no
+sys.path edits of their own), every result carries the stamp of bench/harness.py, and short
+runs of conv_speed, step_speed, count_ops and ab_step give sane figures.
 
 Runs on the backend named by TINYGAN_BACKEND ('cupy' there, NumPy otherwise)."""
-import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "conv_speed.py"
+import numpy as np
+import pytest
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+BENCH = CHECKOUT / "bench"
+sys.path.insert(0, str(BENCH))  # the scripts import their siblings by name, as `python bench/X.py` lets them
+import harness  # noqa: E402
+
+SCRIPTS = sorted(path.name for path in BENCH.glob("*.py") if "__main__" in path.read_text())
+STAMP_KEYS = {"commit", "uncommitted_changes", "date", "command", "environment", "machine", "threads"}
 
 
-def quick_shapes():
-    """The QUICK_SHAPES list of the benchmark script."""
-    spec = importlib.util.spec_from_file_location("conv_speed", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.QUICK_SHAPES
+def run_script(name, *arguments, timeout=120):
+    """``python bench/NAME ARGUMENTS`` from the top of the checkout, tinygan importable as after
+    ``pip install -e .``; returns the finished process."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(CHECKOUT),
+                                                                              os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, f"bench/{name}", *map(str, arguments)], cwd=CHECKOUT, env=environment,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def check_stamp(record, stdout):
+    """A result's stamp says commit, date, command, machine and BLAS; the printout starts with it."""
+    assert STAMP_KEYS <= set(record), record
+    assert record["command"].startswith("python bench/")
+    machine = record["machine"]
+    assert machine["cpu_count"] >= 1 and machine["cpu_model"] and machine["numpy"] == np.__version__
+    assert {"core", "threads", "library"} <= set(machine["blas_runtime"])
+    assert stdout.startswith(f"# command: {record['command']}\n# commit "), stdout[:300]
+
+
+def test_no_script_edits_sys_path():
+    for path in [*BENCH.glob("*.py"), *BENCH.glob("*.sh")]:
+        assert "sys.path" not in path.read_text(), f"{path.name} mentions sys.path"
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_every_script_answers_help_from_the_top_of_the_checkout(name):
+    assert {"conv_speed.py", "step_speed.py", "count_ops.py", "ab_step.py"} <= set(SCRIPTS)
+    result = run_script(name, "--help", timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("usage: "), result.stdout[:300]
+
+
+def test_gpu_check_calls_scripts_that_exist_with_flags_they_take():
+    import importlib
+    calls = re.findall(r"^\s+python bench/(\w+)\.py (.*)$", (BENCH / "gpu_check.sh").read_text(), re.MULTILINE)
+    assert {name for name, _ in calls} == {"conv_speed", "step_speed"}
+    for name, flags in calls:
+        importlib.import_module(name).parse_args(flags.replace('"$OUT', '"out').replace('"', "").split())
+
+
+def test_interleaved_medians_runs_the_calls_in_turn_and_drops_the_warmup():
+    order = []
+    calls = {name: (lambda name=name: order.append(name), lambda: None) for name in ("a", "b")}
+    medians = harness.interleaved_medians(calls, repeats=3, warmup=2)
+    assert order == ["a", "b"] * 5
+    assert [len(samples) for _, samples in medians.values()] == [3, 3]
+    assert all(seconds >= 0 for seconds, _ in medians.values())
+
+
+def test_paired_ratio_pairs_each_repeat_with_the_one_timed_next_to_it():
+    assert harness.paired_ratio([2.0, 3.0, 6.0], [1.0, 3.0, 2.0]) == 2.0  # the pairs' ratios 2, 1, 3
+    assert harness.paired_ratio([1.0, 9.0], [1.0, 3.0]) == 2.0  # two pairs: the mean of their ratios 1 and 3
+
+
+def test_the_stamp_names_this_checkouts_commit_and_the_blas_kernel():
+    record = harness.stamp(3, tf32=False)
+    head = subprocess.run(["git", "-C", str(CHECKOUT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:
+        assert record["commit"] == head.stdout.strip() and isinstance(record["uncommitted_changes"], bool)
+    blas = record["machine"]["blas_runtime"]
+    if blas["library"] is not None:  # an OpenBLAS is loaded: its kernel is read from it
+        assert blas["core"] and blas["threads"] >= 1
+    text = harness.stamp_text(record)
+    assert text.count("\n# ") >= 2 and "3 threads" in text and "TF32 off" in text
+    assert (record["commit"] or "unknown")[:12] in text and record["machine"]["cpu_model"] in text
 
 
 def test_conv_speed_quick_writes_positive_timings(tmp_path):
     backend = "cupy" if os.environ.get("TINYGAN_BACKEND") == "cupy" else "numpy"
     out = tmp_path / "conv.json"
-    command = [sys.executable, str(BENCH), "--quick", "--no-torch", "--repeats", "1",
-               "--backend", backend, "--json", str(out)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    result = run_script("conv_speed.py", "--quick", "--no-torch", "--repeats", "1", "--backend", backend,
+                        "--json", out)
     assert result.returncode == 0, result.stderr[-3000:]
 
-    run = json.loads(out.read_text())["backends"][backend]
-    assert [entry["shape"] for entry in run["shapes"]] == quick_shapes()
+    record = json.loads(out.read_text())
+    check_stamp(record["stamp"], result.stdout)
+    import conv_speed
+    run = record["backends"][backend]
+    assert [entry["shape"] for entry in run["shapes"]] == conv_speed.QUICK_SHAPES
     for entry in run["shapes"]:
         assert entry["batch"] == 4
         for key in ("fwd_ms", "fwd_bwd_ms", "gemm_ms", "fwd_bwd_gflops", "gemm_gflops", "vs_gemm"):
@@ -38,51 +110,50 @@ def test_conv_speed_quick_writes_positive_timings(tmp_path):
 
 
 def test_count_ops_counts_a_step_by_kind_and_leaves_numpy_as_it_was(offline_data):
-    sys.path.insert(0, str(BENCH.parent))
     import count_ops
-    import numpy as np
-    from tinygan.fast.kernels import sum_rows
+    from tinygan.fast.kernels import column_sums
 
     ops, calls = count_ops.count_step("tiny", "tinygan", 8)
-    assert calls["Conv2D"] == 20  # G's convolutions, D's on real + fake and G's step
+    assert calls["Conv2D"] == 16 and calls["UpsampleConv2D"] == 4  # G's convolutions, D's on real + fake and G's step
     assert calls["BatchNorm"] == calls["ConditionalBatchNorm"] == 4  # the global pathway's, the local one's
     assert 0 < ops["Adam"] <= 2  # two flat updates (one fused kernel each), however many parameters
     assert sum(ops.values()) > ops["Conv2D"] > 0
     fewer, _ = count_ops.count_step("tiny", "tinygan", 4)  # pasting and cropping: one gather per object, as on CuPy
     assert all(fewer[kind] == ops[kind] for kind in ("Generator", "Discriminator")), (fewer, ops)
-    assert type(sum_rows(np.ones((3, 2)))) is np.ndarray  # no counted arrays left behind
+    assert type(column_sums(np.ones((3, 2)))) is np.ndarray  # no counted arrays left behind
     from tinygan import layout
     assert layout._box_corners(np.ones((1, 4, 4, 1)), np.array([[[1, 2, 3, 4]]])) == [[[1, 2]]]  # slices again
 
 
-def test_step_speed_pairs_each_step_with_the_one_timed_next_to_it():
-    sys.path.insert(0, str(BENCH.parent))
-    import step_speed
-    assert step_speed.paired_ratio([2.0, 3.0, 6.0], [1.0, 3.0, 2.0]) == 2.0  # the pairs' ratios 2, 1, 3
-    assert step_speed.paired_ratio([1.0, 9.0], [1.0, 3.0]) == 2.0  # two pairs: the mean of their ratios 1 and 3
+def test_count_ops_prints_its_stamp_before_the_table(offline_data):
+    result = run_script("count_ops.py", "--presets", "tiny", "--batch", "4")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("# command: python bench/count_ops.py --presets tiny --batch 4\n# commit ")
+    assert "total per step" in result.stdout
 
 
 def test_step_speed_tiny_writes_timings_and_spread(tmp_path, offline_data):
     out = tmp_path / "step.json"
-    command = [sys.executable, str(BENCH.parent / "step_speed.py"), "--presets", "tiny", "--no-torch", "--no-check",
-               "--repeats", "2", "--warmup", "0", "--batch", "4", "--threads", "1", "--json", str(out)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    result = run_script("step_speed.py", "--presets", "tiny", "--no-torch", "--no-check", "--repeats", "2",
+                        "--warmup", "0", "--batch", "4", "--threads", "1", "--json", out)
     assert result.returncode == 0, result.stderr[-3000:]
-    run = json.loads(out.read_text())["presets"]["tiny"]
+    record = json.loads(out.read_text())
+    check_stamp(record["stamp"], result.stdout)
+    assert record["stamp"]["threads"] == 1 and record["stamp"]["environment"]["OPENBLAS_NUM_THREADS"] == "1"
+    run = record["presets"]["tiny"]
     assert run["tinygan_ms"] > 0 and run["max_over_min"]["tinygan"] >= 1
     assert "paired_tinygan_over_torch" not in run and "max/min" in result.stdout
 
 
 def test_ab_step_runs_a_copy_of_the_package_beside_the_working_tree(tmp_path, offline_data):
     out = tmp_path / "ab.json"
-    command = [sys.executable, str(BENCH.parent / "ab_step.py"), str(BENCH.parent.parent), "--preset", "tiny",
-               "--batch", "4", "--steps", "2", "--warmup", "1", "--threads", "1", "--layers", "--json", str(out)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    result = run_script("ab_step.py", CHECKOUT, "--preset", "tiny", "--batch", "4", "--steps", "2", "--warmup", "1",
+                        "--threads", "1", "--layers", "--json", out)
     assert result.returncode == 0, result.stderr[-3000:]
     run = json.loads(out.read_text())
+    check_stamp(run["stamp"], result.stdout)
     assert run["base"].startswith("folder ")
     assert len(run["step_s"]["tinygan_base"]) == len(run["step_s"]["tinygan"]) == 2
     assert run["paired_new_over_base"] > 0 and run["layers_ms_per_step"]["Conv2D fwd"]["base_ms"] > 0
-    failed = subprocess.run([sys.executable, str(BENCH.parent / "ab_step.py"), str(tmp_path)],
-                            capture_output=True, text=True)
+    failed = run_script("ab_step.py", tmp_path)
     assert failed.returncode != 0 and "holds no tinygan/ package" in failed.stderr

@@ -45,8 +45,8 @@ def test_fast_layers_match_the_plain_ones(xp, implementation, index, mode):
 
 def test_every_twin_is_exercised(implementation, monkeypatch):
     called = set()
-    for name, function in list(fast._twins.items()):
-        monkeypatch.setitem(fast._twins, name, lambda *a, _n=name, _f=function, **k: called.add(_n) or _f(*a, **k))
+    for name, function in list(fast.registry._twins.items()):
+        monkeypatch.setitem(fast.registry._twins, name, lambda *a, _n=name, _f=function, **k: called.add(_n) or _f(*a, **k))
     for index in range(layer_cases.COUNT):
         layer, x, labels, dy, _ = layer_cases.case(index)
         layer_cases.run(layer, x, dy, labels)
@@ -89,3 +89,15 @@ def test_the_set_is_chosen_by_name(monkeypatch):
     with pytest.raises(ValueError, match="must be one of .*got 'fastest'"):
         fast.use("fastest")
     fast.use(None)
+
+
+def test_layers_use_no_fast_machinery():
+    """tinygan/layers/ shows the plain math: it imports from tinygan.fast only the mark of a replaceable
+    function, and nothing of the host threads or the fused kernels."""
+    from pathlib import Path
+    folder = Path(fast.__file__).resolve().parents[1] / "layers"
+    for path in sorted(folder.glob("*.py")):
+        imports = [line.strip() for line in path.read_text().splitlines() if line.startswith(("from ", "import "))]
+        machinery = [line for line in imports if "threads" in line or "kernels" in line or
+                     (".fast" in line and line != "from ..fast import replaceable")]
+        assert not machinery, f"{path.name}: {machinery}"

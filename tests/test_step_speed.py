@@ -18,7 +18,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
-sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH))  # the scripts import their siblings by name, as `python bench/X.py` lets them
 import parity  # noqa: E402
 import step_speed  # noqa: E402
 import torch_twin  # noqa: E402
@@ -108,6 +108,8 @@ def test_step_speed_smoke(tmp_path, quick_data, with_torch):
     step_speed.run(args, torch if with_torch else None, "ok" if with_torch else "--no-torch")
 
     record = json.loads(out.read_text())
+    assert record["stamp"]["threads"] == 1 and record["stamp"]["machine"]["numpy"] == np.__version__
+    assert (record["stamp"]["machine"]["torch"] is not None) == with_torch
     entry = record["presets"]["tiny"]
     assert entry["batch"] == 32 and entry["recipe"] == "tinygan"
     assert entry["tinygan_ms"] > 0 and entry["data_ms"] > 0

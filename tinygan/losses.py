@@ -10,13 +10,6 @@ def _check(logits, targets, name):
         raise ValueError(f"{name}: expected logits of shape (N, K), got {tuple(logits.shape)}")
 
 
-def softmax(logits):
-    """Row-wise softmax of (N, K) logits, shifted by the row maximum for stability."""
-    xp = get_xp()
-    e = xp.exp(logits - logits.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def softmax_cross_entropy(logits, targets):
     """Categorical cross-entropy of softmax(logits) against soft targets, as Keras:
     ``loss = mean_n( -sum_k t[n, k] * log p[n, k] )``. Targets need not sum to 1 (the

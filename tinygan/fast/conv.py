@@ -23,7 +23,8 @@ import numpy as np
 
 from ..backend import backend_name, get_xp
 from ..threads import run_parts, sum_parts
-from . import kernels, on_host_rows, twin
+from . import kernels
+from .registry import on_host_rows, twin
 from .rows import channel_rows, channel_sums, tile_channels
 
 # A strided conv's input gradient on the host goes by phases (_input_grad_by_phases) when its

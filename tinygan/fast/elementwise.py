@@ -8,7 +8,8 @@ in the device set the same code runs as one part and each fused kernel is one CU
 from .. import threads
 from ..backend import get_xp
 from ..threads import run_parts, sum_parts
-from . import kernels, on_host_rows, twin
+from . import kernels
+from .registry import on_host_rows, twin
 from .rows import channel_rows, fold_channels, tile_channels
 
 
@@ -118,8 +119,8 @@ def matmul(a, b):
 
 @twin
 def column_sums(a):
-    """Column sums (C,) of a (M, C), as a product with a vector of ones (:func:`kernels.sum_rows`)."""
-    return kernels.sum_rows(a)
+    """Column sums (C,) of a (M, C), as a product with a vector of ones (:func:`kernels.column_sums`)."""
+    return kernels.column_sums(a)
 
 
 @twin

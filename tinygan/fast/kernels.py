@@ -17,7 +17,7 @@ _ones = {}  # (length, dtype, backend) -> a vector of ones, made once
 CHUNK_ELEMENTS = 1 << 18  # values per chunk of a product summed on the host (1 MB of float32)
 
 
-def sum_rows(matrix):
+def column_sums(matrix):
     """Column sums of a 2-D array (M, C), as a product with a vector of ones (kept between
     calls): for a tall, narrow array this BLAS call is about ten times faster than
     ``matrix.sum(axis=0)``."""

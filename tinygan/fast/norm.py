@@ -11,13 +11,14 @@ momentum, running mean and variance, training mode and processes). The plain ver
 """
 from ..backend import get_xp
 from ..threads import run_parts, sum_parts
-from . import kernels, on_host_rows, twin
-from .kernels import sum_rows
+from . import kernels
+from .registry import on_host_rows, twin
+from .kernels import column_sums
 from .rows import channel_rows, fold_channels, tile_channels
 
 
 def _channel_sums(norm, work, rows):
-    """Per-channel sums (C,): ``work(r0, r1)`` returns a tuple of wide-row sums (:func:`sum_rows`)
+    """Per-channel sums (C,): ``work(r0, r1)`` returns a tuple of wide-row sums (:func:`column_sums`)
     of rows r0:r1; it runs in parts on the host threads, and the parts' sums are added in order."""
     return [fold_channels(sums, norm.channels) for sums in sum_parts(work, rows.shape[0], rows.size)]
 
@@ -29,7 +30,7 @@ def centre(norm, x):
     rows = channel_rows(x, norm.channels)
     centred = xp.empty_like(rows)
     if norm.training:
-        sums, count = norm.over_processes(_channel_sums(norm, lambda r0, r1: (sum_rows(rows[r0:r1]),), rows),
+        sums, count = norm.over_processes(_channel_sums(norm, lambda r0, r1: (column_sums(rows[r0:r1]),), rows),
                                           rows.size // norm.channels)
         mean = sums[0] / count
         mean_row = tile_channels(mean, rows)
@@ -71,7 +72,7 @@ def batch_norm_backward(dy, cache, gamma, need_param_grads=True):
     rows = dy.reshape(centred.shape)
     sums = None
     if need_param_grads or training:
-        sums = _channel_sums(norm, lambda r0, r1: (sum_rows(rows[r0:r1]),
+        sums = _channel_sums(norm, lambda r0, r1: (column_sums(rows[r0:r1]),
                                                    kernels.product_sums(rows[r0:r1], centred[r0:r1])), rows)
     dgamma, dbeta = (sums[1] * inv_std, sums[0]) if need_param_grads else (None, None)  # sum(dy * x_hat), sum(dy)
     return input_grad(dy, cache, gamma, sums), dgamma, dbeta

@@ -11,8 +11,8 @@ import functools
 
 from ..backend import get_xp
 from ..threads import sum_parts
-from . import on_host_rows
-from .kernels import sum_rows
+from .registry import on_host_rows
+from .kernels import column_sums
 
 ROW_VALUES = 8192  # about how many values a host row of channel_rows holds at most
 
@@ -43,9 +43,9 @@ def tile_channels(vector, rows):
 def channel_sums(rows, channels):
     """Per-channel sums (C,) of wide ``rows`` from :func:`channel_rows`, the rows split over the
     host threads (partial sums added in part order)."""
-    return fold_channels(sum_parts(lambda r0, r1: sum_rows(rows[r0:r1]), rows.shape[0], rows.size), channels)
+    return fold_channels(sum_parts(lambda r0, r1: column_sums(rows[r0:r1]), rows.shape[0], rows.size), channels)
 
 
 def fold_channels(row_sums, channels):
-    """Per-channel sums (C,) of a wide row's sums (W * C,) from :func:`sum_rows`."""
+    """Per-channel sums (C,) of a wide row's sums (W * C,) from :func:`column_sums`."""
     return row_sums.reshape(-1, channels).sum(axis=0) if row_sums.shape[0] > channels else row_sums

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..backend import get_xp
 from ..threads import run_parts
-from . import on_host_rows, twin
+from .registry import on_host_rows, twin
 from .conv import Padded, block_budget, blocked_backward, blocked_forward, conv2d_backward, conv2d_forward, pad_nhwc
 from .elementwise import upsample_backward, upsample_forward
 

@@ -36,7 +36,7 @@ def fill_zeros(flat):
 class Layer:
     """Base class: parameter bookkeeping, train/eval mode and input checks."""
 
-    takes_labels = False  # True for layers whose forward is forward(x, labels)
+    second_input = False  # True for layers whose forward is forward(x, second): class labels or a layout map
 
     def __init__(self, name=None):
         self.name = name or type(self).__name__
@@ -163,8 +163,8 @@ class Layer:
 class Sequential(Layer):
     """Layers applied in order. The cache is the list of the layers' caches.
     Repeated layer names get a suffix ('Conv2D', 'Conv2D_1', ...) so paths stay unique.
-    ``forward(x, labels)`` also hands ``labels`` to the layers whose ``takes_labels`` is set
-    (class-conditional layers, :mod:`.conditional`)."""
+    ``forward(x, second)`` also hands ``second`` to the layers whose ``second_input`` is set
+    (class-conditional layers, :mod:`.conditional`, take labels; JoinChannels a layout map)."""
 
     def __init__(self, layers, name="Sequential"):
         super().__init__(name)
@@ -179,10 +179,10 @@ class Sequential(Layer):
     def children(self):
         return {layer.name: layer for layer in self.layers}
 
-    def forward(self, x, labels=None):
+    def forward(self, x, second=None):
         caches = []
         for layer in self.layers:
-            x, cache = layer.forward(x, labels) if layer.takes_labels else layer.forward(x)
+            x, cache = layer.forward(x, second) if layer.second_input else layer.forward(x)
             caches.append(cache)
         return x, caches
 

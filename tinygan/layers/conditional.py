@@ -2,7 +2,7 @@
 term and class-conditional batch normalisation.
 
 Both take ``labels`` (N,) int besides their input; a :class:`Sequential` passes its
-``labels`` to every layer whose ``takes_labels`` is True.
+``labels`` to every layer whose ``second_input`` is True.
 """
 import numpy as np
 
@@ -30,7 +30,7 @@ class ClassProjection(Layer):
 
     h: (N, F), labels: (N,) int -> s: (N, 1); embed: (n_classes, F).
     """
-    takes_labels = True
+    second_input = True
 
     def __init__(self, n_classes, features, rng=None, dtype=np.float32, name=None):
         super().__init__(name)
@@ -84,7 +84,7 @@ class ConditionalBatchNorm(Layer):
     x: (N, C) or (N, H, W, C), labels: (N,) int -> y: same shape as x;
     gamma, beta: (n_classes, C), initialised to 1 and 0.
     """
-    takes_labels = True
+    second_input = True
 
     def __init__(self, channels, n_classes, momentum=0.99, eps=1e-3, dtype=np.float32, name=None):
         super().__init__(name)

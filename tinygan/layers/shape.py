@@ -71,7 +71,7 @@ class JoinChannels(Layer):
     backward returns the gradient of x only. A Sequential hands it its second input, as it
     hands labels to class-conditional layers."""
 
-    takes_labels = True
+    second_input = True
 
     def __init__(self, channels, name=None):
         super().__init__(name)
