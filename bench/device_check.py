@@ -34,12 +34,6 @@ from pathlib import Path
 
 import numpy as np
 
-try:
-    from cupy import ReductionKernel
-except ImportError as err:
-    sys.exit(f"bench/device_check.py needs CuPy ({err}); bash bench/device_check.sh runs it in a venv with CuPy "
-             "and NVRTC")
-
 import device_check_cupy as cuda
 import device_check_host as host
 import tinygan
@@ -69,6 +63,8 @@ def stand_ins(kernel, dtype):
     Python scalars, raw arrays (4, 6, 6, 8); 'contiguous': the other arrays (64, 8); 'broadcast':
     the first T input and the outputs (64, 8), the other T inputs (8,). Reductions: column sums,
     per-sample sums and, with one input, the shapes of CuPy's CUB kernels and a short whole sum."""
+    from cupy import ReductionKernel
+
     def array(p, shape):
         return np.zeros(shape, dtype if p.dtype is None else p.dtype)
 
@@ -276,7 +272,11 @@ def main():
     parser.add_argument("--data-dir", default=os.environ.get("TINYGAN_DATA"),
                         help="MNIST folder (default $TINYGAN_DATA, else the cache; synthetic digits if none)")
     args = parser.parse_args()
-    cupy = cuda.offline(args.arch)
+    try:
+        cupy = cuda.offline(args.arch)
+    except ImportError as err:
+        sys.exit(f"bench/device_check.py needs CuPy ({err}); bash bench/device_check.sh runs it in a venv with CuPy "
+                 "and NVRTC")
     from cupy.cuda import nvrtc
     print(f"cupy {cupy.__version__}, NVRTC {'.'.join(map(str, nvrtc.getVersion()))}, sm_{args.arch}, numpy "
           f"{np.__version__}")
