@@ -7,6 +7,8 @@ computes the same formula in a few in-place NumPy operations into the caller's o
 tests compare both against the layers' plain definitions in float64. Arguments broadcast as
 in NumPy: a per-feature vector against (rows, features).
 """
+import contextlib
+
 import numpy
 
 from ..backend import backend_name, get_xp
@@ -70,8 +72,30 @@ _REDUCTIONS = {  # sums of a mapped value over the axis given at the call (colum
 CUDA_KERNELS = tuple(sorted([*_SOURCES, *_REDUCTIONS, "im2col", "l2_norm"]))  # every custom CuPy kernel
 
 
+_host_launch = {"wrap": None}  # set by host_launches
+
+
+@contextlib.contextmanager
+def host_launches(wrap):
+    """Within this block every kernel function takes its CUDA path on NumPy too, calling
+    ``wrap(kernel)`` in place of each kernel (the stand-in takes the kernel's arguments, NumPy
+    arrays, and returns what the kernel would): how bench/device_check.py replays every launch as
+    CuPy makes it and runs the kernel's body on the host, without a GPU."""
+    _host_launch["wrap"] = wrap
+    try:
+        yield
+    finally:
+        _host_launch["wrap"] = None
+
+
+def _launches_kernels():
+    """True where the kernel functions launch CUDA kernels: on CuPy, and inside :func:`host_launches`."""
+    return backend_name() != "numpy" or _host_launch["wrap"] is not None
+
+
 def cuda_kernel(name):
-    """The CuPy kernel called ``name`` (one of :data:`CUDA_KERNELS`), compiled at its first use."""
+    """The CuPy kernel called ``name`` (one of :data:`CUDA_KERNELS`), compiled at its first use
+    (inside :func:`host_launches`, its stand-in)."""
     if name not in _CUDA:
         import cupy
         if name == "im2col":
@@ -84,12 +108,13 @@ def cuda_kernel(name):
         else:
             inputs, outputs, body = _SOURCES[name]
             _CUDA[name] = cupy.ElementwiseKernel(inputs, outputs, body, f"tinygan_{name}")
-    return _CUDA[name]
+    wrap = _host_launch["wrap"]
+    return _CUDA[name] if wrap is None else wrap(_CUDA[name])
 
 
 def prelu(x, alpha, out):
     """out = x where x > 0, alpha * x elsewhere; returns out."""
-    if backend_name() != "numpy":
+    if _launches_kernels():
         return cuda_kernel("prelu")(x, alpha, out)
     if (alpha <= 1).all():  # then x > 0 exactly where x >= alpha * x: one max
         numpy.multiply(x, alpha, out=out)
@@ -103,7 +128,7 @@ def prelu(x, alpha, out):
 def prelu_backward(dy, x, alpha, dx, slope_grad=True):
     """dx = dy where x > 0, alpha * dy elsewhere (written into ``dx``) for rows (M, W); returns
     the column sums (W,) of dy * min(x, 0), the slopes' gradient (None without ``slope_grad``)."""
-    if backend_name() != "numpy":
+    if _launches_kernels():
         cuda_kernel("prelu_input_grad")(dy, x, alpha, dx)
         return cuda_kernel("prelu_slope_sums")(dy, x, axis=0) if slope_grad else None
     numpy.greater(x, 0, out=dx)  # 1 where x > 0, else 0; arithmetic, not a mask (masks are slow)
@@ -120,14 +145,14 @@ def prelu_backward(dy, x, alpha, dx, slope_grad=True):
 
 def square_sums(rows):
     """Column sums of rows * rows: (M, W) -> (W,)."""
-    if backend_name() != "numpy":
+    if _launches_kernels():
         return cuda_kernel("square_sums")(rows, axis=0)
     return _chunked_product_sums(lambda r0, r1: (rows[r0:r1], rows[r0:r1]), rows.shape)
 
 
 def product_sums(a, b):
     """Column sums of a * b: (M, W), (M, W) -> (W,)."""
-    if backend_name() != "numpy":
+    if _launches_kernels():
         return cuda_kernel("product_sums")(a, b, axis=0)
     return _chunked_product_sums(lambda r0, r1: (a[r0:r1], b[r0:r1]), a.shape)
 
@@ -136,7 +161,7 @@ def sample_product_sums(a, b, out):
     """Each sample's sums of a * b over its rows: (N, R, W), (N, R, W) -> ``out`` (N, W), returned.
     On the host ``numpy.einsum`` (no product array); on CuPy the product_sums reduction over axis 1
     (CuPy's einsum takes no ``out``)."""
-    if backend_name() != "numpy":
+    if _launches_kernels():
         out[...] = cuda_kernel("product_sums")(a, b, axis=1)
         return out
     return numpy.einsum("nrw,nrw->nw", a, b, out=out)
@@ -159,7 +184,7 @@ def _chunked_product_sums(factors, shape):
 def batch_norm_statistics(square_sums, mean, count, eps, momentum, running_mean, running_var):
     """A batch's (C,) statistics: returns inv_std = 1 / sqrt(var + eps) with var =
     square_sums / count, and moves the running mean and variance towards mean and var in place."""
-    if backend_name() != "numpy":
+    if _launches_kernels():
         inv_std = get_xp().empty_like(mean)
         cuda_kernel("batch_norm_statistics")(square_sums, mean, count, eps, momentum, inv_std, running_mean, running_var)
         return inv_std
@@ -173,7 +198,7 @@ def batch_norm_statistics(square_sums, mean, count, eps, momentum, running_mean,
 
 def scale_shift(x, scale, shift, y):
     """y = x * scale + shift, written into ``y`` (a BatchNorm's output from x - mean)."""
-    if backend_name() != "numpy":
+    if _launches_kernels():
         return cuda_kernel("scale_shift")(x, scale, shift, y)
     numpy.multiply(x, scale, out=y)
     y += shift
@@ -185,7 +210,7 @@ def batch_norm_coefficients(gamma, inv_std, sum_dy, sum_dy_centred, count):
     x_hat = centred * inv_std): scale = gamma * inv_std, centred_coef = scale * inv_std**2 *
     sum(dy * centred) / count (that is, scale * sum(dy * x_hat) / count per unit of x_hat),
     shift = scale * sum(dy) / count."""
-    if backend_name() != "numpy":
+    if _launches_kernels():
         return cuda_kernel("batch_norm_coefficients")(gamma, inv_std, sum_dy, sum_dy_centred, count)
     scale = gamma * inv_std
     return scale, scale * inv_std * inv_std * sum_dy_centred / count, scale * sum_dy / count
@@ -193,7 +218,7 @@ def batch_norm_coefficients(gamma, inv_std, sum_dy, sum_dy_centred, count):
 
 def batch_norm_input_grad(dy, centred, scale, centred_coef, shift, dx):
     """dx = dy * scale - centred * centred_coef - shift, written into ``dx``."""
-    if backend_name() != "numpy":
+    if _launches_kernels():
         return cuda_kernel("batch_norm_input_grad")(dy, centred, scale, centred_coef, shift, dx)
     numpy.multiply(dy, scale, out=dx)
     dx -= centred * centred_coef
@@ -203,14 +228,14 @@ def batch_norm_input_grad(dy, centred, scale, centred_coef, shift, dx):
 
 def l2_norm(v):
     """The Euclidean norm of a vector, as a 0-d array (on the device: no read to the host)."""
-    if backend_name() != "numpy":
+    if _launches_kernels():
         return cuda_kernel("l2_norm")(v)
     return numpy.sqrt(numpy.dot(v, v))
 
 
 def unit(v, norm, eps):
     """v / (norm + eps): a vector scaled to length about 1."""
-    if backend_name() != "numpy":
+    if _launches_kernels():
         return cuda_kernel("unit")(v, norm, eps)
     return v / (norm + eps)
 
@@ -218,7 +243,7 @@ def unit(v, norm, eps):
 def spectral_grad(g, v, u, inner, sigma, out):
     """(g - inner * v u^T) / sigma for g (fan_in, fan_out), v (fan_in, 1), u (1, fan_out),
     written into ``out``: the gradient of the raw weight from that of the spectrally normalised one."""
-    if backend_name() != "numpy":
+    if _launches_kernels():
         return cuda_kernel("spectral_grad")(g, v, u, inner, sigma, out)
     numpy.multiply(g, 1 / sigma, out=out)
     out -= (inner / sigma * v) * u
@@ -228,7 +253,7 @@ def spectral_grad(g, v, u, inner, sigma, out):
 def adam(param, grad, m, v, beta1, beta2, step_size, eps):
     """One Adam update of ``param``, ``m`` and ``v`` in place: m = beta1 m + (1 - beta1) g,
     v = beta2 v + (1 - beta2) g^2, param -= step_size m / (sqrt(v) + eps)."""
-    if backend_name() != "numpy":
+    if _launches_kernels():
         return cuda_kernel("adam")(grad, beta1, beta2, step_size, eps, param, m, v)
     m *= beta1
     m += (1 - beta1) * grad
@@ -248,7 +273,7 @@ def im2col(x, pads, dilation, block, kernel, stride, out_w, cols):
     cols (n1 - n0, h1 - h0, out_w, k, k, C)[b, r, c, i, j, :] = padded[n0 + b, (h0 + r) * stride + i,
     c * stride + j, :] for block = (n0, n1, h0, h1). Written into ``cols``; returns it."""
     n0, n1, h0, h1 = block
-    if backend_name() != "numpy":
+    if _launches_kernels():
         height, width, channels = x.shape[1:]
         part = get_xp().ascontiguousarray(x[n0:n1])  # the kernel indexes it as C-contiguous
         return cuda_kernel("im2col")(part, height, width, channels, out_w, h0, h1 - h0, kernel, stride, dilation,
