@@ -5,7 +5,7 @@ import os
 from ..backend import backend_name
 
 SETS = ("plain", "host", "device")
-_state = {"set": None}
+_state = {"set": None, "chosen": False}  # set: the chosen set's name, None for the backend's own
 _twins = {}  # the name of a plain function -> its fast twin (filled as the twins' modules are imported)
 
 
@@ -14,16 +14,19 @@ def use(name=None):
     name = name or os.environ.get("TINYGAN_KERNELS") or None
     if name is not None and name not in SETS:
         raise ValueError(f"TINYGAN_KERNELS / fast.use: the implementation set must be one of {SETS}, got {name!r}")
-    _state["set"] = name
+    _state["set"], _state["chosen"] = name, True
     return active()
 
 
 def active():
-    """The implementation set in use: the chosen one, else 'host' on NumPy and 'device' on CuPy."""
-    if _state["set"] is None and os.environ.get("TINYGAN_KERNELS"):
+    """The implementation set in use: the chosen one (TINYGAN_KERNELS is read at the first call unless
+    :func:`use` came first), else 'host' on NumPy and 'device' on CuPy."""
+    if not _state["chosen"]:
         use()
-    chosen = _state["set"] or ("host" if backend_name() == "numpy" else "device")
-    if chosen == "host" and backend_name() != "numpy":
+    chosen, on_numpy = _state["set"], backend_name() == "numpy"
+    if chosen is None:
+        return "host" if on_numpy else "device"
+    if chosen == "host" and not on_numpy:
         raise ValueError("the 'host' implementation set runs on NumPy only; use 'device' or 'plain' on CuPy")
     return chosen
 
