@@ -16,7 +16,26 @@ The set is ``TINYGAN_KERNELS`` (plain, host or device) or :func:`use`; by defaul
 NumPy and ``device`` on CuPy. A twin takes the plain function's arguments and returns what it
 returns, but its cache is its own: a forward's cache goes back only to the same set's backward.
 """
-from .registry import SETS, active, on_host_rows, replaceable, twin, twin_names, use
-from . import conv, elementwise, norm, upsample_conv  # noqa: E402,F401  (importing them registers their twins)
 
-__all__ = ["SETS", "active", "on_host_rows", "replaceable", "twin", "twin_names", "use"]
+from . import conv, elementwise, norm, upsample_conv
+from .registry import register, replaceable, twin_names
+from .sets import SETS, active, on_host_rows, use
+
+TWINS = {twin.__name__: twin for twin in (  # each beside the plain function of the same name in:
+    conv.conv2d_forward, conv.conv2d_backward, conv.add_bias, conv.bias_grad,            # layers/conv.py
+    upsample_conv.upsample_conv2d_forward, upsample_conv.upsample_conv2d_backward,        # layers/upsampled_conv.py
+    elementwise.upsample_forward, elementwise.upsample_backward,                          # layers/shape.py
+    norm.batch_norm_forward, norm.batch_norm_backward,                                    # layers/norm.py
+    norm.conditional_batch_norm_forward, norm.conditional_batch_norm_backward,            # layers/conditional.py
+    elementwise.prelu_forward, elementwise.prelu_backward,                                # layers/activations.py
+    elementwise.sigmoid_forward, elementwise.sigmoid_backward,
+    elementwise.matmul,                                                                   # layers/dense.py
+    elementwise.column_sums, elementwise.fill_zeros,                                      # layers/base.py
+    elementwise.l2_norm, elementwise.normalise, elementwise.scale_weight,                 # layers/spectral.py
+    elementwise.spectral_weight_grad,
+    elementwise.adam_update,                                                              # optim.py
+    elementwise.moving_average,                                                           # ema.py
+)}
+register(TWINS)
+
+__all__ = ["SETS", "TWINS", "active", "on_host_rows", "replaceable", "twin_names", "use"]

@@ -24,7 +24,7 @@ import numpy as np
 from ..backend import backend_name, get_xp
 from ..threads import run_parts, sum_parts
 from . import kernels
-from .registry import on_host_rows, twin
+from .sets import on_host_rows
 from .rows import channel_rows, channel_sums, tile_channels
 
 # A strided conv's input gradient on the host goes by phases (_input_grad_by_phases) when its
@@ -348,7 +348,6 @@ def block_budget(w):
     return max(BLOCK_BYTES[backend_name()], 4 * w.nbytes)
 
 
-@twin
 def conv2d_forward(x, w, stride, pads):
     """x (N, H, W, C) padded by pads = (top, bottom, left, right), convolved with w (k, k, C, F) ->
     y (N, Ho, Wo, F), no bias; and the cache of :func:`conv2d_backward` (the padded source)."""
@@ -356,13 +355,11 @@ def conv2d_forward(x, w, stride, pads):
     return blocked_forward(source, w, stride, block_budget(w)), source
 
 
-@twin
 def conv2d_backward(dy, cache, w, stride, pads, need_dx=True, need_dw=True):
     """dy (N, Ho, Wo, F) -> (dx (N, H, W, C), dw (k, k, C, F)), each None when not needed."""
     return blocked_backward(dy, cache, w, stride, pads, block_budget(w), need_dx, need_dw)
 
 
-@twin
 def add_bias(y, b):
     """y (N, ..., F) plus the bias b (F,), in place (rows split over the host threads); returns y."""
     xp, rows = get_xp(), channel_rows(y, b.shape[0])
@@ -371,7 +368,6 @@ def add_bias(y, b):
     return y
 
 
-@twin
 def bias_grad(dy):
     """The bias gradient (F,): dy (N, ..., F) summed over all but its last axis."""
     return channel_sums(channel_rows(dy, dy.shape[-1]), dy.shape[-1])

@@ -9,11 +9,10 @@ from .. import threads
 from ..backend import get_xp
 from ..threads import run_parts, sum_parts
 from . import kernels
-from .registry import on_host_rows, twin
+from .sets import on_host_rows
 from .rows import channel_rows, fold_channels, tile_channels
 
 
-@twin
 def upsample_forward(x, factor):
     """x (N, H, W, C) -> (N, factor * H, factor * W, C), each pixel repeated factor x factor times."""
     n, h, w, c = x.shape
@@ -25,7 +24,6 @@ def upsample_forward(x, factor):
     return y.reshape(n, h * factor, w * factor, c)
 
 
-@twin
 def upsample_backward(dy, factor):
     """dy (N, fH, fW, C) -> dx (N, H, W, C): each factor x factor block summed."""
     n, hf, wf, c = dy.shape
@@ -53,7 +51,6 @@ def _per_channel(x, alpha):
     return rows, tile_channels(alpha.reshape(-1), rows)
 
 
-@twin
 def prelu_forward(x, alpha):
     """y = x where x > 0, alpha * x elsewhere, for one slope per channel; returns (y, x)."""
     per_channel = _per_channel(x, alpha)
@@ -65,7 +62,6 @@ def prelu_forward(x, alpha):
     return y.reshape(x.shape), x
 
 
-@twin
 def prelu_backward(dy, x, alpha, need_dalpha=True):
     """(dx, dalpha of alpha's shape or None), for one slope per channel."""
     per_channel = _per_channel(x, alpha)
@@ -82,7 +78,6 @@ def prelu_backward(dy, x, alpha, need_dalpha=True):
     return dx.reshape(x.shape), dalpha
 
 
-@twin
 def sigmoid_forward(x):
     """y = (1 + tanh(x / 2)) / 2, in place on the host threads."""
     xp, rows = get_xp(), x.reshape(x.shape[0], -1)
@@ -97,7 +92,6 @@ def sigmoid_forward(x):
     return y.reshape(x.shape)
 
 
-@twin
 def sigmoid_backward(dy, y):
     """dx = dy * y * (1 - y)."""
     rows = y.reshape(y.shape[0], -1)
@@ -111,31 +105,26 @@ def sigmoid_backward(dy, y):
     return dx.reshape(dy.shape)
 
 
-@twin
 def matmul(a, b):
     """a (M, K) @ b (K, N), split over the host threads (:func:`tinygan.threads.matmul`)."""
     return threads.matmul(a, b)
 
 
-@twin
 def column_sums(a):
     """Column sums (C,) of a (M, C), as a product with a vector of ones (:func:`kernels.column_sums`)."""
     return kernels.column_sums(a)
 
 
-@twin
 def l2_norm(v):
     """|v| as a 0-d array (one reduction kernel on CuPy: no read to the host)."""
     return kernels.l2_norm(v)
 
 
-@twin
 def normalise(v, eps):
     """v / (|v| + eps)."""
     return kernels.unit(v, kernels.l2_norm(v), eps)
 
 
-@twin
 def scale_weight(matrix, sigma):
     """matrix / sigma, by rows on the host threads."""
     out = get_xp().empty_like(matrix)
@@ -143,7 +132,6 @@ def scale_weight(matrix, sigma):
     return out
 
 
-@twin
 def spectral_weight_grad(grad, v, u, inner, sigma):
     """(grad - inner * v u^T) / sigma for grad (fan_in, fan_out), v (fan_in,), u (fan_out,), one fused
     kernel by rows on the host threads."""
@@ -153,14 +141,12 @@ def spectral_weight_grad(grad, v, u, inner, sigma):
     return out
 
 
-@twin
 def adam_update(param, grad, m, v, beta1, beta2, step_size, eps):
     """One Adam update of the flat buffers ``param``, ``m``, ``v`` in place (one kernel per part)."""
     run_parts(lambda i0, i1: kernels.adam(param[i0:i1], grad[i0:i1], m[i0:i1], v[i0:i1], beta1, beta2, step_size,
                                           eps), param.shape[0], param.size)
 
 
-@twin
 def moving_average(averaged, weights, decay):
     """averaged = decay * averaged + (1 - decay) * weights, in place, by parts of the flat buffers."""
     def part(i0, i1):
@@ -169,7 +155,6 @@ def moving_average(averaged, weights, decay):
     run_parts(part, averaged.shape[0], 2 * averaged.size)
 
 
-@twin
 def fill_zeros(flat):
     """Set a flat buffer to zero, by parts."""
     run_parts(lambda i0, i1: flat[i0:i1].fill(0), flat.shape[0], flat.size)

@@ -12,7 +12,7 @@ momentum, running mean and variance, training mode and processes). The plain ver
 from ..backend import get_xp
 from ..threads import run_parts, sum_parts
 from . import kernels
-from .registry import on_host_rows, twin
+from .sets import on_host_rows
 from .kernels import column_sums
 from .rows import channel_rows, fold_channels, tile_channels
 
@@ -48,7 +48,6 @@ def centre(norm, x):
     return centred, (centred, inv_std, norm.training, norm)
 
 
-@twin
 def batch_norm_forward(x, gamma, beta, norm):
     """x (N, C) or (N, H, W, C) -> y = x_hat * gamma + beta (x_hat alone when gamma is None), cache."""
     xp = get_xp()
@@ -65,7 +64,6 @@ def batch_norm_forward(x, gamma, beta, norm):
     return y.reshape(x.shape), cache
 
 
-@twin
 def batch_norm_backward(dy, cache, gamma, need_param_grads=True):
     """dy -> (dx, dgamma, dbeta); the parameter gradients are None unless asked for."""
     centred, inv_std, training, norm = cache
@@ -108,7 +106,6 @@ def input_grad(dy, cache, gamma, sums, sample_scale=None):
     return dx.reshape(dy.shape)
 
 
-@twin
 def conditional_batch_norm_forward(x, hot, gamma, beta, norm):
     """y = x_hat * gamma[label] + beta[label] with hot (N, n_classes) the labels one-hot and
     gamma, beta (n_classes, C); x_hat from ``norm`` (a BatchNorm without affine). Returns y, cache."""
@@ -123,7 +120,6 @@ def conditional_batch_norm_forward(x, hot, gamma, beta, norm):
     return y.reshape(x.shape), (norm_cache, rows, hot, scale_rows)
 
 
-@twin
 def conditional_batch_norm_backward(dy, cache, need_param_grads=True):
     """dy -> (dx, dgamma, dbeta). The norm's input gradient comes straight from dy: the gradient of
     x_hat, dy times each sample's scale, is never made, and its channel sums come from the

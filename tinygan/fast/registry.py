@@ -1,47 +1,17 @@
-"""The registry of fast twins and the choice of implementation set (see :mod:`tinygan.fast`)."""
+"""The fast twins by the name of the plain function they replace, and the mark that calls them."""
 import functools
-import os
 
-from ..backend import backend_name
+from .sets import active
 
-SETS = ("plain", "host", "device")
-_state = {"set": None, "chosen": False}  # set: the chosen set's name, None for the backend's own
-_twins = {}  # the name of a plain function -> its fast twin (filled as the twins' modules are imported)
+_twins = {}  # the name of a plain function -> its fast twin (filled by tinygan.fast's TWINS)
 
 
-def use(name=None):
-    """Choose the implementation set (None: ``TINYGAN_KERNELS``, else the backend's own); returns it."""
-    name = name or os.environ.get("TINYGAN_KERNELS") or None
-    if name is not None and name not in SETS:
-        raise ValueError(f"TINYGAN_KERNELS / fast.use: the implementation set must be one of {SETS}, got {name!r}")
-    _state["set"], _state["chosen"] = name, True
-    return active()
-
-
-def active():
-    """The implementation set in use: the chosen one (TINYGAN_KERNELS is read at the first call unless
-    :func:`use` came first), else 'host' on NumPy and 'device' on CuPy."""
-    if not _state["chosen"]:
-        use()
-    chosen, on_numpy = _state["set"], backend_name() == "numpy"
-    if chosen is None:
-        return "host" if on_numpy else "device"
-    if chosen == "host" and not on_numpy:
-        raise ValueError("the 'host' implementation set runs on NumPy only; use 'device' or 'plain' on CuPy")
-    return chosen
-
-
-def on_host_rows():
-    """True where the host set runs: per-channel work on wide rows, work split over host threads."""
-    return active() == "host"
-
-
-def twin(function):
-    """Register ``function`` as the fast twin of the plain function of the same name."""
-    if function.__name__ in _twins:
-        raise ValueError(f"fast: {function.__name__} has a twin already")
-    _twins[function.__name__] = function
-    return function
+def register(twins):
+    """Add ``twins`` (the name of a plain function -> its twin, a function of the same arguments)."""
+    taken = sorted(set(twins) & set(_twins))
+    if taken:
+        raise ValueError(f"fast: {', '.join(taken)} have twins already")
+    _twins.update(twins)
 
 
 def replaceable(plain):

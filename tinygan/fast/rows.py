@@ -11,7 +11,7 @@ import functools
 
 from ..backend import get_xp
 from ..threads import sum_parts
-from .registry import on_host_rows
+from .sets import on_host_rows
 from .kernels import column_sums
 
 ROW_VALUES = 8192  # about how many values a host row of channel_rows holds at most

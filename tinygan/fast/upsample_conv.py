@@ -15,7 +15,7 @@ import numpy as np
 
 from ..backend import get_xp
 from ..threads import run_parts
-from .registry import on_host_rows, twin
+from .sets import on_host_rows
 from .conv import Padded, block_budget, blocked_backward, blocked_forward, conv2d_backward, conv2d_forward, pad_nhwc
 from .elementwise import upsample_backward, upsample_forward
 
@@ -26,7 +26,6 @@ PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))
 SAME = (1, 1, 1, 1)  # the padding of a 3x3 'same' conv at stride 1
 
 
-@twin
 def upsample_conv2d_forward(x, w):
     """x (N, H, W, C), w (3, 3, C, F) -> y (N, 2H, 2W, F) (no bias) and the backward's cache."""
     if not on_host_rows():
@@ -41,7 +40,6 @@ def upsample_conv2d_forward(x, w):
     return y.reshape(n, 2 * h, 2 * width, w.shape[3]), ("phases", (x_pad, kernels))
 
 
-@twin
 def upsample_conv2d_backward(dy, cache, w, need_dx=True, need_dw=True):
     """dy (N, 2H, 2W, F) -> (dx (N, H, W, C), dw (3, 3, C, F)), each None when not needed."""
     how, cache = cache
