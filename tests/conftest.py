@@ -59,7 +59,7 @@ def use_test_mnist(monkeypatch):
 @pytest.fixture
 def offline_data(tmp_path, monkeypatch):
     """Real MNIST when the tests have it, else the synthetic fallback; a fresh cache folder
-    (and so no judge) in tmp_path; never the network."""
+    (and so no judge but the shipped one) in tmp_path; never the network."""
     use_test_mnist(monkeypatch)
     monkeypatch.setenv("TINYGAN_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
@@ -67,9 +67,10 @@ def offline_data(tmp_path, monkeypatch):
 
 
 def run_train(out, *flags, log=lambda message: None):
-    """``python -m tinygan.train`` on the tiny preset, batch 4, into ``out``; returns the exit status."""
+    """``python -m tinygan.train`` on the tiny preset, batch 4, into ``out``; returns the exit status.
+    No evaluations unless ``flags`` ask for them (--eval-every N)."""
     args = train.parse_args(["--preset", "tiny", "--batch-size", "4", "--out", str(out), "--log-every", "2",
-                             "--sample-every", "3", "--checkpoint-every", "3", *flags])
+                             "--sample-every", "3", "--checkpoint-every", "3", "--eval-every", "0", *flags])
     return train.run(args, log=log)
 
 

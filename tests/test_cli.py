@@ -99,8 +99,8 @@ def test_garbage_checkpoint(tmp_path, command, flags):
     assert status == 2 and f"{checkpoint}: not a readable .npz checkpoint" in error_line(output)
 
 
-def test_judge_without_a_trained_judge_names_the_command(tmp_path):
-    status, output = run_command(tmp_path, "judge")
+def test_judge_on_a_missing_judge_names_the_command(tmp_path):
+    status, output = run_command(tmp_path, "judge", "--path", str(tmp_path / "missing.npz"))
     line = error_line(output)
     assert status == 2 and "no trained judge at" in line and "python -m tinygan.judge --train" in line
 

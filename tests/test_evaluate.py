@@ -91,18 +91,19 @@ def test_blank_canvases_score_near_chance(quick_judge):
     assert measured["all_correct"]["value"] < 0.01
 
 
-@requires_mnist
 @pytest.mark.parametrize("recipe", RECIPE_NAMES)
-def test_evaluate_command_end_to_end(tmp_path, quick_judge, capsys, recipe):
+def test_evaluate_command_end_to_end(tmp_path, capsys, recipe):
+    """No judge in the cache (a fresh install): the one shipped with tinygan measures."""
     assert run_train(tmp_path / "run", "--recipe", recipe, "--steps", "2", "--holdout", "19,32,55") == 0
-    judge_model.save_judge(quick_judge[0], tmp_path / "judge.npz", quick_judge[2], seed=0, epochs=1)
-    assert evaluate.main(["--checkpoint", str(tmp_path / "run/checkpoint.npz"), "--judge", str(tmp_path / "judge.npz"),
-                          "--n", "20", "--out", str(tmp_path / "eval")]) == 0
+    assert evaluate.main(["--checkpoint", str(tmp_path / "run/checkpoint.npz"), "--n", "20",
+                          "--out", str(tmp_path / "eval")]) == 0
     report = json.loads((tmp_path / "eval/report.json").read_text())
+    assert report["judge"] == str(judge_model.SHIPPED_JUDGE)
     assert report["held_out_orders"] == 3 and report["seen"]["per_object"]["n"] == 40
     assert report["unseen"]["per_object"]["n"] == 40 and len(report["seen"]["per_position"]) == 2
     assert (tmp_path / "eval/failures.png").stat().st_size > 0
     printed = capsys.readouterr().out
+    assert "(shipped with tinygan;" in printed
     assert "| digits correct (per object) |" in printed and "real canvases" in printed
 
 
@@ -112,15 +113,14 @@ def test_evaluate_flags(tmp_path, capsys):
     assert "no file at" in capsys.readouterr().err
 
 
-@requires_mnist
-def test_train_logs_judge_accuracies_next_to_losses(tmp_path, quick_judge):
-    flags = ["--preset", "tiny", "--batch-size", "4", "--steps", "4", "--holdout", "19,32",
-             "--eval-every", "2", "--eval-samples", "5", "--out", str(tmp_path / "run")]
-    with pytest.raises(SystemExit, match="--eval-every: no trained judge"):
-        train.run(train.parse_args(flags), log=lambda m: None)
-    judge_model.save_judge(quick_judge[0], judge_model.judge_path(), quick_judge[2], seed=0, epochs=1)
+def test_a_fresh_install_evaluates_with_the_judge_shipped_with_tinygan(tmp_path):
+    """No judge in the cache: the run evaluates at its evaluation steps, logs the accuracies next
+    to the losses and keeps best.npz."""
     messages = []
-    assert train.run(train.parse_args(flags), log=messages.append) == 0
+    assert run_train(tmp_path / "run", "--steps", "4", "--holdout", "19,32", "--eval-every", "2",
+                     "--eval-samples", "5", log=messages.append) == 0
+    assert any(m.startswith("evaluations every 2 steps by the judge") and "shipped with tinygan" in m
+               for m in messages)
     with open(tmp_path / "run/losses.csv") as file:
         rows = list(csv.DictReader(file))
     assert [bool(row["acc_seen"]) for row in rows] == [False, True, False, True]
@@ -129,6 +129,12 @@ def test_train_logs_judge_accuracies_next_to_losses(tmp_path, quick_judge):
     assert all(float(row["frechet"]) > 0 for row in rows if row["acc_seen"])
     assert (tmp_path / "run/best.npz").is_file() and (tmp_path / "run/progress.png").is_file()
     assert any("best so far" in m for m in messages)
+
+
+def test_train_on_a_missing_judge_names_it_before_any_work(tmp_path):
+    with pytest.raises(SystemExit, match=r"--eval-every: no trained judge at .*missing\.npz"):
+        run_train(tmp_path / "run", "--steps", "2", "--eval-every", "2", "--judge", str(tmp_path / "missing.npz"))
+    assert not (tmp_path / "run").exists()
 
 
 def test_best_checkpoint_rule_prefers_accuracy_then_frechet_distance_within_a_point():
@@ -169,3 +175,4 @@ def test_a_free_layout_run_logs_its_two_groups_and_the_frechet_distance(tmp_path
         last = list(csv.DictReader(file))[-1]
     assert 0 <= float(last["acc_seen"]) <= 1 and 0 <= float(last["acc_unseen"]) <= 1 and float(last["frechet"]) > 0
     assert any("training layouts" in m and "held-out region" in m for m in messages)
+    assert any(str(judge_model.judge_path()) in m and "trained into the cache" in m for m in messages)

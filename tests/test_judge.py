@@ -1,9 +1,12 @@
-"""Tests of tinygan.judge: shapes, batching, a short training run, checkpoints, the CLI.
+"""Tests of tinygan.judge: shapes, batching, a short training run, checkpoints, the CLI, the
+judge shipped with tinygan.
 
 No test trains the full judge. Real MNIST is conftest's MNIST_DIR ($TINYGAN_DATA,
 ../shared/data/mnist or the tinygan cache); tests that need it are skipped when there is
 none. Every test keeps its cache (and so its judge.npz) in tmp_path.
 """
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -13,6 +16,7 @@ from tinygan.data import canvas_colours, load_mnist
 from tinygan.serialize import load_npz, model_state, save_npz_atomic
 
 pytestmark = pytest.mark.usefixtures("offline_data")
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def random_images(n, seed=0):
@@ -159,10 +163,18 @@ def test_checkpoint_with_a_misshapen_tensor_is_refused(tmp_path):
         judge_model.load_judge(path)
 
 
-def test_missing_checkpoint_names_the_training_command():
-    with pytest.raises(ValueError, match=r"no trained judge at .*judge\.npz; train one with: "
-                                         r"python -m tinygan\.judge --train"):
-        judge_model.load_judge()
+def test_missing_checkpoint_names_the_training_command(tmp_path):
+    with pytest.raises(ValueError, match=r"no trained judge at .*missing\.npz; train one with: "
+                                         r"python -m tinygan\.judge --train --out .*missing\.npz"):
+        judge_model.load_judge(tmp_path / "missing.npz")
+
+
+def test_the_judge_used_is_the_given_one_else_the_caches_else_the_shipped_one(tmp_path):
+    assert judge_model.find_judge() == (judge_model.SHIPPED_JUDGE, "shipped with tinygan")
+    saved_judge(judge_model.judge_path())
+    assert judge_model.find_judge() == (judge_model.judge_path(), "trained into the cache")
+    assert judge_model.find_judge(tmp_path / "mine.npz") == (tmp_path / "mine.npz", "given")
+    assert judge_model.load_judge()[1].source == "trained into the cache"
 
 
 def test_missing_checkpoint_is_trained_when_allowed(monkeypatch):
@@ -183,9 +195,9 @@ def test_cli_rejects_bad_flags(argv):
     assert exit_info.value.code == 2
 
 
-def test_cli_without_a_judge_exits_with_the_training_command(capsys):
+def test_cli_on_a_missing_judge_exits_with_the_training_command(tmp_path):
     with pytest.raises(SystemExit, match="python -m tinygan.judge --train"):
-        judge.main([])
+        judge.main(["--path", str(tmp_path / "missing.npz")])
 
 
 @requires_mnist
@@ -200,3 +212,29 @@ def test_cli_reports_stored_and_measured_accuracy(mnist_subsets, small_judge, ca
     assert "stored test accuracy 0.7500" in out
     measured = float(out.split("re-evaluated test accuracy ")[1].split()[0])
     assert measured > 0.6
+
+
+# ------------------------------------------------------------------------ the shipped judge
+
+def test_the_shipped_judge_is_small_matches_its_checksum_and_the_readme(capsys):
+    path = judge_model.SHIPPED_JUDGE
+    assert path.is_file() and path.stat().st_size <= 2_000_000
+    assert judge_model.file_sha256(path) == judge_model.SHIPPED_SHA256
+    model, info = judge_model.load_judge()  # no judge in the cache: the shipped one
+    assert (info.path, info.source, info.seed, info.epochs) == (path, "shipped with tinygan", 0, 4)
+    readme = (REPOSITORY / "README.md").read_text()
+    assert judge_model.SHIPPED_SHA256 in readme and f"{100 * info.test_accuracy:.2f}%" in readme
+    assert '"judge_weights.npz"' in (REPOSITORY / "pyproject.toml").read_text()  # in the wheel too
+    assert not model.training and 0.98 < info.test_accuracy < 1
+
+
+@requires_mnist
+def test_the_shipped_judge_measures_as_recorded(mnist_subsets, monkeypatch, capsys):
+    _, _, test_digits, test_labels = mnist_subsets
+    monkeypatch.setattr(judge, "load_mnist", lambda split, data_dir=None: (test_digits, test_labels))
+    judge.main([])
+    out = capsys.readouterr().out
+    assert "(shipped with tinygan)" in out and judge_model.SHIPPED_SHA256 in out
+    stored = float(out.split("stored test accuracy ")[1].split()[0])
+    measured = float(out.split("re-evaluated test accuracy ")[1].split()[0])
+    assert measured > stored - 0.02  # the first 1000 test digits, against all 10000

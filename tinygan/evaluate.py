@@ -70,8 +70,11 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="folder for report.json, report.md, failures.png "
                                                     "(default: eval/ beside the checkpoint)")
-    parser.add_argument("--judge", default=None, help="judge checkpoint (default: the cached one)")
-    parser.add_argument("--train-judge", action="store_true", help="train the judge if none is cached")
+    parser.add_argument("--judge", default=None,
+                        help="judge checkpoint (default: the one python -m tinygan.judge --train wrote into the "
+                             "cache, else the one shipped with tinygan)")
+    parser.add_argument("--train-judge", action="store_true",
+                        help="train a judge into the cache first if none is there (or into --judge if missing)")
     parser.add_argument("--data-dir", default=None, help="folder with the four MNIST files")
     parser.add_argument("--backend", choices=["auto", "numpy", "cupy"], default=None)
     parser.add_argument("--average", action=argparse.BooleanOptionalAction, default=True,
@@ -99,7 +102,7 @@ def main(argv=None):
     report, failures, table = generator.config.placement.evaluate(generator, judge, test_digits, settings, holdout,
                                                                   args.n, args.seed)
     report.update(checkpoint=os.path.abspath(args.checkpoint), step=step, average=args.average,
-                  judge_test_accuracy=info.test_accuracy,
+                  judge=str(info.path), judge_test_accuracy=info.test_accuracy,
                   digits=test_digits.source)
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "eval")
     os.makedirs(out, exist_ok=True)
@@ -108,7 +111,7 @@ def main(argv=None):
     with open(os.path.join(out, "report.md"), "w") as file:
         file.write(f"# Evaluation of {args.checkpoint} (step {step})\n\n{table}\n")
     save_failures(os.path.join(out, "failures.png"), failures)
-    print(f"checkpoint {args.checkpoint} (step {step}); judge test accuracy {100 * info.test_accuracy:.2f}%\n")
+    print(f"checkpoint {args.checkpoint} (step {step}); {info.describe()}\n")
     print(table)
     print(f"\nwrote {out}/report.json, report.md, failures.png")
     return 0

@@ -1,8 +1,10 @@
 """Train or check the digit judge: ``python -m tinygan.judge --train`` / ``python -m tinygan.judge``.
 
 The judge (:mod:`.judge_model`) is the MNIST classifier that scores the digits a generator
-draws. ``--train`` trains one on MNIST's training set and saves it in the tinygan cache
-(or --out); without it, the saved judge is loaded and its test accuracy measured again.
+draws; one ships with tinygan. ``--train`` trains one on MNIST's training set and saves it in
+the tinygan cache (or --out), where training and evaluation then find it; without it, the
+judge they use (--out, else the cache's, else the shipped one) is loaded and its test
+accuracy measured again.
 """
 import argparse
 import sys
@@ -10,7 +12,8 @@ from pathlib import Path
 
 from . import cli
 from .data import canvas_colours, load_mnist
-from .judge_model import DEFAULT_EPOCHS, accuracy, judge_path, load_judge, save_judge, train_judge
+from .judge_model import (DEFAULT_EPOCHS, accuracy, file_sha256, judge_path, load_judge, save_judge,
+                          train_judge)
 
 
 def positive_int(text):
@@ -29,7 +32,8 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, help="training seed (default 0)")
     parser.add_argument("--data-dir", help="folder holding the MNIST files (else TINYGAN_DATA or the cache)")
     parser.add_argument("--out", "--path", dest="path",
-                        help=f"judge checkpoint file (default {judge_path()})")
+                        help=f"judge checkpoint file (default: --train writes {judge_path()}; the check "
+                             f"reads that one when it exists, else the judge shipped with tinygan)")
     args = parser.parse_args(argv)
     if not args.train and (args.epochs is not None or args.seed is not None):
         parser.error("--epochs and --seed apply only with --train")
@@ -39,21 +43,21 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     cli.set_up()
-    path = Path(args.path) if args.path else judge_path()
     if args.train:
+        path = Path(args.path) if args.path else judge_path()
         epochs = args.epochs or DEFAULT_EPOCHS
         seed = args.seed if args.seed is not None else 0
         model, test_accuracy = train_judge(args.data_dir, epochs=epochs, seed=seed)
         save_judge(model, path, test_accuracy, seed, epochs)
-        print(f"judge: saved to {path} (test accuracy {test_accuracy:.4f})")
+        print(f"judge: saved to {path} (test accuracy {test_accuracy:.4f}, sha256 {file_sha256(path)})")
         return
     try:
-        model, info = load_judge(path)
+        model, info = load_judge(args.path)
         test_digits, test_labels = load_mnist("test", data_dir=args.data_dir)
     except ValueError as err:
         sys.exit(str(err))
-    print(f"judge: {path}: stored test accuracy {info.test_accuracy:.4f} "
-          f"(seed {info.seed}, {info.epochs} epochs)")
+    print(f"judge: {info.path} ({info.source}): stored test accuracy {info.test_accuracy:.4f} "
+          f"(seed {info.seed}, {info.epochs} epochs), sha256 {file_sha256(info.path)}")
     print(f"judge: re-evaluated test accuracy {accuracy(model, canvas_colours(test_digits), test_labels):.4f}")
 
 

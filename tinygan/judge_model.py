@@ -10,10 +10,13 @@ conv 3x3 32 (28x28) -> conv 3x3 32 stride 2 (14x14) -> conv 3x3 64 (14x14)
 -> conv 3x3 64 stride 2 (7x7) -> flatten (3136) -> dense 128 -> dropout 0.3 -> dense 10.
 The dense-128 activations (after PReLU, eval mode) are the judge's features.
 
-Train and save it once with ``python -m tinygan.judge --train`` (:mod:`.judge`); it is
-stored in :func:`judge_path`. Training: 4 epochs of Adam 1e-3 halved each epoch, batch 64,
-random shifts of up to 2 px (its measured accuracy and time: the README).
+A judge trained with seed 0 ships with tinygan (:data:`SHIPPED_JUDGE`, checksum
+:data:`SHIPPED_SHA256`), so a first run evaluates without training one. ``python -m
+tinygan.judge --train`` (:mod:`.judge`) trains another into :func:`judge_path`, which is then
+used instead. Training: 4 epochs of Adam 1e-3 halved each epoch, batch 64, random shifts of up
+to 2 px (its measured accuracy and time: the README).
 """
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +36,9 @@ TRAIN_COMMAND = "python -m tinygan.judge --train"
 IMAGE_SHAPE = (28, 28, 1)
 FEATURE_LAYER = "dense1_prelu"  # the judge's features are this layer's output
 DEFAULT_EPOCHS = 4
+SHIPPED_JUDGE = Path(__file__).with_name("judge_weights.npz")  # package data, written by
+# python -m tinygan.judge --train --seed 0 --out tinygan/judge_weights.npz (the README: its accuracy)
+SHIPPED_SHA256 = "65f612ba91420de14fcc093ccfce7b588be96f9f90c70d26a544885e4c00e207"
 
 
 def judge_path():
@@ -41,6 +47,22 @@ def judge_path():
     The cache folder is the parent of :func:`tinygan.data.default_cache_dir` (so
     ``$TINYGAN_CACHE``, else ``$XDG_CACHE_HOME/tinygan``, else ``~/.cache/tinygan``)."""
     return default_cache_dir().parent / "judge.npz"
+
+
+def find_judge(path=None):
+    """The judge file to use and where it comes from: ``path`` when given, else the one trained
+    into the cache (:func:`judge_path`) when there is one, else the one shipped with tinygan.
+    Returns (Path, source), source 'given', 'trained into the cache' or 'shipped with tinygan'."""
+    if path is not None:
+        return Path(path), "given"
+    if judge_path().is_file():
+        return judge_path(), "trained into the cache"
+    return SHIPPED_JUDGE, "shipped with tinygan"
+
+
+def file_sha256(path):
+    """The hex SHA-256 of the file at ``path``."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 # ------------------------------------------------------------------------------ model
@@ -204,6 +226,11 @@ class JudgeInfo:
     test_accuracy: float
     seed: int
     epochs: int
+    source: str  # 'given', 'trained into the cache' or 'shipped with tinygan' (find_judge)
+
+    def describe(self):
+        """One line for logs: which judge, from where, and its MNIST test accuracy."""
+        return f"judge {self.path} ({self.source}; {100 * self.test_accuracy:.2f}% on MNIST's test set)"
 
 
 def save_judge(model, path, test_accuracy, seed, epochs):
@@ -215,28 +242,30 @@ def save_judge(model, path, test_accuracy, seed, epochs):
 
 
 def load_judge(path=None, train_if_missing=False, data_dir=None, log=print):
-    """Load the judge from ``path`` (default :func:`judge_path`), in eval mode.
+    """Load a judge in eval mode: ``path`` when given, else the one trained into the cache when
+    there is one, else the one shipped with tinygan (:func:`find_judge`).
 
-    A missing file is trained and saved when ``train_if_missing``, else a ValueError
-    naming the command that trains it. A file made for another architecture version,
-    or whose tensors do not fit this architecture, is a ValueError saying to retrain.
-    Returns (model, JudgeInfo)."""
-    path = Path(path) if path is not None else judge_path()
-    retrain = f"{TRAIN_COMMAND} --out {path}"
+    With ``train_if_missing``, a missing ``path`` (with none given: a missing cache judge) is
+    trained and saved there first; otherwise a missing ``path`` is a ValueError naming the
+    command that trains it. A file made for another architecture version, or whose tensors
+    do not fit this architecture, is a ValueError saying to retrain. Returns (model, JudgeInfo)."""
+    if train_if_missing:
+        target = Path(path) if path is not None else judge_path()
+        if not target.is_file():
+            log(f"judge: no trained judge at {target}; training one")
+            model, test_accuracy = train_judge(data_dir=data_dir, log=log)
+            save_judge(model, target, test_accuracy, seed=0, epochs=DEFAULT_EPOCHS)
+    path, source = find_judge(path)
+    retrain = TRAIN_COMMAND if path == SHIPPED_JUDGE else f"{TRAIN_COMMAND} --out {path}"  # yours replaces it
     if not path.is_file():
-        if not train_if_missing:
-            raise ValueError(f"no trained judge at {path}; train one with: {retrain}")
-        log(f"judge: no trained judge at {path}; training one")
-        model, test_accuracy = train_judge(data_dir=data_dir, log=log)
-        save_judge(model, path, test_accuracy, seed=0, epochs=DEFAULT_EPOCHS)
-        return model, JudgeInfo(path, ARCH_VERSION, test_accuracy, 0, DEFAULT_EPOCHS)
+        raise ValueError(f"no trained judge at {path}; train one with: {retrain}")
     state = load_npz(path)
     saved_version = str(state.pop("meta/arch_version", "(none)"))
     if saved_version != ARCH_VERSION:
         raise ValueError(f"{path}: judge was trained for architecture {saved_version!r}, this tinygan "
                          f"builds {ARCH_VERSION!r}; retrain it with: {retrain}")
     info = JudgeInfo(path, saved_version, float(state.pop("meta/test_accuracy")),
-                     int(state.pop("meta/seed")), int(state.pop("meta/epochs")))
+                     int(state.pop("meta/seed")), int(state.pop("meta/epochs")), source)
     model = build_judge(info.seed)
     try:
         load_model_state(model, state, source=str(path))

@@ -29,7 +29,7 @@ from .checkpoint import read_checkpoint
 from .data import load_digits
 from .extensions import (Evaluation, KeepBest, LossLog, ProgressLine, SampleGrid, Snapshot,
                          format_duration)
-from .judge_model import judge_path, load_judge
+from .judge_model import load_judge
 from .loop import TrainingLoop
 from .settings import RunSettings, add_flags, flag, given_settings
 from .updater import Updater, split_problems
@@ -61,16 +61,18 @@ def parse_args(argv=None):
     parser.add_argument("--sample-every", type=int, default=250, help="steps between sample grids (default 250)")
     parser.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (default 500)")
     parser.add_argument("--log-every", type=int, default=10, help="steps between progress lines (default 10)")
-    parser.add_argument("--eval-every", type=int, default=None,
+    parser.add_argument("--eval-every", type=int, default=DEFAULT_EVAL_EVERY,
                         help=f"steps between judge evaluations (accuracy on seen and unseen orders, Fréchet "
-                             f"distance) that also keep best.npz; default {DEFAULT_EVAL_EVERY} when a judge is "
-                             f"trained (python -m tinygan.judge --train), else 0 (never)")
+                             f"distance) that also keep best.npz; 0: never (default {DEFAULT_EVAL_EVERY})")
+    parser.add_argument("--judge", metavar="PATH", default=None,
+                        help="the digit judge of the evaluations (default: the one python -m tinygan.judge "
+                             "--train wrote into the cache, else the one shipped with tinygan)")
     parser.add_argument("--eval-samples", type=int, default=200, help="images per group at each evaluation (default 200)")
     add_flags(parser)
     args = parser.parse_args(argv)
     problems = [f"--{flag(name)} must be positive, got {getattr(args, name)}"
                 for name in ("steps", "sample_every", "checkpoint_every", "log_every") if getattr(args, name) <= 0]
-    if (args.eval_every is not None and args.eval_every < 0) or args.eval_samples < 1:
+    if args.eval_every < 0 or args.eval_samples < 1:
         problems.append(f"--eval-every must be >= 0 and --eval-samples >= 1, got {args.eval_every}, {args.eval_samples}")
     if args.resume and not os.path.isfile(args.resume):
         parser.error(f"--resume: no checkpoint file at {args.resume}")
@@ -131,20 +133,16 @@ def prepare_folder(args, log):
 
 
 def load_run_judge(args, log):
-    """The judge for --eval-every (or None when evaluations are off), and the interval."""
-    eval_every = args.eval_every
-    if eval_every is None:
-        eval_every = DEFAULT_EVAL_EVERY if judge_path().is_file() else 0
-        if not eval_every:
-            log(f"note: no digit judge at {judge_path()}, so no evaluations and no best.npz "
-                f"(python -m tinygan.judge --train makes one)")
-    if not eval_every:
-        return None, 0
+    """The judge of the evaluations: --judge, else the cache's, else the shipped one (None
+    when --eval-every is 0)."""
+    if not args.eval_every:
+        return None
     try:
-        judge, _ = load_judge()
+        judge, info = load_judge(args.judge)
     except ValueError as err:
         raise SystemExit(f"--eval-every: {err}")
-    return judge, eval_every
+    log(f"evaluations every {args.eval_every} steps by the {info.describe()}")
+    return judge
 
 
 def run(args, log=say, processes=None):
@@ -156,8 +154,7 @@ def run(args, log=say, processes=None):
     first = processes.rank == 0
     log = log if first else (lambda message: None)
     settings, start = args.settings, args.start
-    judge, eval_every = load_run_judge(args, log) if first else (None, None)
-    eval_every = processes.broadcast(eval_every)  # every process holds the same extensions
+    judge = load_run_judge(args, log) if first else None
     updater = Updater(settings, load_digits("train", data_dir=args.data_dir, log=log), total_steps=args.steps,
                       processes=processes)
     if args.resume:
@@ -180,9 +177,9 @@ def run(args, log=say, processes=None):
     loss_log = LossLog(os.path.join(args.out, "losses.csv") if first else None, start, checkpoint_path)
     extensions = [loss_log]
     keep_best = None
-    if eval_every:
+    if args.eval_every:  # every process holds the same extensions; only the first evaluates
         test = load_digits("test", data_dir=args.data_dir, log=log) if first else None
-        evaluation = Evaluation(eval_every, judge, test, args.eval_samples)
+        evaluation = Evaluation(args.eval_every, judge, test, args.eval_samples)
         keep_best = KeepBest(evaluation, os.path.join(args.out, "best.npz"))
         extensions += [evaluation, keep_best]
     resume = f"python -m tinygan.train --resume {checkpoint_path} --steps {args.steps} --out {args.out}"
