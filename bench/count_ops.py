@@ -1,6 +1,7 @@
-"""Count the array operations of one training step: on CuPy each is (about) one kernel launch.
+"""Count the array operations of one training step: on CuPy each is (about) one kernel launch;
+and its reads from the device to the host: on CuPy each waits for the device.
 
-    python bench/count_ops.py [--presets tiny small paper] [--recipe tinygan]
+    python bench/count_ops.py [--presets tiny small paper] [--recipe tinygan] [--layout grid]
     python bench/step_speed.py --count-ops [--presets ...]   (the same table)
 
 The table starts with the stamp of bench/harness.py (commit, machine, date, command line).
@@ -16,6 +17,12 @@ operation, attributed to the innermost layer kind running (Conv2D, BatchNorm, PR
 or to Adam, the weight average, the loss, or the updater itself (data, transfers). A
 function made of other operations (``pad``, say) counts once. Views (reshape, slices,
 transposes) count nothing. Random draws of the dropout masks are not counted.
+
+A read to the host is what makes a NumPy value of a device array: ``float``, ``int``, ``bool``,
+``complex``, ``operator.index`` or ``format`` of one, its ``item()``, ``tolist()`` or ``get()``,
+and ``np.asarray`` / ``np.array`` / ``np.ascontiguousarray`` of it (so :func:`tinygan.backend.to_host`).
+As on CuPy, a reduction or an element gives a 0-d device array, not a host scalar. A training
+step should make none: the losses it returns are read by the loop, and only when it logs.
 """
 import argparse
 import collections
@@ -43,12 +50,16 @@ class Counter:
     def __init__(self):
         self.ops = collections.Counter()
         self.calls = collections.Counter()
+        self.reads = collections.Counter()  # reads from the device to the host
         self.kinds = ["Updater"]
         self.depth = 0  # > 0 inside a counted operation: what it does inside is not counted again
 
     def record(self):
         if self.depth == 0:
             self.ops[self.kinds[-1]] += 1
+
+    def read(self):
+        self.reads[self.kinds[-1]] += 1
 
     @contextlib.contextmanager
     def operation(self):
@@ -83,7 +94,10 @@ def plain(value):
 
 
 def counted(value):
-    """ndarrays (also inside tuples) as CountedArrays."""
+    """ndarrays (also inside tuples) as CountedArrays; NumPy scalars as 0-d CountedArrays (as
+    CuPy's reductions and elements stay on the device)."""
+    if isinstance(value, np.generic):
+        value = np.asarray(value)
     if isinstance(value, np.ndarray) and not isinstance(value, CountedArray):
         return value.view(CountedArray)
     if isinstance(value, tuple):
@@ -111,7 +125,7 @@ class CountedArray(np.ndarray):
         if gathers:
             with COUNTER.operation():
                 return counted(self.view(np.ndarray)[plain(index)])
-        return super().__getitem__(index)
+        return counted(super().__getitem__(index))
 
     def __setitem__(self, index, value):
         with COUNTER.operation():
@@ -126,6 +140,28 @@ class CountedArray(np.ndarray):
             return self
         with COUNTER.operation():
             return counted(self.view(np.ndarray).astype(dtype, *args, copy=copy, **kwargs))
+
+    def get(self):
+        """CuPy's copy to the host."""
+        COUNTER.read()
+        return self.view(np.ndarray).copy()
+
+
+def _host_read(name):
+    """ndarray's method ``name``, counted as a read to the host."""
+    method = getattr(np.ndarray, name)
+
+    def read(self, *args, **kwargs):
+        COUNTER.read()
+        return method(self.view(np.ndarray), *args, **kwargs)
+    read.__name__ = name
+    return read
+
+
+HOST_READS = ("__float__", "__int__", "__index__", "__bool__", "__complex__", "__format__", "item", "tolist")
+for _name in HOST_READS:
+    setattr(CountedArray, _name, _host_read(_name))
+HOST_COPIES = ("asarray", "array", "ascontiguousarray")  # NumPy functions that copy a device array to the host
 
 
 class CountingModule:
@@ -179,6 +215,16 @@ def counting():
 
         setattr(cls, name, attributed)
         wrapped.append((cls, name, original))
+    for name in HOST_COPIES:  # numpy's own (the counting module's makers hand them plain arrays: no read)
+        original = getattr(np, name)
+
+        def host_copy(source, *args, __original=original, **kwargs):
+            if isinstance(source, CountedArray):
+                COUNTER.read()
+                source = source.view(np.ndarray)
+            return __original(source, *args, **kwargs)
+        setattr(np, name, host_copy)
+        wrapped.append((np, name, original))
     backend._state["xp"] = CountingModule()
     fast.use("device")  # the implementations CuPy runs: channel vectors broadcast, not tiled, virtual padding
     host_threads = threads.threads()
@@ -209,30 +255,31 @@ def counting():
             setattr(cls, name, original)
 
 
-def count_step(preset, recipe, batch, data_dir=None, step=3, blocks="cupy"):
-    """Operations of one training step (``Updater.update``) of ``preset``, by kind, after
-    ``step`` uncounted steps (so that lazily made buffers exist). ``blocks``: the backend whose
-    im2col block size the convolutions use (CuPy's builds it in fewer, larger blocks)."""
+def count_step(preset, recipe, batch, data_dir=None, step=3, blocks="cupy", layout="grid"):
+    """Operations, forward calls and reads to the host of one training step (``Updater.update``)
+    of ``preset`` on ``layout``, each by kind, after ``step`` uncounted steps (so that lazily made
+    buffers exist). ``blocks``: the backend whose im2col block size the convolutions use (CuPy's
+    builds it in fewer, larger blocks)."""
     backend.set_backend("numpy")
     digits = load_digits("train", data_dir=data_dir, log=lambda message: None)
     budgets = dict(BLOCK_BYTES)
     BLOCK_BYTES["numpy"] = budgets[blocks]  # the counting module passes for NumPy: give it that backend's budget
     with counting() as counter:
-        run = updater.Updater(RunSettings(preset=preset, recipe=recipe, batch_size=batch), digits)
+        run = updater.Updater(RunSettings(preset=preset, recipe=recipe, batch_size=batch, layout=layout), digits)
         for warmup in range(step):
             run.update(warmup)
-        counter.ops.clear()
-        counter.calls.clear()
+        for tally in (counter.ops, counter.calls, counter.reads):
+            tally.clear()
         run.update(step)
     BLOCK_BYTES.update(budgets)
-    return dict(counter.ops), dict(counter.calls)
+    return dict(counter.ops), dict(counter.calls), dict(counter.reads)
 
 
 def print_counts(counts, recipe, batch, blocks="cupy"):
     """A table: operations per step by kind, one column per preset; calls and operations per
-    call of each kind."""
+    call of each kind; then the reads to the host per step."""
     presets = list(counts)
-    kinds = sorted({kind for ops, _ in counts.values() for kind in ops},
+    kinds = sorted({kind for ops, _, _ in counts.values() for kind in ops},
                    key=lambda kind: -max(counts[p][0].get(kind, 0) for p in presets))
     print(f"\n== array operations in one training step (recipe {recipe}, batch {batch}, convolutions in "
           f"{blocks}'s im2col blocks); on CuPy about one kernel launch each")
@@ -246,6 +293,10 @@ def print_counts(counts, recipe, batch, blocks="cupy"):
     print(f"{'total per step':<22}" + "".join(f"{sum(counts[p][0].values()):>14}{'':>18}" for p in presets))
     print("calls: forward calls in the step (each has a backward, except where only inference runs); "
           "ops/call: forward and backward operations per call")
+    for p in presets:
+        reads = counts[p][2]
+        print(f"reads to the host in the step ({p}): {sum(reads.values())}"
+              + "".join(f", {kind} {n}" for kind, n in sorted(reads.items())))
 
 
 def parse_args(argv=None):
@@ -253,6 +304,7 @@ def parse_args(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", nargs="+", default=["tiny", "small", "paper"])
     parser.add_argument("--recipe", choices=RECIPE_NAMES, default="tinygan")
+    parser.add_argument("--layout", choices=["grid", "random"], default="grid")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--blocks", choices=sorted(BLOCK_BYTES), default="cupy",
@@ -263,7 +315,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     print(stamp_text(stamp(threads=1)), flush=True)  # counted as on CuPy: one host thread
-    counts = {preset: count_step(preset, args.recipe, args.batch, args.data_dir, blocks=args.blocks)
+    counts = {preset: count_step(preset, args.recipe, args.batch, args.data_dir, blocks=args.blocks, layout=args.layout)
               for preset in args.presets}
     print_counts(counts, args.recipe, args.batch, args.blocks)
     return counts

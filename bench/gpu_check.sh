@@ -5,15 +5,20 @@
 #
 # Steps, each under its own `timeout` so the whole script stays under ~8 minutes, each
 # logging to $OUT/<step>.log; a failing step is recorded and the script goes on:
-#   setup   CuPy from wheels carried in .whl/ when that folder exists (the machine is offline)
+#   setup   CuPy from wheels carried in .whl/ when that folder exists (the machine is offline; with a
+#           network, pip install -e ".[cuda12]" brings CuPy, NVRTC and the CUDA headers)
 #   tests   the test suite on CuPy (TINYGAN_BACKEND=cupy python -m pytest -q)
 #   bench   python bench/conv_speed.py --backend cupy --json $OUT/conv_gpu.json
-#   step    python bench/step_speed.py --backend cupy --presets small paper (against torch on CUDA)
-#   small   python -m tinygan.train --backend cupy --preset small --steps 200
+#   step    python bench/step_speed.py --backend cupy --presets small paper (against PyTorch eager on CUDA)
+#   judge   python -m tinygan.judge --train, only when no digit judge loads (the evaluation needs one)
+#   small   python -m tinygan.train --backend cupy --preset small --steps 200, evaluated at step 200
 #   paper   python -m tinygan.train --backend cupy --preset paper --steps 200
 #   random  python -m tinygan.train --backend cupy --layout random --steps 200 (free layouts)
-# A summary table (step, status, seconds, key figure) is printed last. The two JSON files carry
-# the stamp of bench/harness.py (commit, GPU, CuPy and CUDA versions, date, command line).
+# CuPy is used when it imports, sees the GPU and compiles a kernel (tinygan.backend.cupy_status; else
+# every step is skipped with the reason, which names the extra to install). A summary table (step,
+# status, seconds, key figure: tests passed, the paper step against PyTorch, the small run's judged
+# digits) is printed last. The two JSON files carry the stamp of bench/harness.py (commit, GPU, CuPy
+# and CUDA versions, date, command line).
 set -u
 
 OUT=${OUT:-./gpu_out}
@@ -55,7 +60,7 @@ if [ -d .whl ]; then
     run_step setup 60 'Successfully installed' \
         python -m pip install --no-index --find-links .whl .whl/*.whl
 else
-    skip_step setup "no .whl/ folder; pip install cupy-cuda12x needs the network"
+    skip_step setup "no .whl/ folder; pip install -e .[cuda12] needs the network"
 fi
 
 CUPY_STATUS=$(python -c 'from tinygan.backend import cupy_status; print(cupy_status()[1])' 2>&1 | tail -n 1)
@@ -78,14 +83,19 @@ if [ "$CUPY_STATUS" = ok ]; then
         python bench/conv_speed.py --backend cupy --json "$OUT/conv_gpu.json"
     run_step step 120 '^paper ' \
         python bench/step_speed.py --backend cupy --presets small paper --json "$OUT/step_gpu.json"
-    run_step small 60 's/step' \
-        python -m tinygan.train --backend cupy --preset small --steps 200 --log-every 50 --overwrite --out "$OUT/run_small"
+    if python -c 'from tinygan.judge_model import load_judge; load_judge()' >/dev/null 2>&1; then
+        skip_step judge "a digit judge loads"
+    else
+        run_step judge 150 'accuracy' python -m tinygan.judge --train
+    fi
+    run_step small 120 'eval at step' \
+        python -m tinygan.train --backend cupy --preset small --steps 200 --log-every 50 --eval-every 200 --overwrite --out "$OUT/run_small"
     run_step paper 90 's/step' \
         python -m tinygan.train --backend cupy --preset paper --steps 200 --log-every 50 --overwrite --out "$OUT/run_paper"
     run_step random 60 's/step' \
         python -m tinygan.train --backend cupy --layout random --steps 200 --log-every 50 --overwrite --out "$OUT/run_random"
 else
-    for step in tests bench step small paper random; do skip_step "$step" "cupy unusable: ${CUPY_STATUS:0:70}"; done
+    for step in tests bench step judge small paper random; do skip_step "$step" "cupy unusable: ${CUPY_STATUS:0:70}"; done
 fi
 
 if [ -f "$OUT/bench.log" ]; then

@@ -58,7 +58,9 @@ def test_gpu_check_calls_scripts_that_exist_with_flags_they_take():
     import importlib
     calls = re.findall(r"^\s+python bench/(\w+)\.py (.*)$", (BENCH / "gpu_check.sh").read_text(), re.MULTILINE)
     assert {name for name, _ in calls} == {"conv_speed", "step_speed"}
-    for name, flags in calls:
+    commands = re.findall(r"^[^#\n]*python -m (tinygan\.\w+) (.*)$", (BENCH / "gpu_check.sh").read_text(), re.MULTILINE)
+    assert {name for name, _ in commands} == {"tinygan.train", "tinygan.judge"}
+    for name, flags in calls + commands:
         importlib.import_module(name).parse_args(flags.replace('"$OUT', '"out').replace('"', "").split())
 
 
@@ -113,16 +115,42 @@ def test_count_ops_counts_a_step_by_kind_and_leaves_numpy_as_it_was(offline_data
     import count_ops
     from tinygan.fast.kernels import column_sums
 
-    ops, calls = count_ops.count_step("tiny", "tinygan", 8)
+    ops, calls, _ = count_ops.count_step("tiny", "tinygan", 8)
     assert calls["Conv2D"] == 16 and calls["UpsampleConv2D"] == 4  # G's convolutions, D's on real + fake and G's step
     assert calls["BatchNorm"] == calls["ConditionalBatchNorm"] == 4  # the global pathway's, the local one's
     assert 0 < ops["Adam"] <= 2  # two flat updates (one fused kernel each), however many parameters
     assert sum(ops.values()) > ops["Conv2D"] > 0
-    fewer, _ = count_ops.count_step("tiny", "tinygan", 4)  # pasting and cropping: one gather per object, as on CuPy
+    fewer, _, _ = count_ops.count_step("tiny", "tinygan", 4)  # pasting and cropping: one gather per object, as on CuPy
     assert all(fewer[kind] == ops[kind] for kind in ("Generator", "Discriminator")), (fewer, ops)
     assert type(column_sums(np.ones((3, 2)))) is np.ndarray  # no counted arrays left behind
     from tinygan import layout
     assert layout._box_corners(np.ones((1, 4, 4, 1)), np.array([[[1, 2, 3, 4]]])) == [[[1, 2]]]  # slices again
+
+
+@pytest.mark.parametrize("layout, recipe", [("grid", "tinygan"), ("grid", "paper"), ("random", "tinygan")])
+def test_a_training_step_reads_nothing_from_the_device(offline_data, layout, recipe):
+    """No device-to-host read in Updater.update (the loop reads the losses when it logs);
+    the paper recipe runs on the grid only."""
+    import count_ops
+    ops, _, reads = count_ops.count_step("tiny", recipe, 8, layout=layout)
+    assert reads == {} and sum(ops.values()) > 0
+
+
+def test_count_ops_counts_every_kind_of_read_to_the_host(offline_data):
+    import count_ops
+    from tinygan import backend, layout
+    numpy_asarray = np.asarray
+    with count_ops.counting() as counter:
+        counter.reads.clear()
+        xp = backend.get_xp()
+        total = xp.ones(3).sum()  # a 0-d device array, as on CuPy
+        reads = [float(total), int(total), bool(total > 0), f"{total:.1f}", total.item(), xp.ones(2).tolist(),
+                 backend.to_host(xp.ones(2)), np.array(xp.ones(2)), xp.ones(2).get(), range(3)[xp.ones((), int)]]
+        assert counter.reads == {"Updater": len(reads)}
+        counter.reads.clear()
+        layout.check_labels(xp.asarray(np.zeros((2, 4), np.int64)), 2, 4, 10)  # as a check inside a step would
+        assert counter.reads["Updater"] >= 1
+    assert np.asarray is numpy_asarray  # numpy's own again
 
 
 def test_count_ops_prints_its_stamp_before_the_table(offline_data):

@@ -3,7 +3,9 @@
 Every layer is written once against ``xp`` (the array module in use). Pick the
 backend with ``TINYGAN_BACKEND=numpy|cupy`` or :func:`set_backend`; with no choice
 made, CuPy is used when it imports and sees a CUDA device, NumPy otherwise.
-Asking for CuPy where it cannot run is an error, never a silent fallback.
+Asking for CuPy where it cannot run is an error, never a silent fallback; so is a CuPy that sees
+a device but cannot compile a kernel (NVRTC or the CUDA headers missing), whichever way it was
+chosen. The errors name the extra of tinygan that installs what is missing.
 """
 import ctypes
 import os
@@ -15,15 +17,25 @@ _state = {"xp": None}
 
 
 class BackendUnavailable(RuntimeError):
-    """The requested backend cannot run here (CuPy missing, or no CUDA device)."""
+    """The requested backend cannot run here (CuPy missing, no CUDA device, no kernel compiler, or
+    no NCCL for several processes on CuPy)."""
 
 
-def cupy_status():
-    """Return ``(cupy_module_or_None, reason)``: why CuPy can or cannot be used."""
+def cupy_extra(cupy):
+    """The extra of tinygan that installs this CuPy's parts: 'cuda12' or 'cuda13', by its CUDA."""
+    try:
+        return f"cuda{cupy.cuda.runtime.runtimeGetVersion() // 1000}"
+    except Exception:  # any CuPy error type: name the common one
+        return "cuda12"
+
+
+def cupy_with_device():
+    """Return ``(cupy_module_or_None, reason)``: whether CuPy imports and sees a CUDA device."""
     try:
         import cupy
     except ImportError as err:
-        return None, f"cupy is not installed ({err})"
+        return None, (f"cupy is not installed ({err}); install it with pip install -e \".[cuda12]\" "
+                      f"(or \".[cuda13]\" for a CUDA 13 driver)")
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as err:  # CUDA driver/runtime missing: any CuPy error type
@@ -31,6 +43,26 @@ def cupy_status():
     if count < 1:
         return None, "cupy imports but sees no CUDA device"
     return cupy, "ok"
+
+
+def compile_problem(cupy):
+    """None when ``cupy`` compiles and runs a small kernel on the current device (NVRTC and the
+    CUDA headers found; CuPy keeps the result in its disk cache), else why not, in one line."""
+    try:
+        _ = cupy.arange(2, dtype=cupy.float32) + 1
+    except Exception as err:  # NVRTC or the headers missing: CuPy raises several types
+        cause = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        return (f"CuPy sees a CUDA device but cannot compile a kernel ({cause[:200]}): it needs NVRTC and the "
+                f"CUDA headers; install them with pip install -e \".[{cupy_extra(cupy)}]\"")
+    return None
+
+
+def cupy_status():
+    """Return ``(cupy_module_or_None, reason)``: why CuPy can or cannot be used (it imports,
+    sees a CUDA device and compiles a kernel)."""
+    cupy, reason = cupy_with_device()
+    problem = None if cupy is None else compile_problem(cupy)
+    return (None, problem) if problem else (cupy, reason)
 
 
 def set_backend(name=None):
@@ -41,9 +73,12 @@ def set_backend(name=None):
     if name == "numpy":
         _state["xp"] = numpy
     else:
-        cupy, reason = cupy_status()
+        cupy, reason = cupy_with_device()
         if cupy is None and name == "cupy":
             raise BackendUnavailable(f"backend 'cupy' was requested but {reason}")
+        problem = None if cupy is None else compile_problem(cupy)
+        if problem:
+            raise BackendUnavailable(problem)
         _state["xp"] = cupy if cupy is not None else numpy
     return _state["xp"]
 

@@ -6,13 +6,16 @@ backward the gradients of a model are summed across processes in one call on its
 gradient buffer (:meth:`tinygan.layers.Layer.flatten`), then divided by P. BatchNorm statistics
 are summed across processes too (:func:`synchronise_batch_norms`), so P processes compute what
 one process computes on the whole batch. NumPy arrays travel through MPI (mpi4py), CuPy arrays through
-NCCL (``cupy.cuda.nccl``), each process on the GPU of its local rank.
+NCCL (``cupy.cuda.nccl``, installed by the extra ``cuda12-nccl`` or ``cuda13-nccl``), each process on
+the GPU of its local rank.
 
 :func:`connect` returns the processes of this run: :class:`SingleProcess` when tinygan was
 not started by an MPI launcher (nothing to import, nothing to sum), else :class:`MPIProcesses`.
 """
+import importlib
 import os
 import sys
+import warnings
 
 import numpy as np
 
@@ -63,7 +66,7 @@ class MPIProcesses:
 
     def _nccl_sum(self, array):
         import cupy
-        from cupy.cuda import nccl
+        from cupy.cuda import nccl  # loadable: connect() checked
         if self.nccl is None:  # rank 0 makes the communicator's id, MPI hands it to the others
             unique_id = self.comm.bcast(nccl.get_unique_id() if self.rank == 0 else None, root=0)
             self.nccl = nccl.NcclCommunicator(self.size, unique_id, self.rank)
@@ -76,6 +79,20 @@ class MPIProcesses:
         """Rank 0's ``value`` (any picklable object), on every process."""
         return self.comm.bcast(value, root=0)
 
+
+
+def nccl_module(size):
+    """``cupy.cuda.nccl`` when CuPy can load NCCL, else a BackendUnavailable naming the extra that
+    installs it (``size``: the processes that would sum through it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # CuPy's own warning of several lines: the error below says it in one
+        nccl = importlib.import_module("cupy.cuda.nccl")
+    if not nccl.available:
+        extra = backend.cupy_extra(backend.get_xp())
+        raise backend.BackendUnavailable(
+            f"{size} processes on CuPy sum their gradients through NCCL, which CuPy cannot load "
+            f"(cupy.cuda.nccl.available is False): install it with pip install -e \".[{extra}-nccl]\"")
+    return nccl
 
 
 def _launcher_says(what, default):
@@ -97,7 +114,8 @@ def launched_rank():
 
 def connect():
     """The processes of this run, each on its device: on CuPy, process r of a machine takes
-    GPU r (a ValueError when the machine has fewer GPUs than processes)."""
+    GPU r (a ValueError when the machine has fewer GPUs than processes, a BackendUnavailable
+    when CuPy cannot load NCCL)."""
     if launched_size() == 1:
         return SingleProcess()
     processes = MPIProcesses()
@@ -107,6 +125,7 @@ def connect():
             raise ValueError(f"{processes.local_size} processes on this machine but only {count} GPUs: "
                              f"start at most {count} processes per machine (mpiexec -n)")
         backend.get_xp().cuda.Device(processes.local_rank).use()
+        nccl_module(processes.size)
     return processes
 
 
