@@ -36,9 +36,6 @@ class SingleProcess:
     def sum(self, array):
         return array
 
-    def broadcast(self, value):
-        return value
-
 
 
 class MPIProcesses:
@@ -74,10 +71,6 @@ class MPIProcesses:
         self.nccl.allReduce(array.data.ptr, array.data.ptr, array.size, kinds[array.dtype], nccl.NCCL_SUM,
                             cupy.cuda.get_current_stream().ptr)
         return array
-
-    def broadcast(self, value):
-        """Rank 0's ``value`` (any picklable object), on every process."""
-        return self.comm.bcast(value, root=0)
 
 
 
