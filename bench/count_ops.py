@@ -31,7 +31,7 @@ import contextlib
 import numpy as np
 
 from harness import stamp, stamp_text
-from tinygan import backend, fast, layers, layout, models, threads, updater
+from tinygan import backend, fast, layers, models, threads, updater
 from tinygan.data import load_digits
 from tinygan.ema import WeightAverage
 from tinygan.fast import kernels
@@ -194,7 +194,7 @@ def layer_kinds():
 
 
 KIND_NAMES = {"HingeLoss": "loss", "PaperLoss": "loss"}
-FUSED = [name for name, value in vars(kernels).items()  # tinygan.kernels: one CUDA kernel each on CuPy
+FUSED = [name for name, value in vars(kernels).items()  # tinygan.fast.kernels: one CUDA kernel each on CuPy
          if callable(value) and not name.startswith("_") and value.__module__ == kernels.__name__]
 
 
@@ -237,9 +237,6 @@ def counting():
                 return counted(__original(*plain(args), **plain(kwargs)))
         setattr(kernels, name, fused)
         wrapped.append((kernels, name, original))
-    host_corners = layout._box_corners  # device arrays paste and crop by gathers (a slice per box is the host's way)
-    layout._box_corners = lambda array, boxes: None if isinstance(array, CountedArray) else host_corners(array, boxes)
-    wrapped.append((layout, "_box_corners", host_corners))
     caches = (kernels._ones, vars(fast.conv._scratch_buffers))  # arrays kept between calls: none counted outside
     for cache in caches:
         cache.clear()

@@ -15,6 +15,7 @@ use: it computes with the module of its input (:func:`tinygan.backend.array_modu
 """
 import numpy as np
 
+from . import fast
 from .backend import array_module, to_host
 from .resample import crop_axes, paste_axes, resample, resample_backward
 
@@ -76,11 +77,12 @@ def _box_index(boxes, k, size):
 
 
 def _box_corners(array, boxes):
-    """(top, left) of box k of image b as ``corners[b][k]``, Python ints, when ``array`` lives on
-    the host; None on the device. On the host each box is a slice (a few microseconds each),
-    which beats one gather per object through index arrays (NumPy's fancy indexing costs
-    several times more per pixel); on the device one gather per object beats a launch per box."""
-    if array_module(array) is not np:
+    """(top, left) of box k of image b as ``corners[b][k]``, Python ints, where the host set of
+    :mod:`tinygan.fast` runs on a host ``array``: there each box is a slice (a few microseconds
+    each), which beats one gather per object through index arrays (NumPy's fancy indexing costs
+    several times more per pixel). None elsewhere: the device set (on the device one gather per
+    object beats a launch per box) and the plain set take the gathers."""
+    if array_module(array) is not np or not fast.on_host_rows():
         return None
     return to_host(boxes)[:, :, :2].tolist()
 
