@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import CHECKOUT, paired_ratio, save_json, stamp, stamp_text
+from harness import CHECKOUT, add_data_and_json_arguments, paired_ratio, save_json, stamp, stamp_text
 
 VERSIONS = ("tinygan_base", "tinygan")
 
@@ -119,8 +119,7 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=31, help="timed steps of each version")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps of each version first")
     parser.add_argument("--layers", action="store_true", help="also time every kind of layer in both")
-    parser.add_argument("--data-dir", default=None, help="folder with the four MNIST files (as tinygan.train)")
-    parser.add_argument("--json", default=None, help="write the step times and figures to this file")
+    add_data_and_json_arguments(parser, "the step times and figures")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.warmup < 0:
         parser.error("--steps must be at least 1 and --warmup at least 0")

@@ -73,6 +73,12 @@ def add_runtime_arguments(parser):
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
 
 
+def add_data_and_json_arguments(parser, written):
+    """--data-dir (where MNIST is, as tinygan.train) and --json (the file ``written`` goes to)."""
+    parser.add_argument("--data-dir", default=None, help="folder with the four MNIST files (as tinygan.train)")
+    parser.add_argument("--json", default=None, help=f"write {written} to this file")
+
+
 def configure_environment(args, argv, script):
     """Fix the BLAS thread count and the TF32 mode before numpy's BLAS and CuPy read them.
 

@@ -13,7 +13,7 @@ sums). To compare with another revision, run this script's copy against that rev
 import argparse
 import hashlib
 
-from harness import save_json, stamp, stamp_text
+from harness import add_data_and_json_arguments, save_json, stamp, stamp_text
 from tinygan import threads
 from tinygan.backend import to_host
 from tinygan.data import load_digits
@@ -49,17 +49,20 @@ def digests(settings, digits, steps):
     return arrays.hexdigest(), hashlib.sha256(repr(losses).encode()).hexdigest(), losses[-1]
 
 
+def positive(text):
+    """An argparse type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=2, help="host threads (default 2)")
-    parser.add_argument("--steps", type=int, default=3, help="training steps per run (default 3)")
+    parser.add_argument("--threads", type=positive, default=2, help="host threads (default 2)")
+    parser.add_argument("--steps", type=positive, default=3, help="training steps per run (default 3)")
     parser.add_argument("--runs", nargs="+", choices=sorted(RUNS), default=sorted(RUNS), help="which runs (default all)")
-    parser.add_argument("--data-dir", default=None, help="folder with the four MNIST files (as tinygan.train)")
-    parser.add_argument("--json", default=None, help="write the digests to this file")
-    args = parser.parse_args(argv)
-    if args.threads < 1 or args.steps < 1:
-        parser.error("--threads and --steps must be at least 1")
-    return args
+    add_data_and_json_arguments(parser, "the digests")
+    return parser.parse_args(argv)
 
 
 def main(argv=None):
