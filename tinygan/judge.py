@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from . import cli
 from .data import canvas_colours, load_mnist
 from .judge_model import (DEFAULT_EPOCHS, accuracy, file_sha256, judge_path, load_judge, save_judge,
@@ -31,12 +33,14 @@ def parse_args(argv=None):
     parser.add_argument("--epochs", type=positive_int, help=f"training epochs (default {DEFAULT_EPOCHS})")
     parser.add_argument("--seed", type=int, help="training seed (default 0)")
     parser.add_argument("--data-dir", help="folder holding the MNIST files (else TINYGAN_DATA or the cache)")
+    parser.add_argument("--float16", action="store_true",
+                        help="with --train: store the weights as float16 (half the file, as the shipped judge)")
     parser.add_argument("--out", "--path", dest="path",
                         help=f"judge checkpoint file (default: --train writes {judge_path()}; the check "
                              f"reads that one when it exists, else the judge shipped with tinygan)")
     args = parser.parse_args(argv)
-    if not args.train and (args.epochs is not None or args.seed is not None):
-        parser.error("--epochs and --seed apply only with --train")
+    if not args.train and (args.epochs is not None or args.seed is not None or args.float16):
+        parser.error("--epochs, --seed and --float16 apply only with --train")
     return args
 
 
@@ -48,7 +52,7 @@ def main(argv=None):
         epochs = args.epochs or DEFAULT_EPOCHS
         seed = args.seed if args.seed is not None else 0
         model, test_accuracy = train_judge(args.data_dir, epochs=epochs, seed=seed)
-        save_judge(model, path, test_accuracy, seed, epochs)
+        save_judge(model, path, test_accuracy, seed, epochs, np.float16 if args.float16 else np.float32)
         print(f"judge: saved to {path} (test accuracy {test_accuracy:.4f}, sha256 {file_sha256(path)})")
         return
     try:
