@@ -18,7 +18,7 @@ returns, but its cache is its own: a forward's cache goes back only to the same 
 """
 
 from . import conv, elementwise, norm, upsample_conv
-from .registry import register, replaceable, twin_names
+from .registry import register, replaceable
 from .sets import SETS, active, on_host_rows, use
 
 TWINS = {twin.__name__: twin for twin in (  # each beside the plain function of the same name in:
@@ -38,4 +38,4 @@ TWINS = {twin.__name__: twin for twin in (  # each beside the plain function of 
 )}
 register(TWINS)
 
-__all__ = ["SETS", "TWINS", "active", "on_host_rows", "replaceable", "twin_names", "use"]
+__all__ = ["SETS", "TWINS", "active", "on_host_rows", "replaceable", "use"]

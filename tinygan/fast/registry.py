@@ -30,9 +30,3 @@ def replaceable(plain):
         return plain(*args, **kwargs)
     call.plain = plain
     return call
-
-
-def twin_names():
-    """The names of every plain function that has a fast twin."""
-    return sorted(_twins)
-
