@@ -101,8 +101,8 @@ def main(argv=None):
     images = generator.draw(labels, boxes, rng, batch_size=args.n)
     columns = min(args.columns, args.n)
     if args.real:  # each generated image, then a real one of the same layout
-        digits = load_digits("test", data_dir=args.data_dir).resized(config.object_size)
-        real = config.placement.training_data(settings, config, digits).draw_real(labels, boxes, rng).images
+        dataset = config.placement.training_data(settings, config, load_digits("test", data_dir=args.data_dir))
+        real = dataset.draw_real(labels, boxes, rng).images
         images, columns = np.stack([images, real], axis=1).reshape(-1, *images.shape[1:]), 2 * columns
     save_grid_png(args.out, images, columns)
     print(f"wrote {args.out}: {args.n} images of {'-'.join(map(str, args.labels))} "

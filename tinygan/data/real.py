@@ -14,7 +14,8 @@ from .textures import draw_backgrounds, draw_ink, ink_over
 class RealCanvases(NamedTuple):
     """images (B, H, W, 1) float32: real digits on paper, 1.0 = white;
     alpha (B, H, W, 1) float32: their ink alpha in [0, 1] (1 = full ink; overlapping digits combined by max);
-    papers (B, H, W, 1) float32: the paper alone (white, or a texture; the grid's black cell lines on it);
+    papers (B, H, W, 1) float32: the paper alone (white, a read-only view, or a texture; the grid's black
+        cell lines on it);
     families (B,) int64: each paper's family, an index into the data set's ``families`` (-1 on white)."""
     images: np.ndarray
     alpha: np.ndarray
