@@ -281,18 +281,6 @@ def test_blank_canvas_pixels():
     assert (blank_canvas(CanvasConfig(border=0)) == 1).all()
 
 
-def test_textured_canvas():
-    config = CanvasConfig(texture=True)
-    canvas = blank_canvas(config, np.random.default_rng(0))
-    assert np.array_equal(canvas, blank_canvas(config, np.random.default_rng(0)))
-    cell = canvas[:60, :60]
-    assert cell.min() >= 0.75 and cell.max() <= 1.0 and cell.std() > 0.01
-    assert np.abs(np.diff(cell, axis=1)).max() < 0.05  # smooth
-    assert (canvas[63:65, :] == 0).all()
-    with pytest.raises(ValueError, match="rng"):
-        blank_canvas(config)
-
-
 def test_min_compositing_on_host_keeps_borders():
     background = np.broadcast_to(blank_canvas(CanvasConfig())[..., None], (2, 128, 128, 1))
     digits = np.full((2, 4, 28, 28, 1), 0.5, np.float32)
@@ -351,7 +339,7 @@ def test_render_checks_the_labels(digit_set):
 
 
 def test_sampling_is_deterministic(digit_set):
-    dataset = CanvasDataset(digit_set, CanvasConfig(texture=True))
+    dataset = CanvasDataset(digit_set, background="textured")
     first = dataset.sample(4, np.random.default_rng(7))
     second = dataset.sample(4, np.random.default_rng(7))
     third = dataset.sample(4, np.random.default_rng(8))

@@ -164,7 +164,7 @@ def test_real_canvases_are_judged_like_their_digits(quick_judge):
     rules = in_distribution(128, 6, REGION)
     dataset = LayoutDataset(test, rules)
     labels, boxes, picks = dataset.sample_layout(150, np.random.default_rng(3), with_picks=True)
-    images = dataset.render(labels, boxes, picks)
+    images = dataset.render(labels, boxes, picks, np.random.default_rng(4))
     where = present_objects(labels)
     framed, _ = classify(judge, frame_crops(images, labels, boxes))
     original, _ = classify(judge, canvas_colours(test.images[picks[where]]))

@@ -32,9 +32,9 @@ def test_model_config_takes_the_ingredients_that_are_model_fields():
 
 def test_every_setting_is_a_flag_and_flags_make_the_same_settings(capsys):
     args = train.parse_args(["--out", "nowhere", "--recipe", "paper", "--no-per-object-noise", "--lr-decay-at",
-                             "0.25", "0.5", "--texture", "--holdout", "0.1", "--seed", "3"])
+                             "0.25", "0.5", "--background", "grain", "--holdout", "0.1", "--seed", "3"])
     assert args.settings == RunSettings(recipe="paper", per_object_noise=False, lr_decay_at=(0.25, 0.5),
-                                        texture=True, holdout="0.1", seed=3)
+                                        background="grain", holdout="0.1", seed=3)
     with pytest.raises(SystemExit):
         train.parse_args(["--help"])
     help_text = capsys.readouterr().out
@@ -59,6 +59,7 @@ def test_every_setting_is_a_flag_and_flags_make_the_same_settings(capsys):
     (dict(layout="random", mode_seeking=0.1), "--mode-seeking compares whole grids"),
     (dict(layout="random", max_objects=0, overlap=1.0), r"--max-objects must be at least 1.*--overlap must be in"),
     (dict(layout="random", holdout_region="0,0,200,10"), "not a non-empty region of the 128x128 canvas"),
+    (dict(background="plaid"), "--background must be one of white, textured, clouds"),
 ])
 def test_bad_settings_are_one_error_naming_each_problem(given, message):
     with pytest.raises(ValueError, match=message):

@@ -7,6 +7,10 @@ own noise. A grid model (--layout grid) draws its four digits in the cells of it
 digits in any boxes: ``--labels 7 3 --boxes 10 10 74 50 40 60 72 84`` (top left bottom right
 per digit, pixels, bottom/right exclusive), or ``--layout layout.json`` holding
 ``{"labels": [7, 3], "boxes": [[10, 10, 74, 50], [40, 60, 72, 84]]}``.
+
+A model draws on the background it was trained on (``--background`` of tinygan.train: white or
+paper textures). ``--real`` puts beside each generated image a real canvas: real test digits in the
+same boxes on the same kind of paper.
 """
 import argparse
 import json
@@ -16,6 +20,8 @@ import numpy as np
 
 from . import cli
 from .checkpoint import load_generator
+from .data import load_digits
+from .data.textures import BACKGROUNDS
 from .images import save_grid_png
 
 
@@ -36,6 +42,11 @@ def parse_args(argv=None):
     parser.add_argument("--average", action=argparse.BooleanOptionalAction, default=True,
                         help="use the generator's weight average when the checkpoint has one (default); "
                              "--no-average: the trained generator")
+    parser.add_argument("--background", choices=BACKGROUNDS, default=None,
+                        help="the background the checkpoint was trained on (default: that one); any other is an error")
+    parser.add_argument("--real", action="store_true",
+                        help="beside each generated image, real test digits in the same boxes on the same background")
+    parser.add_argument("--data-dir", default=None, help="--real: folder with the four MNIST files")
     parser.add_argument("--out", default="samples.png", help="PNG file to write")
     args = parser.parse_args(argv)
     if args.n < 1 or args.columns < 1:
@@ -78,13 +89,22 @@ def main(argv=None):
     args, parser = parse_args(argv)
     cli.set_up(args.backend)
     try:
-        generator, step, _, _ = load_generator(args.checkpoint, average=args.average)
+        generator, step, settings, _ = load_generator(args.checkpoint, average=args.average)
         config = generator.config
+        if args.background not in (None, settings.background):
+            raise ValueError(f"--background {args.background}: {args.checkpoint} was trained on --background "
+                             f"{settings.background} and draws only that")
         labels, boxes = config.placement.layout_from_flags(config, args.labels, args.boxes, args.n)
     except ValueError as err:
         parser.error(str(err))
-    images = generator.draw(labels, boxes, np.random.default_rng(args.seed), batch_size=args.n)
-    save_grid_png(args.out, images, min(args.columns, args.n))
+    rng = np.random.default_rng(args.seed)
+    images = generator.draw(labels, boxes, rng, batch_size=args.n)
+    columns = min(args.columns, args.n)
+    if args.real:  # each generated image, then a real one of the same layout
+        dataset = config.placement.training_data(settings, config, load_digits("test", data_dir=args.data_dir))
+        real = dataset.draw_real(labels, boxes, rng).images
+        images, columns = np.stack([images, real], axis=1).reshape(-1, *images.shape[1:]), 2 * columns
+    save_grid_png(args.out, images, columns)
     print(f"wrote {args.out}: {args.n} images of {'-'.join(map(str, args.labels))} "
           f"from {args.checkpoint} (step {step})")
     return 0

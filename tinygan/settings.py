@@ -16,6 +16,7 @@ import argparse
 from dataclasses import asdict, dataclass, field, fields
 
 from .data import LabelOrderHoldout
+from .data.textures import BACKGROUNDS, families_of
 from .ema import check_decay
 from .models import COMBINE_MODES, NOISE_KINDS, PRESETS, GANConfig, preset as model_preset
 from .placement import LAYOUTS, placement_of
@@ -69,9 +70,10 @@ class RunSettings:
     seed: int = setting(0, "seed of the weights, the data and every random draw of training")
     holdout: str = setting(None, "label orders never shown in training: a fraction of all orders "
                                  "(e.g. 0.1, chosen by --seed) or a comma list like 1986,3258,5274")
-    texture: bool = setting(False, "textured canvas backgrounds (--layout grid)")
+    background: str = setting("white", "the paper under the whole canvas: white, textured (every family, drawn per "
+                                       "image) or one family: clouds, ruled, grain, stains", choices=BACKGROUNDS)
     layout: str = setting("grid", "grid: the paper's data set, four digits in the cells of a 2x2 grid; random: 1 to "
-                                  "--max-objects digits at random places and sizes on a plain canvas",
+                                  "--max-objects digits at random places and sizes",
                           choices=LAYOUTS)
     max_objects: int = setting(6, "--layout random: the most digits on a training canvas (a trained model draws any "
                                   "count)")
@@ -153,7 +155,8 @@ class RunSettings:
             problems.append(f"--mode-seeking compares the two halves of a batch: --batch-size must be even, "
                             f"got {self.batch_size}")
         problems += self.placement.settings_problems(self)
-        for check in (self.model_config, self.label_holdout, self._check_ema, self.held_out_region):  # rules kept by their own modules
+        rules = (self.model_config, self.label_holdout, self._check_ema, self.held_out_region, self.families)
+        for check in rules:  # rules kept by their own modules
             try:
                 check()
             except ValueError as err:
@@ -168,6 +171,10 @@ class RunSettings:
     def held_out_region(self):
         """(top, left, bottom, right) of the region training layouts keep empty, or None."""
         return self.placement.held_out_region(self.holdout_region, PRESETS[self.preset].canvas_size)
+
+    def families(self):
+        """The paper families of --background (:func:`tinygan.data.textures.families_of`; () for white)."""
+        return families_of(self.background)
 
     def _check_ema(self):
         if self.ema:
@@ -200,7 +207,11 @@ class RunSettings:
     @classmethod
     def from_dict(cls, values):
         """Settings saved by :meth:`to_dict`. Saved settings that predate an ingredient lack it (or
-        hold None) and take the recipe's value; those that predate recipes were paper runs."""
+        hold None) and take the recipe's value; those that predate recipes were paper runs. The old
+        ``texture`` (before --background) reads as background 'clouds' when it was on."""
+        values = dict(values)
+        if values.pop("texture", False):
+            values.setdefault("background", "clouds")
         unknown = sorted(set(values) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(f"unknown run settings {unknown}: written by a newer tinygan?")

@@ -15,18 +15,22 @@ A canvas is a `grid` x `grid` table of square cells. Each cell holds one digit o
 lines `border` pixels wide; a line is centred on the edge between two cells (for
 border 2 and 64-pixel cells: rows and columns 63 and 64), and runs across the whole
 canvas. There is no line around the outside. This is what the original code draws.
+
+On white paper (the default) a canvas is the min of the blank canvas and the digits. On a textured
+background (issue 25, :mod:`.textures`) each canvas gets its own paper and the digits are real ink over
+it (:func:`tinygan.data.real.ink_on_paper`); the black lines stay on top.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..layout import check_labels, paste_min
+from ..layout import check_boxes, check_labels, paste_min
 from .digits import N_CLASSES, canvas_colours
+from .real import ink_on_paper, pick_digits, white
+from .textures import families_of
 
 ORDER_CHOICES = ("seen", "unseen", "any")
-TEXTURE_RANGE = (0.75, 1.0)  # grey levels of a textured background
-TEXTURE_OCTAVES = (4, 8, 16)  # noise grid sizes summed into a texture, coarse to fine
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,6 @@ class CanvasConfig:
     padding: pixels between a digit and its cell's edge, on each side.
     border: width in pixels of the black lines between cells (0 for none).
     n_objects: digits per canvas, placed in the first n_objects cells (row-major).
-    texture: draw a light grey random texture instead of a plain white background.
     """
 
     canvas_size: int = 128
@@ -48,7 +51,6 @@ class CanvasConfig:
     padding: int = 18
     border: int = 2
     n_objects: int = 4
-    texture: bool = False
 
     def __post_init__(self):
         for name in ("canvas_size", "grid", "digit_size", "n_objects"):
@@ -91,43 +93,22 @@ def _require_int(config, name, minimum):
         raise ValueError(f"CanvasConfig: {name} must be an integer >= {minimum}, got {value!r}")
 
 
-def blank_canvas(config, rng=None):
-    """An empty canvas: (H, W) float32, white (or textured), black lines between cells.
-
-    rng: np.random.Generator; needed only when config.texture is set.
-    """
+def cell_lines(config):
+    """(H, W) bool: the pixels of the black lines between cells."""
     size = config.canvas_size
-    if config.texture:
-        if rng is None:
-            raise ValueError("blank_canvas: a textured background needs an rng")
-        canvas = _texture(size, rng)
-    else:
-        canvas = np.ones((size, size), np.float32)
+    lines = np.zeros((size, size), bool)
     start = -(config.border // 2)  # a line starts this far from the edge it covers
     for edge in range(config.cell_size, size, config.cell_size):
-        canvas[edge + start:edge + start + config.border, :] = 0.0
-        canvas[:, edge + start:edge + start + config.border] = 0.0
+        lines[edge + start:edge + start + config.border, :] = True
+        lines[:, edge + start:edge + start + config.border] = True
+    return lines
+
+
+def blank_canvas(config):
+    """An empty canvas: (H, W) float32, white, black lines between cells."""
+    canvas = np.ones((config.canvas_size, config.canvas_size), np.float32)
+    canvas[cell_lines(config)] = 0.0
     return canvas
-
-
-def _texture(size, rng):
-    """(size, size) float32 smooth random texture with values in TEXTURE_RANGE: a sum of
-    bilinearly upsampled uniform noise grids, each finer grid at half the weight."""
-    total = np.zeros((size, size))
-    for octave, cells in enumerate(TEXTURE_OCTAVES):
-        total += 0.5 ** octave * _upsample_bilinear(rng.uniform(size=(cells + 1, cells + 1)), size)
-    total = (total - total.min()) / max(total.max() - total.min(), 1e-12)
-    low, high = TEXTURE_RANGE
-    return (low + (high - low) * total).astype(np.float32)
-
-
-def _upsample_bilinear(grid, size):
-    """Bilinearly interpolate a (g, g) grid to (size, size), corners to corners."""
-    positions = np.linspace(0, grid.shape[0] - 1, size)
-    lower = np.minimum(positions.astype(int), grid.shape[0] - 2)
-    frac = positions - lower
-    rows = grid[lower] * (1 - frac)[:, None] + grid[lower + 1] * frac[:, None]
-    return rows[:, lower] * (1 - frac) + rows[:, lower + 1] * frac
 
 
 class LabelOrderHoldout:
@@ -223,14 +204,17 @@ class CanvasDataset:
     digits: a DigitSet (uint8 (N, 28, 28) white-on-black images and labels).
     config: CanvasConfig.
     holdout: LabelOrderHoldout, or None to hold out nothing.
+    background: a value of --background (:data:`tinygan.data.textures.BACKGROUNDS`): 'white', or the
+        paper families each canvas's paper is drawn from (the attribute ``families``: () for white).
     """
 
-    def __init__(self, digits, config=CanvasConfig(), holdout=None):
+    def __init__(self, digits, config=CanvasConfig(), holdout=None, background="white"):
         images = np.asarray(digits.images)
         if images.shape[1:] != (config.digit_size, config.digit_size):
             raise ValueError(f"CanvasDataset: digit images are {images.shape[1:]}, but "
                              f"config.digit_size is {config.digit_size}")
         self.config = config
+        self.families = families_of(background)
         if holdout is None:
             holdout = LabelOrderHoldout([], config.n_objects)
         self.holdout = holdout
@@ -243,7 +227,8 @@ class CanvasDataset:
         absent = [c for c, indices in enumerate(self.class_indices) if len(indices) == 0]
         if absent:
             raise ValueError(f"CanvasDataset: the digit set has no images of classes {absent}")
-        self._plain_background = None if config.texture else blank_canvas(config)
+        self._lines = cell_lines(config)
+        self._plain_background = blank_canvas(config)
 
     def sample(self, batch_size, rng, orders="seen"):
         """A random batch of canvases.
@@ -291,14 +276,28 @@ class CanvasDataset:
         labels = np.asarray(labels)
         batch = labels.shape[0] if labels.ndim else 0
         check_labels(labels, batch, config.n_objects, N_CLASSES, "CanvasDataset.render: labels")
-        picks = np.zeros(labels.shape, np.int64)
-        for digit, indices in enumerate(self.class_indices):
-            wanted = labels == digit
-            picks[wanted] = indices[rng.integers(len(indices), size=wanted.sum())]
         boxes = config.boxes(batch)
-        if config.texture:
-            background = np.stack([blank_canvas(config, rng) for _ in labels])
-        else:
-            background = np.broadcast_to(self._plain_background, (batch, *self._plain_background.shape))
-        images, _ = paste_min(background[..., None], self.inverted_digits[picks][..., None], boxes)
-        return images, boxes
+        return self._draw(labels, boxes, rng).images, boxes
+
+    def draw_real(self, labels, boxes, rng):
+        """Real digits of labels (B, n_objects) in boxes (B, n_objects, 4) of digit_size (any place on the
+        canvas), on fresh paper: a :class:`tinygan.data.real.RealCanvases`. On white its images are those
+        :meth:`render` draws for these labels and the grid's boxes."""
+        labels, boxes = np.asarray(labels), np.asarray(boxes)
+        config = self.config
+        batch = labels.shape[0] if labels.ndim else 0
+        check_labels(labels, batch, config.n_objects, N_CLASSES, "CanvasDataset.draw_real: labels")
+        check_boxes(boxes, batch, config.n_objects, config.digit_size, config.canvas_size,
+                    "CanvasDataset.draw_real: boxes")
+        return self._draw(labels, boxes, rng)
+
+    def _draw(self, labels, boxes, rng):
+        """RealCanvases of checked labels and boxes: a real digit of each label drawn from rng, then
+        (textured) a paper and an ink tone per image. On white: today's min of blank canvas and digits."""
+        digits = self.inverted_digits[pick_digits(self.class_indices, labels, rng)][..., None]
+        size = self.config.canvas_size
+        shade, _ = paste_min(np.ones((len(labels), size, size, 1), np.float32), digits, boxes)  # 1 - ink alpha
+        if self.families:
+            return ink_on_paper(1 - shade, self.families, rng, self._lines)
+        plain = self._plain_background[..., None]
+        return white(np.minimum(plain, shade), 1 - shade, plain)

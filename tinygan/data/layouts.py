@@ -1,4 +1,4 @@
-"""Free layouts: any number of digits at random positions and sizes on a plain canvas.
+"""Free layouts: any number of digits at random positions and sizes, on white or textured paper.
 
 A box is the tight bounding box of a digit's ink (top, left, bottom, right; bottom/right
 exclusive), as in object-detection data: a real digit is cropped to its ink (pixels of at
@@ -6,15 +6,19 @@ least INK_LEVEL darkness) and resampled into its box, so its box's width follows
 own shape. :class:`LayoutRules` says how layouts are drawn (counts, heights, overlap, regions
 to avoid or to fill); :class:`LayoutDataset` draws layouts and renders real digits into them.
 Labels are (B, N) with -1 in slots without a digit; boxes (B, N, 4) (zeros in empty slots).
+On white a canvas is one minus the ink of its digits (overlaps: the darkest); on a textured background
+(issue 25, :mod:`.textures`) that ink is laid over a paper drawn per canvas (:func:`.real.ink_on_paper`).
 """
 import copy
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..layout import MIN_SIDE, present_objects
+from ..layout import MIN_SIDE, check_layout, present_objects
 from ..resample import interval_weights, resample
 from .digits import N_CLASSES
+from .real import ink_on_paper, pick_digits, white
+from .textures import families_of
 
 INK_LEVEL = 0.25  # darkness (0 white .. 1 black) from which a pixel counts as ink
 TRIES = 100       # placements tried per digit before it is left out
@@ -118,10 +122,13 @@ class LayoutDataset:
 
     digits: a DigitSet (uint8 (N, 28, 28) white on black). rules: LayoutRules.
     n_slots: objects per row of labels and boxes (default the most a canvas holds).
+    background: a value of --background (:data:`tinygan.data.textures.BACKGROUNDS`): 'white', or the
+        paper families each canvas's paper is drawn from (the attribute ``families``: () for white).
     """
 
-    def __init__(self, digits, rules=LayoutRules(), n_slots=None):
+    def __init__(self, digits, rules=LayoutRules(), n_slots=None, background="white"):
         self.rules = rules
+        self.families = families_of(background)
         self.n_slots = n_slots or rules.counts[1]
         if self.n_slots < rules.counts[1]:
             raise ValueError(f"LayoutDataset: {self.n_slots} slots cannot hold {rules.counts[1]} digits")
@@ -142,14 +149,14 @@ class LayoutDataset:
         return other
 
     def sample(self, batch_size, rng):
-        """A random batch: images (B, H, W, 1) float32 black on white, labels (B, N), boxes (B, N, 4)."""
+        """A random batch: images (B, H, W, 1) float32 dark ink on paper, labels (B, N), boxes (B, N, 4)."""
         labels, boxes, picks = self.sample_layout(batch_size, rng, with_picks=True)
-        return self.render(labels, boxes, picks), labels, boxes
+        return self.render(labels, boxes, picks, rng), labels, boxes
 
     def sample_occupied(self, batch_size, rng):
         """As :meth:`sample`, without the canvases where no digit found a place (B <= batch_size)."""
         labels, boxes, picks = occupied(*self.sample_layout(batch_size, rng, with_picks=True))
-        return self.render(labels, boxes, picks), labels, boxes
+        return self.render(labels, boxes, picks, rng), labels, boxes
 
     def sample_layout(self, batch_size, rng, with_picks=False):
         """labels (B, N) int64 (-1: empty slot), boxes (B, N, 4) int64 and, with ``with_picks``, the
@@ -198,9 +205,22 @@ class LayoutDataset:
             return box
         return None
 
-    def render(self, labels, boxes, picks):
-        """Canvases of the picked real digits, each cropped to its ink and resampled into its box,
-        composited by the minimum (dark ink wins) on white: (B, H, W, 1) float32."""
+    def render(self, labels, boxes, picks, rng):
+        """Canvases of the picked real digits (:meth:`draw_real`'s images): (B, H, W, 1) float32. rng: draws
+        the papers and ink tones of a textured background (unused on white)."""
+        return self._draw(labels, boxes, picks, rng).images
+
+    def draw_real(self, labels, boxes, rng):
+        """Real digits of labels (B, N) (-1: an empty slot) in boxes (B, N, 4) of any size inside the canvas,
+        each digit drawn from rng among its class, on fresh paper: a :class:`tinygan.data.real.RealCanvases`.
+        On white its images are what :meth:`render` draws for these layouts."""
+        size = self.rules.canvas_size
+        labels, boxes = check_layout(labels, boxes, N_CLASSES, size, (MIN_SIDE, size), "LayoutDataset.draw_real")
+        return self._draw(labels, boxes, pick_digits(self.class_indices, labels, rng), rng)
+
+    def _draw(self, labels, boxes, picks, rng):
+        """RealCanvases of the picked real digits, each cropped to its ink and resampled into its box; the
+        ink alpha is the darkest of the digits at each pixel. On white the canvas is one minus it."""
         where = present_objects(labels)
         size = self.rules.canvas_size
         source, target = self.ink_boxes[picks[where]], boxes[where]
@@ -209,4 +229,7 @@ class LayoutDataset:
         ink = resample(self.ink[picks[where]], rows.astype(np.float32), cols.astype(np.float32))
         layers = np.zeros((labels.shape[0], labels.shape[1], size, size), np.float32)
         layers[where] = ink
-        return (1.0 - layers.max(axis=1))[..., None]
+        alpha = layers.max(axis=1)[..., None]
+        if self.families:
+            return ink_on_paper(alpha, self.families, rng)
+        return white(1.0 - alpha, alpha, np.ones((size, size, 1), np.float32))

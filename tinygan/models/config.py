@@ -113,12 +113,12 @@ class GANConfig:
         draws per pass (dropout): a training step may then score real and fake in one pass of 2B."""
         return not (self.minibatch_std or self.dropout)
 
-    def canvas(self, texture=False):
+    def canvas(self):
         """The CanvasConfig of this model's images: a 2x2 grid, each object centred in its cell."""
         cell = self.canvas_size // 2
         return CanvasConfig(canvas_size=self.canvas_size, grid=2, digit_size=self.object_size,
                             padding=(cell - self.object_size) // 2, border=2 if cell > self.object_size else 0,
-                            n_objects=self.n_objects, texture=texture)
+                            n_objects=self.n_objects)
 
     def to_dict(self):
         return asdict(self)

@@ -34,8 +34,6 @@ class FreePlacement(Placement):
         problems = []
         if settings.holdout is not None:
             problems.append("--holdout holds out label orders of the grid; with --layout random use --holdout-region")
-        if settings.texture:
-            problems.append("--texture draws the grid's backgrounds; --layout random has a plain canvas")
         if settings.mode_seeking:
             problems.append("--mode-seeking compares whole grids; it runs with --layout grid only")
         if not 1 <= settings.max_objects:
@@ -79,7 +77,7 @@ class FreePlacement(Placement):
     def training_data(self, settings, config, digits):
         """Real digits at random places and sizes, off the held-out region."""
         return LayoutDataset(digits, training_rules(config.canvas_size, config.n_objects, settings.overlap,
-                                                    settings.held_out_region()))
+                                                    settings.held_out_region()), background=settings.background)
 
     def sample_grid_layouts(self, config, dataset):
         return dataset.sample_layout(SAMPLE_ROWS, np.random.default_rng(12345))

@@ -60,8 +60,8 @@ class GridPlacement(Placement):
 
     def training_data(self, settings, config, digits):
         """Canvases of real digits in the grid's cells, label orders of --holdout left out."""
-        return CanvasDataset(digits.resized(config.object_size), config.canvas(settings.texture),
-                             settings.label_holdout())
+        return CanvasDataset(digits.resized(config.object_size), config.canvas(), settings.label_holdout(),
+                             background=settings.background)
 
     def sample_grid_layouts(self, config, dataset):
         labels = np.array([[int(d) for d in order[:config.n_objects]] for order in SAMPLE_ORDERS])
