@@ -178,8 +178,8 @@ def test_the_judge_used_is_the_given_one_else_the_caches_else_the_shipped_one(tm
 
 
 def test_missing_checkpoint_is_trained_when_allowed(monkeypatch):
-    def quick_train(data_dir=None, log=print):
-        return judge_model.build_judge(seed=0).eval(), 0.5
+    def quick_train(data_dir=None, log=print, background="white"):
+        return judge_model.build_judge(seed=0).eval(), 0.5, {}
 
     monkeypatch.setattr(judge_model, "train_judge", quick_train)
     model, info = judge_model.load_judge(train_if_missing=True, log=lambda line: None)
