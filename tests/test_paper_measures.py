@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tinygan.data.textures import FAMILIES, draw_backgrounds, draw_ink, ink_over
+from tinygan.evaluate import judge_background
 from tinygan.judge_model import build_judge
 from tinygan.metrics import paper
 from tinygan.metrics.measures import REPORTED
@@ -139,3 +140,9 @@ def test_the_report_section_measures_generated_and_real_alike(real):
     without_masks, _ = paper_section(judge, FreePlacement(), SimpleNamespace(n_classes=10), labels, boxes,
                                      (images, None, papers), canvases_, FAMILIES)
     assert "mask_iou" not in without_masks["generated"] and "mask_iou" in without_masks["real"]
+
+
+def test_checkpoints_on_paper_are_judged_by_the_judge_of_digits_on_paper():
+    assert judge_background(SimpleNamespace()) == "white"  # a checkpoint from before backgrounds
+    assert judge_background(SimpleNamespace(background="white")) == "white"
+    assert judge_background(SimpleNamespace(background="clouds")) == "textured"
