@@ -76,8 +76,8 @@ def per_family(accuracies):
     return ", ".join(f"{family} {100 * p['value']:.1f}%" for family, p in accuracies.items() if p["n"])
 
 
-def frechet_by_family(distances):
-    return ", ".join(f"{name} {value:.2f}" for name, value in distances.items())
+def by_family(values, text="{:.2f}"):
+    return ", ".join(f"{name} {text.format(value)}" for name, value in values.items())
 
 
 @dataclass(frozen=True)
@@ -142,8 +142,9 @@ REPORTED = {r.name: r for r in (
     Reported("background", background, "background error outside boxes", "{:.4f}".format),
     Reported("accuracy_per_family", on_paper("accuracy_per_family"), "digits correct on each paper family", per_family),
     Reported("mask_iou", on_paper("mask_iou"), "mask IoU with the ink (median)", "{:.3f}".format),
-    Reported("paper_frechet", on_paper("paper_frechet"), "background Fréchet distance (all, per family)",
-             frechet_by_family),
+    Reported("paper_families", on_paper("paper_families"), "paper families recognised (share of images)",
+             lambda shares: by_family(shares, "{:.0%}")),
+    Reported("paper_frechet", on_paper("paper_frechet"), "background Fréchet distance (per family, mean)", by_family),
     Reported("spread_ratio", on_paper("spread_ratio"), "paper spread in boxes / beside (median)", "{:.3f}".format),
     Reported("seam_ratio", on_paper("seam_ratio"), "gradient on box edges / away (median)", "{:.3f}".format),
 )}

@@ -9,6 +9,7 @@ interquartile range (a mean is swamped by faint stroke edges on smooth paper).
 """
 import numpy as np
 
+from ..data.textures import draw_backgrounds
 from ..layout import present_objects
 from .ink import _box_distances
 from .statistics import frechet_distance
@@ -22,6 +23,8 @@ AWAY = 4             # pixels: background at least this far from every box is 'a
 PATCH = 16           # side of the background patches
 SCALES = (1, 2, 4, 8)  # pixel offsets of the texture feature's differences
 GRADIENT_FLOOR = 1e-3  # added to both medians of the seam ratio, so flat paper gives 1, not 0/0
+LOG_FLOOR = 1e-3      # added to the texture feature's spreads and differences before their logs
+REFERENCE_SHEETS = 400  # sheets of real paper drawn for the reference of the background Fréchet distance
 
 
 def plane(x):
@@ -144,22 +147,21 @@ def seam_ratios(images, zone, labels, boxes):
 
 
 def texture_features(patches):
-    """A patch's texture, F = 3 + 2 * len(SCALES) numbers: its grey-level mean, standard deviation
-    and skewness, and at each offset s of SCALES the mean |difference| of pixels s apart along
-    rows and along columns, the larger first (orientation-free: ruled lines and fibres run either
-    way). Small offsets see grain and lines, large ones clouds and stains; flat paper gives zeros.
+    """A patch's texture, F = 2 + 2 * len(SCALES) numbers: its grey-level mean and the log of its
+    standard deviation, and at each offset s of SCALES the log of the mean |difference| of pixels s
+    apart along rows and along columns, the larger first (orientation-free: ruled lines and fibres
+    run either way). Small offsets see grain and lines, large ones clouds and stains. The logs
+    (of the value plus LOG_FLOOR) keep a ruled line or a stain's rim from swamping the rest.
     patches (P, S, S) -> (P, F) float64."""
     patches = np.asarray(patches, np.float64)
-    mean = patches.mean(axis=(1, 2))
-    centred = patches - mean[:, None, None]
-    std = np.sqrt((centred ** 2).mean(axis=(1, 2)))
-    skew = (centred ** 3).mean(axis=(1, 2)) / np.maximum(std, 1e-6) ** 3
-    columns = [mean, std, skew]
+    columns = [patches.mean(axis=(1, 2)), patches.std(axis=(1, 2))]
     for s in SCALES:
         down = np.abs(patches[:, s:] - patches[:, :-s]).mean(axis=(1, 2))
         across = np.abs(patches[:, :, s:] - patches[:, :, :-s]).mean(axis=(1, 2))
         columns += [np.maximum(down, across), np.minimum(down, across)]
-    return np.stack(columns, axis=1)
+    features = np.stack(columns, axis=1)
+    features[:, 1:] = np.log(features[:, 1:] + LOG_FLOOR)
+    return features
 
 
 def background_patches(images, labels, boxes, margin=2):
@@ -182,7 +184,8 @@ class PaperReference:
     """Texture features of real paper (:func:`texture_features` of every grid patch of ``papers``
     (R, H, W[, 1]) whose families are ``families`` (R,) int): what backgrounds are compared with.
     The features are standardised by the reference's own mean and deviation, so that no one
-    number's units weigh more in the Fréchet distance."""
+    number's units weigh more in the Fréchet distance; each family's patches are summed up as a
+    Gaussian (mean, covariance), by which an image's family is recognised (:meth:`nearest_family`)."""
 
     def __init__(self, papers, families):
         papers = plane(papers)
@@ -190,20 +193,42 @@ class PaperReference:
         raw = texture_features(patches)
         self.mean, self.scale = raw.mean(axis=0), np.maximum(raw.std(axis=0), 1e-6)
         self.features, self.families = self.standardise(raw), np.asarray(families)[owners]
-        self.centroids = np.stack([self.features[self.families == f].mean(axis=0) if np.any(self.families == f)
-                                   else np.full(raw.shape[1], np.inf) for f in range(self.families.max() + 1)])
+        self.gaussians = [self.gaussian(self.features[self.families == f]) for f in range(self.families.max() + 1)]
 
     def standardise(self, raw):
         return (raw - self.mean) / self.scale
 
+    @staticmethod
+    def gaussian(features, ridge=1e-3):
+        """(mean (F,), inverse covariance (F, F), log-determinant) of features (P, F); None for P < 2."""
+        if len(features) < 2:
+            return None
+        covariance = np.cov(features, rowvar=False) + ridge * np.eye(features.shape[1])
+        return features.mean(axis=0), np.linalg.inv(covariance), np.linalg.slogdet(covariance)[1]
+
+    def log_likelihood(self, features, family):
+        """Sum over the rows of ``features`` (P, F) of their Gaussian log-density in ``family``
+        (up to a constant); -inf for a family without reference patches."""
+        if self.gaussians[family] is None:
+            return -np.inf
+        mean, inverse, log_det = self.gaussians[family]
+        gap = features - mean
+        return -0.5 * float(np.einsum("pi,ij,pj->", gap, inverse, gap) + len(features) * log_det)
+
     def nearest_family(self, features, owners, n_images):
-        """Each image's family as the nearest centroid to the mean of its patches' standardised
-        ``features`` (P, F) (``owners`` (P,) their images): (n_images,) int, -1 with no patch."""
+        """Each image's family: the most likely given its patches' standardised ``features``
+        (P, F) (``owners`` (P,): their images). -> (n_images,) int, -1 for an image without patch."""
         families = np.full(n_images, -1)
         for image in np.unique(owners):
-            gaps = np.linalg.norm(self.centroids - features[owners == image].mean(axis=0), axis=1)
-            families[image] = int(np.argmin(gaps))
+            mine = features[owners == image]
+            families[image] = int(np.argmax([self.log_likelihood(mine, f) for f in range(len(self.gaussians))]))
         return families
+
+
+def paper_reference(family_names, size, sheets=REFERENCE_SHEETS, seed=0):
+    """A :class:`PaperReference` of ``sheets`` fresh sheets of real paper (size x size) of the
+    families ``family_names`` (:func:`tinygan.data.textures.draw_backgrounds`), drawn with ``seed``."""
+    return PaperReference(*draw_backgrounds(tuple(family_names), sheets, size, np.random.default_rng(seed)))
 
 
 def image_families(images, labels, boxes, reference):
@@ -216,16 +241,14 @@ def image_families(images, labels, boxes, reference):
 def background_frechet(images, labels, boxes, reference, families, names):
     """Background realism: the Fréchet distance of the standardised texture features of the
     background patches (:func:`background_patches`) against the reference's (a
-    :class:`PaperReference`), over all families ('all') and for each family named in ``names``
-    (``families`` (B,): each image's index into ``names``). -> {'all' and each name: distance},
-    nan with fewer than two patches on a side."""
+    :class:`PaperReference`), for each family named in ``names`` (``families`` (B,): each
+    image's index into ``names``), and their mean over the families (each weighs the same, however
+    many images it has). -> {each name and 'mean': distance}, nan with fewer than two patches."""
     patches, owners = background_patches(images, labels, boxes)
-    features = reference.standardise(texture_features(patches))
-    distances = {"all": frechet_distance(features, reference.features)}
-    for index, name in enumerate(names):
-        distances[name] = frechet_distance(features[np.asarray(families)[owners] == index],
-                                           reference.features[reference.families == index])
-    return distances
+    features, families = reference.standardise(texture_features(patches)), np.asarray(families)[owners]
+    distances = {name: frechet_distance(features[families == index], reference.features[reference.families == index])
+                 for index, name in enumerate(names)}
+    return {**distances, "mean": float(np.mean(list(distances.values())))}
 
 
 def median(values):

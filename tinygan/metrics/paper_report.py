@@ -7,11 +7,12 @@ import numpy as np
 
 from .judged import Judged
 from .measures import markdown_table, report
-from .paper import (PaperReference, background_frechet, image_families, ink_of, mask_iou, median, plane,
+from .paper import (background_frechet, image_families, ink_of, mask_iou, median, paper_reference, plane,
                     seam_ratios, spread_ratios, stroke_zone)
 from .statistics import proportion
 
-PAPER_MEASURES = ("per_object", "accuracy_per_family", "mask_iou", "paper_frechet", "spread_ratio", "seam_ratio")
+PAPER_MEASURES = ("per_object", "accuracy_per_family", "paper_families", "mask_iou", "paper_frechet", "spread_ratio",
+                  "seam_ratio")
 
 
 class OnPaper(Judged):
@@ -20,16 +21,17 @@ class OnPaper(Judged):
     papers (B, H, W[, 1]): what lies under the ink; alphas: the masks (composite (B, H, W[, 1]) or
     each object's (B, N, H, W)), None where the model has none; reference: a PaperReference of
     real paper of the families named ``family_names``; families (B,): each image's family index,
-    None to take the nearest in texture (generated canvases). The Fréchet distance reads the odd
-    images only: the reference is drawn from the even ones' papers (:func:`paper_section`)."""
+    None to take the one recognised in its texture (generated canvases). The Fréchet distances group
+    the images by the recognised family, real ones too, so that both sides share its few mistakes;
+    the reference is fresh sheets of real paper (:func:`tinygan.metrics.paper.paper_reference`)."""
 
     def __init__(self, judge, placement, config, images, labels, boxes, papers, alphas, reference, family_names,
                  families=None):
         super().__init__(judge, placement, config, images, labels, boxes)
         self.papers, self.alphas, self.family_names = plane(papers), alphas, tuple(family_names)
         self.paper_reference = reference
-        self.families = (image_families(images, labels, boxes, reference) if families is None
-                         else np.asarray(families))
+        self.recognised = image_families(images, labels, boxes, reference)
+        self.families = self.recognised if families is None else np.asarray(families)
         self.ink = ink_of(images, self.papers, labels, boxes)
         self.zone = stroke_zone(images, self.papers, labels, boxes)
 
@@ -40,9 +42,13 @@ class OnPaper(Judged):
 
     @cached_property
     def paper_frechet(self):
-        odd = slice(1, None, 2)
-        return background_frechet(plane(self.images)[odd], self.labels[odd], self.boxes[odd], self.paper_reference,
-                                  self.families[odd], self.family_names)
+        return background_frechet(self.images, self.labels, self.boxes, self.paper_reference, self.recognised,
+                                  self.family_names)
+
+    @cached_property
+    def paper_families(self):
+        """{family: share of the images} whose texture is recognised as that family's."""
+        return {name: float(np.mean(self.recognised == index)) for index, name in enumerate(self.family_names)}
 
     @cached_property
     def spread_ratio(self):
@@ -59,18 +65,18 @@ class OnPaper(Judged):
         return {name: proportion(self.correct[family == index]) for index, name in enumerate(self.family_names)}
 
 
-def paper_section(judge, placement, config, labels, boxes, generated, real, family_names):
+def paper_section(judge, placement, config, labels, boxes, generated, real, family_names, reference=None):
     """One group's paper measures for the generated canvases and for real ones in the same boxes.
 
     generated: (images, alphas, papers) as ``Generator.draw(labels, boxes, rng, parts=True)``
     gives them (alphas None for a model without masks); real: a RealCanvases (images, alpha,
     papers, families) as ``dataset.draw_real(labels, boxes, rng)`` gives it, families (B,) indices
-    into ``family_names``. The reference paper is the real papers of the even images; the
-    Fréchet distances read the odd ones (same boxes, same number of patches, generated and real).
+    into ``family_names``. reference: the real paper the backgrounds are compared with (default:
+    :func:`~tinygan.metrics.paper.paper_reference` of those families at the canvas's size).
     Returns ({'generated': {...}, 'real': {...}}, Markdown table); the real canvases' 'mask_iou' is
     the ink estimator's IoU with their real ink (alpha > 0.5): the sanity figure."""
     labels, boxes = np.asarray(labels), np.asarray(boxes)
-    reference = PaperReference(plane(real.papers)[::2], np.asarray(real.families)[::2])
+    reference = reference or paper_reference(family_names, plane(real.papers).shape[-1])
     images, alphas, papers = generated
     shown = {"generated": OnPaper(judge, placement, config, images, labels, boxes, papers, alphas, reference,
                                   family_names),
