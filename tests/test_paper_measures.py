@@ -78,7 +78,7 @@ def test_a_whole_box_mask_gives_a_low_iou_and_each_objects_mask_counts_alone(rea
     whole = np.ones_like(canvases_.alpha)
     assert paper.median(paper.mask_iou(whole, ink, labels, boxes)) < 0.6
     own = np.zeros(labels.shape + (SIZE, SIZE), np.float32)  # (B, N, H, W): the ink of each box only
-    for (b, n), box in np.ndenumerate(labels):
+    for b, n in np.ndindex(labels.shape):
         top, left, bottom, right = boxes[b, n]
         own[b, n, top:bottom, left:right] = canvases_.alpha[b, top:bottom, left:right, 0]
     np.testing.assert_allclose(paper.mask_iou(own, ink, labels, boxes), 1.0)

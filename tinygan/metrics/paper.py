@@ -11,7 +11,7 @@ import numpy as np
 
 from ..data.textures import draw_backgrounds
 from ..layout import present_objects
-from .ink import _box_distances
+from .ink import box_distances
 from .statistics import frechet_distance
 
 INK_SHARE = 0.5      # ink: darker than its paper by more than this share of the paper-to-ink gap
@@ -31,14 +31,6 @@ def plane(x):
     """(B, H, W, 1) or (B, H, W) -> (B, H, W) float32."""
     x = np.asarray(x, np.float32)
     return x[..., 0] if x.ndim == 4 and x.shape[-1] == 1 else x
-
-
-def box_distances(labels, boxes, height, width):
-    """Chebyshev distance in pixels from each pixel to each box, 0 inside, a large value for
-    empty slots: labels (B, N), boxes (B, N, 4) -> (B, N, H, W) int16."""
-    boxes, present = np.asarray(boxes), np.asarray(labels) >= 0
-    return np.maximum(_box_distances(boxes, present, height, 0)[..., :, None],
-                      _box_distances(boxes, present, width, 1)[..., None, :])
 
 
 def dilate(mask, radius):
@@ -107,8 +99,8 @@ def spread_ratios(images, zone, labels, boxes):
     images = plane(images)
     nearest = box_distances(labels, boxes, *images.shape[1:]).min(axis=1)
     inside, beside = (nearest == 0) & ~zone, (nearest > 0) & (nearest <= BAND) & ~zone
-    return np.array([robust_spread(image[i]) / robust_spread(image[o]) if robust_spread(image[o]) > 0 else np.nan
-                     for image, i, o in zip(images, inside, beside)])
+    spreads = np.array([[robust_spread(image[i]), robust_spread(image[o])] for image, i, o in zip(images, inside, beside)])
+    return spreads[:, 0] / np.where(spreads[:, 1] > 0, spreads[:, 1], np.nan)
 
 
 def gradient_magnitude(images):
