@@ -13,6 +13,8 @@ import pytest
 from conftest import MNIST_DIR, requires_mnist
 from tinygan import judge, judge_model
 from tinygan.data import canvas_colours, load_mnist
+from tinygan.data.digits_on_paper import digits_on_paper, ink_box_only
+from tinygan.data.textures import BACKGROUND_LOW, FAMILIES, INK_HIGH
 from tinygan.serialize import load_npz, model_state, save_npz_atomic
 
 pytestmark = pytest.mark.usefixtures("offline_data")
@@ -178,8 +180,8 @@ def test_the_judge_used_is_the_given_one_else_the_caches_else_the_shipped_one(tm
 
 
 def test_missing_checkpoint_is_trained_when_allowed(monkeypatch):
-    def quick_train(data_dir=None, log=print):
-        return judge_model.build_judge(seed=0).eval(), 0.5
+    def quick_train(data_dir=None, log=print, background="white"):
+        return judge_model.build_judge(seed=0).eval(), 0.5, {}
 
     monkeypatch.setattr(judge_model, "train_judge", quick_train)
     model, info = judge_model.load_judge(train_if_missing=True, log=lambda line: None)
@@ -238,3 +240,53 @@ def test_the_shipped_judge_measures_as_recorded(mnist_subsets, monkeypatch, caps
     stored = float(out.split("stored test accuracy ")[1].split()[0])
     measured = float(out.split("re-evaluated test accuracy ")[1].split()[0])
     assert measured > stored - 0.02  # the first 1000 test digits, against all 10000
+
+
+# ------------------------------------------------------------------- the judge of digits on paper
+
+def test_digits_on_paper_lay_the_ink_over_paper_and_keep_some_white():
+    x = np.ones((200, 28, 28, 1), np.float32)
+    x[:, 10:18, 12:16] = 0.0  # a black bar: alpha 1 there, 0 around it
+    out = digits_on_paper(x, np.random.default_rng(0))
+    white = (out == 1.0).all(axis=(1, 2, 3)) | np.all(out == x, axis=(1, 2, 3))
+    assert 0.1 < white.mean() < 0.3  # WHITE_SHARE of them left as they were
+    papered = out[~white, ..., 0]
+    assert papered[:, 10:18, 12:16].max() <= INK_HIGH + 1e-6  # the ink stays ink
+    boxed = (papered[:, :10] == 1.0).all(axis=(1, 2))  # paper under the bar's bounding box only
+    assert 0.3 < boxed.mean() < 0.7 and (papered[boxed, 10:18, 16:] == 1.0).all()
+    assert (papered[~boxed, :10] < 1.0).any(axis=(1, 2)).all()
+    assert papered.min() >= 0 and papered[:, :10].min() >= BACKGROUND_LOW - 1e-6
+
+
+def test_ink_box_only_whitens_outside_the_inks_bounding_box():
+    alpha = np.zeros((1, 6, 6), np.float32)
+    alpha[0, 1, 2], alpha[0, 4, 3] = 1.0, 0.5  # the bounding box spans rows 1..4, columns 2..3
+    out = ink_box_only(np.full((1, 6, 6), 0.7, np.float32), alpha)[0]
+    expected = np.ones((6, 6), np.float32)
+    expected[1:5, 2:4] = 0.7
+    np.testing.assert_array_equal(out, expected)
+
+
+@requires_mnist
+def test_a_small_textured_judge_run_keeps_its_own_file_and_reports_each_family(capsys):
+    judge.main(["--train", "--background", "textured", "--limit", "200", "--epochs", "1"])
+    path = judge_model.judge_path("textured")
+    assert path.name == "judge-textured.npz" and path.is_file() and not judge_model.judge_path().is_file()
+    model, info = judge_model.load_judge(background="textured")
+    assert info.source == "trained into the cache" and set(info.on_paper) == set(FAMILIES)
+    assert judge_model.find_judge()[0] == judge_model.SHIPPED_JUDGE  # the white judge is untouched
+    judge.main(["--background", "textured", "--limit", "100"])
+    out = capsys.readouterr().out
+    assert all(f"; {family} " in out.split("re-evaluated")[1] for family in FAMILIES)
+
+
+def test_a_missing_textured_judge_names_its_training_command():
+    with pytest.raises(ValueError, match=r"train one with: python -m tinygan\.judge --train --background textured"):
+        judge_model.load_judge(background="textured")
+
+
+@pytest.mark.parametrize("argv", [["--background", "plaid"], ["--train", "--limit", "0"]])
+def test_cli_rejects_bad_background_and_limit(argv):
+    with pytest.raises(SystemExit) as exit_info:
+        judge.parse_args(argv)
+    assert exit_info.value.code == 2

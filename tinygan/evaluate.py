@@ -61,6 +61,13 @@ def save_failures(path, failures, per_group=4):
     save_grid_png(path, np.stack(images), 1, captions=captions)
 
 
+def judge_background(settings):
+    """The judge a checkpoint's canvases need: 'white' for white paper (old checkpoints too), else
+    'textured', the judge of digits on every paper family (``python -m tinygan.judge --train
+    --background textured``)."""
+    return "white" if getattr(settings, "background", "white") == "white" else "textured"
+
+
 def parse_args(argv=None):
     parser = cli.ArgumentParser(prog="python -m tinygan.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -72,7 +79,8 @@ def parse_args(argv=None):
                                                     "(default: eval/ beside the checkpoint)")
     parser.add_argument("--judge", default=None,
                         help="judge checkpoint (default: the one python -m tinygan.judge --train wrote into the "
-                             "cache, else the one shipped with tinygan)")
+                             "cache, else the one shipped with tinygan; for a checkpoint on textured paper: the "
+                             "one python -m tinygan.judge --train --background textured wrote)")
     parser.add_argument("--train-judge", action="store_true",
                         help="train a judge into the cache first if none is there (or into --judge if missing)")
     parser.add_argument("--data-dir", default=None, help="folder with the four MNIST files")
@@ -93,7 +101,8 @@ def main(argv=None):
     cli.set_up(args.backend)
     try:
         generator, step, settings, holdout = load_generator(args.checkpoint, average=args.average)
-        judge, info = load_judge(args.judge, train_if_missing=args.train_judge, data_dir=args.data_dir)
+        judge, info = load_judge(args.judge, train_if_missing=args.train_judge, data_dir=args.data_dir,
+                                 background=judge_background(settings))
     except ValueError as err:
         parser.error(str(err))
     test_digits = load_digits("test", data_dir=args.data_dir)

@@ -15,10 +15,16 @@ A judge trained with seed 0 ships with tinygan (:data:`SHIPPED_JUDGE`, checksum
 tinygan.judge --train`` (:mod:`.judge`) trains another into :func:`judge_path`, which is then
 used instead. Training: 4 epochs of Adam 1e-3 halved each epoch, batch 64, random shifts of up
 to 2 px (its measured accuracy and time: the README).
+
+The judge of digits on paper (issue 25) is the same architecture trained with each shifted digit
+also laid as ink over paper (:func:`tinygan.data.digits_on_paper.digits_on_paper`; ``--background
+textured``), kept in the cache beside the white one (:func:`judge_path`); its file records its
+accuracy on white and on each family's paper (:func:`family_accuracies`).
 """
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +32,8 @@ import numpy as np
 from .backend import get_xp, rng as backend_rng, synchronize, to_device, to_host
 from .data import default_cache_dir, load_mnist
 from .data.digits import N_CLASSES, canvas_colours
+from .data.digits_on_paper import digits_on_paper
+from .data.textures import families_of
 from .layers import Conv2D, Dense, Dropout, Flatten, PReLU, Sequential
 from .losses import softmax_cross_entropy
 from .optim import Adam
@@ -41,22 +49,29 @@ SHIPPED_JUDGE = Path(__file__).with_name("judge_weights.npz")  # package data, w
 SHIPPED_SHA256 = "8b587f85dedd17ac93997144698378ea9968028954acbae34fc0299294f5d2df"
 
 
-def judge_path():
-    """Where the trained judge is kept: ``<tinygan cache folder>/judge.npz``.
+def judge_path(background="white"):
+    """Where the trained judge is kept: ``<tinygan cache folder>/judge.npz``; the one trained on
+    another background (``--background``, :data:`tinygan.data.textures.BACKGROUNDS`) in
+    ``judge-<background>.npz`` beside it.
 
     The cache folder is the parent of :func:`tinygan.data.default_cache_dir` (so
     ``$TINYGAN_CACHE``, else ``$XDG_CACHE_HOME/tinygan``, else ``~/.cache/tinygan``)."""
-    return default_cache_dir().parent / "judge.npz"
+    return default_cache_dir().parent / ("judge.npz" if background == "white" else f"judge-{background}.npz")
 
 
-def find_judge(path=None):
+def train_command(background="white"):
+    """The command that trains the judge for ``background`` into the cache."""
+    return TRAIN_COMMAND if background == "white" else f"{TRAIN_COMMAND} --background {background}"
+
+
+def find_judge(path=None, background="white"):
     """The judge file to use and where it comes from: ``path`` when given, else the one trained
-    into the cache (:func:`judge_path`) when there is one, else the one shipped with tinygan.
-    Returns (Path, source), source 'given', 'trained into the cache' or 'shipped with tinygan'."""
+    into the cache (:func:`judge_path`) when there is one, else (white only) the one shipped with
+    tinygan. Returns (Path, source), source 'given', 'trained into the cache' or 'shipped with tinygan'."""
     if path is not None:
         return Path(path), "given"
-    if judge_path().is_file():
-        return judge_path(), "trained into the cache"
+    if judge_path(background).is_file() or background != "white":
+        return judge_path(background), "trained into the cache"
     return SHIPPED_JUDGE, "shipped with tinygan"
 
 
@@ -161,10 +176,11 @@ def random_shifts(images, generator, max_shift=2):
     return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
 
 
-def train_epoch(model, optimizer, digits, labels, generator, batch_size=64, max_shift=2):
+def train_epoch(model, optimizer, digits, labels, generator, batch_size=64, max_shift=2, augment=None):
     """One pass over ``digits`` (uint8 MNIST (N, 28, 28)) and ``labels`` (N,) in a random
-    order, each batch in canvas colours and randomly shifted. Returns (mean loss, train
-    accuracy), both measured on the augmented batches in training mode."""
+    order, each batch in canvas colours and randomly shifted, then passed through
+    ``augment(x, generator)`` when given. Returns (mean loss, train accuracy), both measured on
+    the augmented batches in training mode."""
     xp = get_xp()
     targets = np.eye(N_CLASSES, dtype=np.float32)
     order = generator.permutation(len(digits))
@@ -173,6 +189,8 @@ def train_epoch(model, optimizer, digits, labels, generator, batch_size=64, max_
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
         x = random_shifts(canvas_colours(digits[batch])[..., None], generator, max_shift)
+        if augment is not None:
+            x = augment(x, generator)
         model.zero_grad()
         logits, cache = model.forward(to_device(x))
         loss, dlogits = softmax_cross_entropy(logits, to_device(targets[labels[batch]]))
@@ -184,35 +202,58 @@ def train_epoch(model, optimizer, digits, labels, generator, batch_size=64, max_
 
 
 def fit_judge(model, digits, labels, epochs=DEFAULT_EPOCHS, seed=0, lr=1e-3, lr_decay=0.5,
-              batch_size=64, log=print):
+              batch_size=64, log=print, augment=None):
     """Train ``model`` with Adam on MNIST ``digits`` uint8 (N, 28, 28) and ``labels`` (N,).
-    The learning rate is ``lr * lr_decay ** epoch``. Batch order and shifts come from
-    ``seed``; logs one line per epoch. Returns the model (trained in place)."""
+    The learning rate is ``lr * lr_decay ** epoch``. Batch order, shifts and ``augment``'s draws
+    (:func:`train_epoch`) come from ``seed``; logs one line per epoch. Returns the model (trained in place)."""
     generator = np.random.default_rng(seed)
     optimizer = Adam(model, lr)
     labels = np.asarray(labels)
     for epoch in range(epochs):
         optimizer.lr = lr * lr_decay ** epoch
         started = time.perf_counter()
-        loss, train_accuracy = train_epoch(model, optimizer, digits, labels, generator, batch_size)
+        loss, train_accuracy = train_epoch(model, optimizer, digits, labels, generator, batch_size, augment=augment)
         synchronize()
         log(f"judge epoch {epoch + 1}/{epochs}: lr {optimizer.lr:.2e}, loss {loss:.4f}, "
             f"train accuracy {train_accuracy:.4f}, {time.perf_counter() - started:.1f} s")
     return model
 
 
-def train_judge(data_dir=None, epochs=DEFAULT_EPOCHS, seed=0, log=print):
-    """Build and train a judge on all of MNIST's training set, then measure it on the
-    test set. Deterministic for a given seed (on a given backend and BLAS).
-    Returns (model in eval mode, test accuracy as a fraction)."""
+def family_accuracies(model, digits, labels, families, seed=0, chunk=1000):
+    """{family: the judge's accuracy} on MNIST ``digits`` uint8 (N, 28, 28) with ``labels`` (N,),
+    each laid as ink over paper of that family alone (:func:`digits_on_paper`, none left white),
+    the draws from ``seed``, ``chunk`` digits at a time."""
+    x, labels = canvas_colours(digits)[..., None], np.asarray(labels)
+    results = {}
+    for family in families:
+        rng = np.random.default_rng(seed)
+        correct = sum(int(np.sum(classify(model, digits_on_paper(x[start:start + chunk], rng, (family,), 0.0))[0]
+                                 == labels[start:start + chunk])) for start in range(0, len(x), chunk))
+        results[family] = correct / len(x)
+    return results
+
+
+def train_judge(data_dir=None, epochs=DEFAULT_EPOCHS, seed=0, log=print, background="white", limit=None):
+    """Build and train a judge on MNIST's training set (its first ``limit`` digits when given),
+    then measure it on the test set (its first ``limit`` too). Deterministic for a given seed (on
+    a given backend and BLAS). A non-white ``background`` lays the training digits over paper of
+    its families too (:func:`digits_on_paper`) and measures the judge on each family's paper.
+    Returns (model in eval mode, test accuracy as a fraction, {family: accuracy}, empty on white)."""
     train_digits, train_labels = load_mnist("train", data_dir=data_dir, log=log)
     test_digits, test_labels = load_mnist("test", data_dir=data_dir, log=log)
+    train_digits, train_labels, test_digits, test_labels = (a[:limit] for a in (train_digits, train_labels,
+                                                                                 test_digits, test_labels))
+    families = families_of(background)
+    augment = partial(digits_on_paper, families=families) if families else None
     started = time.perf_counter()
-    model = fit_judge(build_judge(seed), train_digits, train_labels, epochs=epochs, seed=seed, log=log)
+    model = fit_judge(build_judge(seed), train_digits, train_labels, epochs=epochs, seed=seed, log=log,
+                      augment=augment)
     test_accuracy = accuracy(model, canvas_colours(test_digits), test_labels)
-    log(f"judge: test accuracy {test_accuracy:.4f} on {len(test_labels)} MNIST test digits "
-        f"after {epochs} epochs, {time.perf_counter() - started:.0f} s")
-    return model.eval(), test_accuracy
+    on_paper = family_accuracies(model, test_digits, test_labels, families, seed)
+    log(f"judge: test accuracy {test_accuracy:.4f} on {len(test_labels)} MNIST test digits"
+        + "".join(f", {100 * value:.2f}% on {family}" for family, value in on_paper.items())
+        + f" after {epochs} epochs, {time.perf_counter() - started:.0f} s")
+    return model.eval(), test_accuracy, on_paper
 
 
 # ------------------------------------------------------------------------- checkpoints
@@ -227,38 +268,42 @@ class JudgeInfo:
     seed: int
     epochs: int
     source: str  # 'given', 'trained into the cache' or 'shipped with tinygan' (find_judge)
+    on_paper: dict = field(default_factory=dict)  # {family: accuracy} of a judge trained on paper too
 
     def describe(self):
         """One line for logs: which judge, from where, and its MNIST test accuracy."""
-        return f"judge {self.path} ({self.source}; {100 * self.test_accuracy:.2f}% on MNIST's test set)"
+        families = "".join(f", {100 * value:.2f}% on {family}" for family, value in self.on_paper.items())
+        return f"judge {self.path} ({self.source}; {100 * self.test_accuracy:.2f}% on MNIST's test set{families})"
 
 
-def save_judge(model, path, test_accuracy, seed, epochs, dtype=np.float32):
+def save_judge(model, path, test_accuracy, seed, epochs, dtype=np.float32, on_paper=None):
     """Write the judge's weights, as ``dtype``, and metadata to ``path`` (.npz, atomically). Weights are
     read back as float32; float16 halves the file (the shipped judge's: none of its 10,000 MNIST test
-    predictions changes), and ``test_accuracy`` stays the one measured before the rounding."""
+    predictions changes), and ``test_accuracy`` stays the one measured before the rounding.
+    ``on_paper``: {family: accuracy} of a judge trained on paper too, kept as ``meta/on_paper/<family>``."""
     arrays = {name: value.astype(dtype) for name, value in model_state(model).items()}
     arrays.update({"meta/arch_version": ARCH_VERSION, "meta/test_accuracy": float(test_accuracy),
                    "meta/seed": int(seed), "meta/epochs": int(epochs)})
+    arrays.update({f"meta/on_paper/{family}": float(value) for family, value in (on_paper or {}).items()})
     save_npz_atomic(path, arrays)
 
 
-def load_judge(path=None, train_if_missing=False, data_dir=None, log=print):
-    """Load a judge in eval mode: ``path`` when given, else the one trained into the cache when
-    there is one, else the one shipped with tinygan (:func:`find_judge`).
+def load_judge(path=None, train_if_missing=False, data_dir=None, log=print, background="white"):
+    """Load a judge in eval mode: ``path`` when given, else the one for ``background`` trained into
+    the cache when there is one, else (white only) the one shipped with tinygan (:func:`find_judge`).
 
     With ``train_if_missing``, a missing ``path`` (with none given: a missing cache judge) is
     trained and saved there first; otherwise a missing ``path`` is a ValueError naming the
     command that trains it. A file made for another architecture version, or whose tensors
     do not fit this architecture, is a ValueError saying to retrain. Returns (model, JudgeInfo)."""
     if train_if_missing:
-        target = Path(path) if path is not None else judge_path()
+        target = Path(path) if path is not None else judge_path(background)
         if not target.is_file():
             log(f"judge: no trained judge at {target}; training one")
-            model, test_accuracy = train_judge(data_dir=data_dir, log=log)
-            save_judge(model, target, test_accuracy, seed=0, epochs=DEFAULT_EPOCHS)
-    path, source = find_judge(path)
-    retrain = TRAIN_COMMAND if path == SHIPPED_JUDGE else f"{TRAIN_COMMAND} --out {path}"  # yours replaces it
+            model, test_accuracy, on_paper = train_judge(data_dir=data_dir, log=log, background=background)
+            save_judge(model, target, test_accuracy, seed=0, epochs=DEFAULT_EPOCHS, on_paper=on_paper)
+    path, source = find_judge(path, background)
+    retrain = train_command(background) + ("" if path == SHIPPED_JUDGE else f" --out {path}")  # yours replaces it
     if not path.is_file():
         raise ValueError(f"no trained judge at {path}; train one with: {retrain}")
     state = load_npz(path)
@@ -266,8 +311,9 @@ def load_judge(path=None, train_if_missing=False, data_dir=None, log=print):
     if saved_version != ARCH_VERSION:
         raise ValueError(f"{path}: judge was trained for architecture {saved_version!r}, this tinygan "
                          f"builds {ARCH_VERSION!r}; retrain it with: {retrain}")
+    on_paper = {name.split("/")[-1]: float(state.pop(name)) for name in list(state) if name.startswith("meta/on_paper/")}
     info = JudgeInfo(path, saved_version, float(state.pop("meta/test_accuracy")),
-                     int(state.pop("meta/seed")), int(state.pop("meta/epochs")), source)
+                     int(state.pop("meta/seed")), int(state.pop("meta/epochs")), source, on_paper)
     model = build_judge(info.seed)
     try:
         load_model_state(model, state, source=str(path))

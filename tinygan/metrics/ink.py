@@ -31,6 +31,13 @@ def _box_distances(boxes, present, length, axis):
     distance = np.maximum(np.maximum(low - pixels, pixels - high), 0)
     return np.where(present[..., None], distance, np.iinfo(np.int16).max).astype(np.int16)
 
+def box_distances(labels, boxes, height, width):
+    """Chebyshev distance in pixels from each pixel to each box, 0 inside, a large value for
+    empty slots: labels (B, N), boxes (B, N, 4) -> (B, N, H, W) int16."""
+    boxes, present = np.asarray(boxes), np.asarray(labels) >= 0
+    return np.maximum(_box_distances(boxes, present, height, 0)[..., :, None],
+                      _box_distances(boxes, present, width, 1)[..., None, :])
+
 def _extent(mask, axis_length):
     """(first, end) of the True entries of mask (..., L) along its last axis; end exclusive."""
     return mask.argmax(axis=-1), axis_length - mask[..., ::-1].argmax(axis=-1)
@@ -41,11 +48,10 @@ def ink_owners(images, labels, boxes, margin=0.25):
     distance is at most max(MIN_MARGIN, margin * the box's longer side).
     Ink: darkness 1 - pixel >= INK_LEVEL. images (B, H, W, 1), labels (B, N), boxes (B, N, 4)
     -> bool (B, N, H, W)."""
-    boxes, present = np.asarray(boxes), np.asarray(labels) >= 0
+    boxes = np.asarray(boxes)
     height, width = images.shape[1:3]
     ink = (1.0 - np.asarray(images)[..., 0]) >= INK_LEVEL
-    distance = np.maximum(_box_distances(boxes, present, height, 0)[..., :, None],
-                          _box_distances(boxes, present, width, 1)[..., None, :])
+    distance = box_distances(labels, boxes, height, width)
     sides = boxes[..., 2:] - boxes[..., :2]
     reach = np.maximum(MIN_MARGIN, margin * sides.max(axis=-1))
     nearest = distance.min(axis=1, keepdims=True)

@@ -66,6 +66,20 @@ def mean_iou(j):
     return float(j.iou.mean()) if j.iou.size else float("nan")
 
 
+def on_paper(name):
+    """The measure ``name`` of canvases on paper (:class:`tinygan.metrics.paper_report.OnPaper`),
+    None for others."""
+    return lambda j: getattr(j, name, None)
+
+
+def per_family(accuracies):
+    return ", ".join(f"{family} {100 * p['value']:.1f}%" for family, p in accuracies.items() if p["n"])
+
+
+def by_family(values, text="{:.2f}"):
+    return ", ".join(f"{name} {text.format(value)}" for name, value in values.items())
+
+
 @dataclass(frozen=True)
 class Logged:
     """A column of losses.csv: ``measure`` on the ``group`` ('seen' or 'unseen') of each training
@@ -126,6 +140,13 @@ REPORTED = {r.name: r for r in (
     Reported("diversity", spread, "within-class spread / real digits' (mean, worst class)",
              lambda d: f"{d['mean']:.2f}, {d['min']:.2f}"),
     Reported("background", background, "background error outside boxes", "{:.4f}".format),
+    Reported("accuracy_per_family", on_paper("accuracy_per_family"), "digits correct on each paper family", per_family),
+    Reported("mask_iou", on_paper("mask_iou"), "mask IoU with the ink (median)", "{:.3f}".format),
+    Reported("paper_families", on_paper("paper_families"), "paper families recognised (share of images)",
+             lambda shares: by_family(shares, "{:.0%}")),
+    Reported("paper_frechet", on_paper("paper_frechet"), "background Fréchet distance (per family, mean)", by_family),
+    Reported("spread_ratio", on_paper("spread_ratio"), "paper spread in boxes / beside (median)", "{:.3f}".format),
+    Reported("seam_ratio", on_paper("seam_ratio"), "gradient on box edges / away (median)", "{:.3f}".format),
 )}
 
 
