@@ -275,7 +275,8 @@ def sum_per_image(planes, images, batch):
     summed (one product with the (batch, P) membership matrix)."""
     xp = array_module(planes)
     membership = (xp.arange(batch)[:, None] == images[None, :]).astype(planes.dtype)
-    return (membership @ planes.reshape(planes.shape[0], -1)).reshape(batch, *planes.shape[1:])
+    rows = planes.reshape(planes.shape[0], int(np.prod(planes.shape[1:])))  # -1 fails for P = 0
+    return (membership @ rows).reshape(batch, *planes.shape[1:])
 
 
 def place_resampled(maps, where, boxes, batch, canvas_size):

@@ -84,7 +84,7 @@ class RunSettings:
     compositing: str = setting("min", "how objects meet the background: min (the paper's, dark strokes win) or alpha "
                                       "(each object with a learned alpha mask)", choices=tuple(COMPOSITINGS))
     merge_convs: int = setting(0, "3x3 convolutions at full resolution after the objects meet the background (0: none)")
-    merge_channels: int = setting(16, "--merge-convs: their width")
+    merge_channels: int = setting(None, "--merge-convs: their width (default: the preset's, 16; tiny 3)")
     mask_prior: float = setting(0.0, "--compositing alpha: weight of the mask-size prior, a hinge on each object's mean "
                                      "alpha outside the share real digits cover (0: off)")
     # The optimiser: Adam and a step schedule, per recipe and preset (OPTIMISERS).
@@ -185,7 +185,8 @@ class RunSettings:
     def model_config(self):
         """The GANConfig of this run: the preset's sizes with the ingredients that are model fields."""
         model_fields = {f.name for f in fields(GANConfig)}
-        values = {name: value for name, value in asdict(self).items() if name in model_fields and name != "preset"}
+        values = {name: value for name, value in asdict(self).items()
+                  if name in model_fields and name != "preset" and value is not None}  # None: the preset's
         return model_preset(self.preset, **values, **self.placement.model_fields(self))
 
     def label_holdout(self):
