@@ -231,8 +231,8 @@ def test_alpha_generator_gradients(xp, rng, training, name, merge):
 
     def backward(dflat, cache):
         split = 3 * 16 * 16
-        return generator.backward(dflat[:split].reshape(3, 16, 16, 1), cache,
-                                  dalphas=dflat[split:].reshape(count, 8, 8, 1))
+        return generator.backward(dflat[:split].reshape(3, 16, 16, 1),
+                                  cache._replace(dalphas=dflat[split:].reshape(count, 8, 8, 1)))
 
     check_gradients(forward, backward, noise, parameters_of(generator), max_elementwise=40, directions=2)
 

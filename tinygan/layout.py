@@ -7,9 +7,11 @@ A layout says what goes where: for a batch of B images of n objects each,
   each exactly size x size and inside the canvas.
 
 Images are NHWC with one channel. :func:`paste_min` writes objects into their boxes with
-an element-wise minimum (dark strokes win) and :func:`crop_boxes` cuts the boxes out,
-with their exact gradients: on the host a slice per box, on the device one gather or
-scatter per object through integer pixel indices.
+an element-wise minimum (dark strokes win) and :func:`crop_boxes` cuts the boxes out (of
+maps of any channels; its gradient also places maps on zero canvases), with their exact
+gradients: on the host a slice per box, on the device one gather or scatter per object
+through integer pixel indices. Free layouts resample instead (:func:`paste_min_resampled`,
+:func:`crop_resampled`, :func:`place_resampled`).
 Every function here takes host (NumPy) or device (CuPy) arrays, whatever the backend in
 use: it computes with the module of its input (:func:`tinygan.backend.array_module`).
 """

@@ -202,16 +202,15 @@ class Updater:
         loss_g, dout = self.loss.generator(out, targets[2])
         dfake = D.freeze().backward(dout, cache)  # only the image gradient: D's own are not needed
         D.freeze(False)
-        dalphas = None
         if s.mask_prior:  # part of G's loss (its column 'g'): the objects' alpha masks, neither empty nor full
             prior, dalphas = mask_size_prior(G.object_alphas(g_cache), self.placement.ink_share, s.mask_prior)
-            loss_g = loss_g + prior
+            loss_g, g_cache = loss_g + prior, g_cache._replace(dalphas=dalphas)
         losses = {"d_real": loss_real, "d_fake": loss_fake, "g": loss_g}
         if s.mode_seeking:  # on the objects' boxes: the background should not vary
             crops, crop_cache = fake_layout.crop(fake, self.config.object_size)
             losses["mode_seeking"], dcrops = mode_seeking_loss(fake_layout.per_slot(crops), noise, s.mode_seeking)
             dfake += fake_layout.crop_backward(fake_layout.objects_of(dcrops), crop_cache)
-        G.backward(dfake, g_cache, need_dx=False, dalphas=dalphas)
+        G.backward(dfake, g_cache, need_dx=False)
         self.average_gradients(G)
         self.opt_g.step()
         if self.average is not None:

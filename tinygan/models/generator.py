@@ -46,7 +46,9 @@ def generator_pathway(in_features, out_size, channels, config, rng, dtype, name,
 class GeneratorCache(NamedTuple):
     """What :meth:`Generator.backward` needs, and the parts of the image: background (B, H, W, 1)
     the global pathway's; objects (M, s, s, channels) the local pathway's; cover (B, H, W, 1) the
-    objects' combined alpha (None with min compositing)."""
+    objects' combined alpha (None with min compositing). dalphas: a gradient (M, s, s, 1) of the
+    objects' alpha masks from a loss on them (:meth:`Generator.object_alphas`), which the backward
+    adds: put it in with ``cache._replace(dalphas=...)``."""
     global_cache: object
     local_cache: object
     composite_cache: object
@@ -55,6 +57,7 @@ class GeneratorCache(NamedTuple):
     background: object
     objects: object
     cover: object
+    dalphas: object = None
 
 
 class Generator(Layer):
@@ -170,10 +173,10 @@ class Generator(Layer):
         """The present objects' alpha masks (M, s, s, 1) of a forward's cache (alpha compositing)."""
         return cache.objects[..., 1:]
 
-    def backward(self, dimage, cache, need_dx=True, dalphas=None):
+    def backward(self, dimage, cache, need_dx=True):
         """dimage (B, H, W, 1) -> dnoise of the noise's shape (None with ``need_dx=False``,
-        as in training); adds parameter gradients unless frozen. dalphas: a gradient (M, s, s, 1)
-        of the objects' alpha masks (:meth:`object_alphas`) from a loss on them, or None."""
+        as in training); adds parameter gradients unless frozen. The cache's dalphas, where a
+        loss on the objects' alphas put one, is added to theirs."""
         xp, c = get_xp(), self.config
         dmerge = None if self.merge is None else self.merge.backward(dimage, cache.merge_cache)
         if dmerge is not None:  # its input: composite, background and the alpha where there is one
@@ -182,8 +185,8 @@ class Generator(Layer):
         dbackground, dobjects = self.compositing.backward(dimage, dcover, cache.composite_cache)
         if dmerge is not None:
             dbackground = dbackground + dmerge[..., 1:2]
-        if dalphas is not None:
-            dobjects = xp.concatenate([dobjects[..., :1], dobjects[..., 1:] + dalphas], axis=-1)
+        if cache.dalphas is not None:
+            dobjects = xp.concatenate([dobjects[..., :1], dobjects[..., 1:] + cache.dalphas], axis=-1)
         dz_global = self.global_pathway.backward(dbackground, cache.global_cache, need_dx)
         dlocal_in = (self.local_pathway.backward(dobjects, cache.local_cache, need_dx) if cache.local_cache is not None
                      else xp.zeros((0, c.noise_dim + c.n_classes), dimage.dtype))
