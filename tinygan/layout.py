@@ -7,9 +7,11 @@ A layout says what goes where: for a batch of B images of n objects each,
   each exactly size x size and inside the canvas.
 
 Images are NHWC with one channel. :func:`paste_min` writes objects into their boxes with
-an element-wise minimum (dark strokes win) and :func:`crop_boxes` cuts the boxes out,
-with their exact gradients: on the host a slice per box, on the device one gather or
-scatter per object through integer pixel indices.
+an element-wise minimum (dark strokes win) and :func:`crop_boxes` cuts the boxes out (of
+maps of any channels; its gradient also places maps on zero canvases), with their exact
+gradients: on the host a slice per box, on the device one gather or scatter per object
+through integer pixel indices. Free layouts resample instead (:func:`paste_min_resampled`,
+:func:`crop_resampled`, :func:`place_resampled`).
 Every function here takes host (NumPy) or device (CuPy) arrays, whatever the backend in
 use: it computes with the module of its input (:func:`tinygan.backend.array_module`).
 """
@@ -146,33 +148,32 @@ def paste_min_backward(dimage, cache):
 
 
 def crop_boxes(image, boxes, size):
-    """image (B, H, W, 1), boxes (B, n, 4) -> crops (B, n, size, size, 1)."""
+    """image (B, H, W, C), boxes (B, n, 4) -> crops (B, n, size, size, C)."""
     xp = array_module(image)
-    plane = image[..., 0]
     corners = _box_corners(image, boxes)
     if corners is None:
-        crops = xp.stack([plane[_box_index(boxes, k, size)] for k in range(boxes.shape[1])], axis=1)
-        return crops[..., None]
-    crops = np.empty((image.shape[0], boxes.shape[1], size, size, 1), dtype=image.dtype)
+        return xp.stack([image[_box_index(boxes, k, size)] for k in range(boxes.shape[1])], axis=1)
+    crops = np.empty((image.shape[0], boxes.shape[1], size, size, image.shape[3]), dtype=image.dtype)
     for k in range(boxes.shape[1]):
         for box in _box_slices(corners, k, size):
-            crops[box[0], k, :, :, 0] = plane[box]
+            crops[box[0], k] = image[box]
     return crops
 
 
 def crop_boxes_backward(dcrops, boxes, image_shape):
     """Gradient of :func:`crop_boxes`: scatter-add each crop's gradient into its box
-    (overlapping boxes add up). dcrops (B, n, s, s, 1) -> dimage of ``image_shape``."""
+    (overlapping boxes add up). dcrops (B, n, s, s, C) -> dimage of ``image_shape`` (B, H, W, C).
+    It is also how maps of the boxes' size are placed on zero canvases (:meth:`BatchLayout.place`)."""
     xp = array_module(dcrops)
-    dimage = xp.zeros(image_shape[:3], dtype=dcrops.dtype)
+    dimage = xp.zeros(image_shape, dtype=dcrops.dtype)
     size, corners = dcrops.shape[2], _box_corners(dcrops, boxes)
     for k in range(boxes.shape[1]):
         if corners is not None:
             for box in _box_slices(corners, k, size):
-                dimage[box] += dcrops[box[0], k, :, :, 0]
+                dimage[box] += dcrops[box[0], k]
             continue
-        dimage[_box_index(boxes, k, size)] += dcrops[:, k, :, :, 0]
-    return dimage[..., None]
+        dimage[_box_index(boxes, k, size)] += dcrops[:, k]
+    return dimage
 
 
 MIN_SIDE = 2  # the smallest box height or width a model with free layouts draws
@@ -267,11 +268,35 @@ def crop_resampled(image, where, boxes, size):
 def crop_resampled_backward(dcrops, cache):
     """dcrops (P, size, size, 1) -> dimage (B, H, W, 1): each crop's gradient back into its box, the
     objects of one image summed (one product with the (B, P) membership matrix)."""
-    xp = array_module(dcrops)
     images, rows, cols, shape = cache
-    planes = resample_backward(dcrops[..., 0], rows, cols)
-    membership = (xp.arange(shape[0])[:, None] == images[None, :]).astype(dcrops.dtype)
-    return (membership @ planes.reshape(planes.shape[0], -1)).reshape(shape)
+    return sum_per_image(resample_backward(dcrops[..., 0], rows, cols), images, shape[0]).reshape(shape)
+
+
+def sum_per_image(planes, images, batch):
+    """planes (P, ...) of objects in images ``images`` (P,) -> (batch, ...): each image's planes
+    summed (one product with the (batch, P) membership matrix)."""
+    xp = array_module(planes)
+    membership = (xp.arange(batch)[:, None] == images[None, :]).astype(planes.dtype)
+    rows = planes.reshape(planes.shape[0], int(np.prod(planes.shape[1:])))  # -1 fails for P = 0
+    return (membership @ rows).reshape(batch, *planes.shape[1:])
+
+
+def place_resampled(maps, where, boxes, batch, canvas_size):
+    """Each present object's maps resampled into its box on a zero canvas, an image's objects
+    summed (overlaps add up). maps (P, s, s, C) in the order of ``where`` = (image index, slot
+    index) host arrays; boxes (P, 4) host ints; batch: B -> canvases (B, H, W, C), cache.
+    The canvas is 0 outside every box (no ink, unlike :func:`paste_min_resampled`'s white)."""
+    xp = array_module(maps)
+    rows, cols = (xp.asarray(m, dtype=maps.dtype)[:, None] for m in paste_axes(boxes, maps.shape[1], canvas_size))
+    images = xp.asarray(where[0])
+    planes = resample(maps.transpose(0, 3, 1, 2), rows, cols)  # (P, C, H, W)
+    return sum_per_image(planes, images, batch).transpose(0, 2, 3, 1), (images, rows, cols)
+
+
+def place_resampled_backward(dcanvases, cache):
+    """dcanvases (B, H, W, C) -> dmaps (P, s, s, C): each box's gradient resampled back."""
+    images, rows, cols = cache
+    return resample_backward(dcanvases.transpose(0, 3, 1, 2)[images], rows, cols).transpose(0, 2, 3, 1)
 
 
 def layout_map(labels, boxes, n_classes, canvas_size, size=None):

@@ -73,3 +73,19 @@ def mode_seeking_loss(images, noise, weight, eps=1e-5):
     loss = weight / (ratio + eps)
     dfirst = xp.sign(image_gap) * (-weight / (ratio + eps) ** 2 / (noise_gap * image_gap.size))
     return loss, xp.concatenate([dfirst, -dfirst])
+
+
+def mask_size_prior(alphas, bounds, weight):
+    """A mask-size prior against collapsed masks (FurryGAN: a mask that covers the whole box, or
+    nothing): a hinge on each object's share of its map covered, the mean alpha m_k, outside
+    bounds = (low, high): ``weight * mean_k(max(0, low - m_k) + max(0, m_k - high))``.
+    alphas: (M, s, s, 1) the objects' alpha masks. Returns (scalar loss, dalphas (M, s, s, 1));
+    no object: loss 0."""
+    xp = get_xp()
+    low, high = bounds
+    share = alphas.mean(axis=(1, 2, 3))
+    scale = weight / max(len(share), 1)
+    loss = ((xp.maximum(low - share, 0) + xp.maximum(share - high, 0)) * scale).sum()
+    pixels = alphas.shape[1] * alphas.shape[2] * alphas.shape[3]
+    dshare = ((share > high).astype(alphas.dtype) - (share < low).astype(alphas.dtype)) * (scale / pixels)
+    return loss, xp.broadcast_to(dshare[:, None, None, None], alphas.shape).copy()

@@ -58,12 +58,13 @@ def crop_axes(boxes, size, canvas_size):
 
 
 def resample(x, rows, cols):
-    """x (K, h, w), rows (K, H, h), cols (K, W, w) -> rows @ x @ cols^T, (K, H, W)."""
+    """x (K, h, w), rows (K, H, h), cols (K, W, w) -> rows @ x @ cols^T, (K, H, W). Leading axes
+    broadcast (e.g. x (K, C, h, w) with rows (K, 1, H, h) and cols (K, 1, W, w))."""
     xp = array_module(x)
-    return xp.matmul(xp.matmul(rows, x), cols.transpose(0, 2, 1))
+    return xp.matmul(xp.matmul(rows, x), cols.swapaxes(-1, -2))
 
 
 def resample_backward(dy, rows, cols):
     """Gradient of :func:`resample` with respect to x: dy (K, H, W) -> rows^T @ dy @ cols, (K, h, w)."""
     xp = array_module(dy)
-    return xp.matmul(xp.matmul(rows.transpose(0, 2, 1), dy), cols)
+    return xp.matmul(xp.matmul(rows.swapaxes(-1, -2), dy), cols)

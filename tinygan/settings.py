@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, fields
 from .data import LabelOrderHoldout
 from .data.textures import BACKGROUNDS, families_of
 from .ema import check_decay
-from .models import COMBINE_MODES, NOISE_KINDS, PRESETS, GANConfig, preset as model_preset
+from .models import COMBINE_MODES, COMPOSITINGS, NOISE_KINDS, PRESETS, GANConfig, preset as model_preset
 from .placement import LAYOUTS, placement_of
 from .placement.free import DEFAULT_REGION
 
@@ -83,6 +83,12 @@ class RunSettings:
     overlap: float = setting(0.0, "--layout random: the largest IoU two training boxes may have (0: none touch)")
     layout_map: bool = setting(None, "--layout random: the global generator and discriminator also see the layout, "
                                      "one channel per class (default on)")
+    compositing: str = setting("min", "how objects meet the background: min (the paper's, dark strokes win) or alpha "
+                                      "(each object with a learned alpha mask)", choices=tuple(COMPOSITINGS))
+    merge_convs: int = setting(0, "3x3 convolutions at full resolution after the objects meet the background (0: none)")
+    merge_channels: int = setting(None, "--merge-convs: their width (default: the preset's, 16; tiny 3)")
+    mask_prior: float = setting(0.0, "--compositing alpha: weight of the mask-size prior, a hinge on each object's mean "
+                                     "alpha outside the share real digits cover (0: off)")
     # The optimiser: Adam and a step schedule, per recipe and preset (OPTIMISERS).
     lr_g: float = optimiser("generator learning rate")
     lr_d: float = optimiser("discriminator learning rate")
@@ -151,6 +157,9 @@ class RunSettings:
             problems.append(f"--global-weight must be in (0, 1) for the hinge loss, got {self.global_weight}")
         if self.loss == "paper" and self.global_weight:
             problems.append("--global-weight weighs the hinge loss's scores; the paper loss learns its combination")
+        if self.mask_prior < 0 or (self.mask_prior and self.compositing != "alpha"):
+            problems.append(f"--mask-prior must be >= 0 and needs --compositing alpha, got {self.mask_prior} with "
+                            f"--compositing {self.compositing}")
         if self.mode_seeking and self.batch_size % 2:
             problems.append(f"--mode-seeking compares the two halves of a batch: --batch-size must be even, "
                             f"got {self.batch_size}")
@@ -183,7 +192,8 @@ class RunSettings:
     def model_config(self):
         """The GANConfig of this run: the preset's sizes with the ingredients that are model fields."""
         model_fields = {f.name for f in fields(GANConfig)}
-        values = {name: value for name, value in asdict(self).items() if name in model_fields and name != "preset"}
+        values = {name: value for name, value in asdict(self).items()
+                  if name in model_fields and name != "preset" and value is not None}  # None: the preset's
         return model_preset(self.preset, **values, **self.placement.model_fields(self))
 
     def label_holdout(self):

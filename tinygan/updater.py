@@ -23,7 +23,7 @@ import numpy as np
 from . import backend
 from .checkpoint import restore_training, save_checkpoint
 from .ema import WeightAverage, refresh_batch_statistics
-from .losses import generator_hinge_loss, hinge_loss, mode_seeking_loss, softmax_cross_entropy
+from .losses import generator_hinge_loss, hinge_loss, mask_size_prior, mode_seeking_loss, softmax_cross_entropy
 from .models import Discriminator, Generator
 from .optim import Adam
 from .parallel import SingleProcess, synchronise_batch_norms
@@ -202,6 +202,9 @@ class Updater:
         loss_g, dout = self.loss.generator(out, targets[2])
         dfake = D.freeze().backward(dout, cache)  # only the image gradient: D's own are not needed
         D.freeze(False)
+        if s.mask_prior:  # part of G's loss (its column 'g'): the objects' alpha masks, neither empty nor full
+            prior, dalphas = mask_size_prior(G.object_alphas(g_cache), self.placement.ink_share, s.mask_prior)
+            loss_g, g_cache = loss_g + prior, g_cache._replace(dalphas=dalphas)
         losses = {"d_real": loss_real, "d_fake": loss_fake, "g": loss_g}
         if s.mode_seeking:  # on the objects' boxes: the background should not vary
             crops, crop_cache = fake_layout.crop(fake, self.config.object_size)

@@ -4,10 +4,11 @@ from .base import Layer, Sequential
 from .conditional import ClassProjection, ConditionalBatchNorm, one_hot
 from .conv import Conv2D
 from .dense import Dense
+from .merge import MergeConvs
 from .minibatch import MinibatchStd
 from .norm import BatchNorm
 from .shape import Flatten, JoinChannels, Reshape, Upsample
 from .upsampled_conv import UpsampleConv2D
 
-__all__ = ["BatchNorm", "ClassProjection", "ConditionalBatchNorm", "Conv2D", "Dense", "Dropout", "Flatten", "JoinChannels", "Layer", "MinibatchStd", "PReLU", "Reshape",
+__all__ = ["BatchNorm", "ClassProjection", "ConditionalBatchNorm", "Conv2D", "Dense", "Dropout", "Flatten", "JoinChannels", "Layer", "MergeConvs", "MinibatchStd", "PReLU", "Reshape",
            "Sequential", "Sigmoid", "Upsample", "UpsampleConv2D", "one_hot"]

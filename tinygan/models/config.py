@@ -3,6 +3,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from ..data import CanvasConfig
 from ..placement import LAYOUTS, placement_of
+from .compositing import COMPOSITINGS
 
 COMBINE_MODES = ("decisions", "features", "scores")
 NOISE_KINDS = ("uniform", "normal")
@@ -47,6 +48,12 @@ class GANConfig:
     prelu_init: initial PReLU slope (0 as Keras). The tiny preset uses 0.2: with 0, whole
         feature maps start at exactly 0, sigmoid gives exactly 0.5 everywhere, and min
         compositing then sits on ties, where finite differences meet a kink.
+    compositing: how the objects meet the global pathway's background
+        (:mod:`tinygan.models.compositing`): 'min' (the paper's: dark strokes win) or 'alpha'
+        (the local pathway also draws each object's alpha mask; learned alpha compositing).
+    merge_convs: 3x3 convolutions at full resolution after the merge (0: none), reading the
+        composite, the background and (with 'alpha') the objects' alpha
+        (:class:`tinygan.layers.MergeConvs`); merge_channels: their width.
     """
     canvas_size: int = 128
     object_size: int = 28
@@ -69,6 +76,9 @@ class GANConfig:
     prelu_init: float = 0.0
     layout: str = "grid"
     layout_map: bool = False
+    compositing: str = "min"
+    merge_convs: int = 0
+    merge_channels: int = 16
 
     def __post_init__(self):
         for name in ("canvas_size", "object_size", "n_objects", "n_classes", "noise_dim", "disc_dense"):
@@ -97,6 +107,12 @@ class GANConfig:
         if self.projection and self.combine != "scores":
             raise ValueError(f"GANConfig: projection adds a class term to each object's score: it needs "
                              f"combine='scores' (the hinge loss), got {self.combine!r}")
+        if self.compositing not in COMPOSITINGS:
+            raise ValueError(f"GANConfig: compositing must be one of {tuple(COMPOSITINGS)}, got {self.compositing!r}")
+        if not isinstance(self.merge_convs, int) or self.merge_convs < 0:
+            raise ValueError(f"GANConfig: merge_convs must be an integer >= 0, got {self.merge_convs!r}")
+        if not isinstance(self.merge_channels, int) or self.merge_channels < 1:
+            raise ValueError(f"GANConfig: merge_channels must be a positive integer, got {self.merge_channels!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"GANConfig: dropout must be in [0, 1), got {self.dropout}")
         if not 0 <= self.bn_momentum < 1:
@@ -138,7 +154,7 @@ PRESETS = {
                        disc_channels=(16, 32, 64), disc_dense=64, bn_momentum=0.9),
     "tiny": GANConfig(canvas_size=16, object_size=8, n_objects=2, noise_dim=6,
                       global_channels=(3, 3, 2, 2), local_channels=(4, 3, 3, 2),
-                      disc_channels=(2, 3, 3), disc_dense=5, bn_momentum=0.9, prelu_init=0.2),
+                      disc_channels=(2, 3, 3), disc_dense=5, bn_momentum=0.9, prelu_init=0.2, merge_channels=3),
 }
 
 

@@ -1,17 +1,23 @@
 """The generator: a global pathway draws the background, a local pathway (weights
 shared by all objects) draws each object, and min compositing writes the objects
-into their boxes (paper Table 1; `src/model.py` of the original code)."""
+into their boxes (paper Table 1; `src/model.py` of the original code). With
+GANConfig.compositing 'alpha' each object also has an alpha mask and meets the background by
+alpha compositing (:mod:`.compositing`); GANConfig.merge_convs adds convolutions after the merge."""
+from typing import NamedTuple
+
 import numpy as np
 
 from ..backend import get_xp, to_device, to_host
-from ..layers import (BatchNorm, ConditionalBatchNorm, Conv2D, Dense, Layer, PReLU, Reshape, Sequential, Sigmoid,
-                      JoinChannels, UpsampleConv2D, one_hot)
+from ..layers import (BatchNorm, ConditionalBatchNorm, Conv2D, Dense, Layer, MergeConvs, PReLU, Reshape, Sequential,
+                      Sigmoid, JoinChannels, UpsampleConv2D, one_hot)
+from .compositing import compositing_of
 
 
-def generator_pathway(in_features, out_size, channels, config, rng, dtype, name, n_classes=None, extra_channels=0):
+def generator_pathway(in_features, out_size, channels, config, rng, dtype, name, n_classes=None, extra_channels=0,
+                      out_channels=1):
     """Dense -> BN -> PReLU -> reshape to (s/4, s/4, c0); conv c1; upsample; conv c2;
-    upsample; conv c3 (each conv with BN and PReLU); 1x1 conv to 1 channel; sigmoid.
-    (N, in_features) -> (N, out_size, out_size, 1) in [0, 1]. With ``n_classes`` every
+    upsample; conv c3 (each conv with BN and PReLU); 1x1 conv to out_channels; sigmoid.
+    (N, in_features) -> (N, out_size, out_size, out_channels) in [0, 1]. With ``n_classes`` every
     BN is a ConditionalBatchNorm and the pathway's forward takes labels (N,). With
     ``extra_channels`` the forward takes a map (N, s/4, s/4, extra_channels) instead, joined
     to the reshaped features before the first conv."""
@@ -33,8 +39,25 @@ def generator_pathway(in_features, out_size, channels, config, rng, dtype, name,
         conv = UpsampleConv2D(previous, width, rng=rng, dtype=dtype) if index else Conv2D(previous, width, 3, rng=rng, dtype=dtype)
         layers += [conv, norm(width), PReLU(width, **act)]
         previous = width
-    layers += [Conv2D(previous, 1, 1, rng=rng, dtype=dtype), Sigmoid()]
+    layers += [Conv2D(previous, out_channels, 1, rng=rng, dtype=dtype), Sigmoid()]
     return Sequential(layers, name=name)
+
+
+class GeneratorCache(NamedTuple):
+    """What :meth:`Generator.backward` needs, and the parts of the image: background (B, H, W, 1)
+    the global pathway's; objects (M, s, s, channels) the local pathway's; cover (B, H, W, 1) the
+    objects' combined alpha (None with min compositing). dalphas: a gradient (M, s, s, 1) of the
+    objects' alpha masks from a loss on them (:meth:`Generator.object_alphas`), which the backward
+    adds: put it in with ``cache._replace(dalphas=...)``."""
+    global_cache: object
+    local_cache: object
+    composite_cache: object
+    merge_cache: object
+    layout: object
+    background: object
+    objects: object
+    cover: object
+    dalphas: object = None
 
 
 class Generator(Layer):
@@ -50,6 +73,11 @@ class Generator(Layer):
         empty (its box is ignored; it costs nothing), any box inside the canvas.
     image: (B, canvas, canvas, 1) in [0, 1].
 
+    With ``config.compositing == 'alpha'`` the local pathway draws two channels per object, its
+    value and its alpha mask (:class:`.compositing.AlphaCompositing`); ``config.merge_convs``
+    convolutions (:class:`tinygan.layers.MergeConvs`) then read the composite, the background and
+    the alpha, and give the image.
+
     :meth:`forward` checks its inputs; the training step, whose layouts were checked where they
     entered, calls :meth:`forward_layout` with the batch's layout made ready once.
     """
@@ -58,15 +86,22 @@ class Generator(Layer):
         super().__init__(name)
         rng = rng if rng is not None else np.random.default_rng()
         self.config, self.dtype, self.placement = config, np.dtype(dtype), config.placement
+        self.compositing = compositing_of(config.compositing)
         self.global_pathway = generator_pathway(config.noise_dim, config.canvas_size, config.global_channels,
                                                 config, rng, dtype, "global",
                                                 extra_channels=config.n_classes if config.layout_map else 0)
         self.local_pathway = generator_pathway(config.noise_dim + config.n_classes, config.object_size,
                                                config.local_channels, config, rng, dtype, "local",
-                                               n_classes=config.n_classes if config.conditional_bn else None)
+                                               n_classes=config.n_classes if config.conditional_bn else None,
+                                               out_channels=self.compositing.channels)
+        self.merge = None
+        if config.merge_convs:  # reads the composite, the background and the alpha (where there is one)
+            self.merge = MergeConvs(2 + (config.compositing == "alpha"), config.merge_convs, config.merge_channels,
+                                    rng, dtype, config.prelu_init)
 
     def children(self):
-        return {"global": self.global_pathway, "local": self.local_pathway}
+        parts = {"global": self.global_pathway, "local": self.local_pathway}
+        return parts if self.merge is None else {**parts, "merge": self.merge}
 
     def noise_shape(self, batch, n_objects=None):
         c = self.config
@@ -81,18 +116,22 @@ class Generator(Layer):
             return rng.standard_normal(shape, dtype=np.float32).astype(self.dtype, copy=False)
         return rng.random(shape, dtype=np.float32).astype(self.dtype, copy=False)
 
-    def draw(self, labels, boxes, rng, batch_size=64):
+    def draw(self, labels, boxes, rng, batch_size=64, parts=False):
         """Images (B, H, W, 1) on the host for host labels (B, N) and boxes (B, N, 4), in eval mode
         (the mode is restored), batch_size at a time, each batch's noise drawn from the NumPy
-        generator ``rng`` (:meth:`sample_noise`). What samples, grids and evaluations draw."""
-        images = []
+        generator ``rng`` (:meth:`sample_noise`). What samples, grids and evaluations draw.
+        With ``parts``: (images, alphas, papers), alphas (B, H, W, 1) the objects' combined alpha
+        on the canvas (None with min compositing), papers (B, H, W, 1) the global pathway's output."""
+        drawn = []
         with self.evaluating():
             for start in range(0, len(labels), batch_size):
                 stop = min(start + batch_size, len(labels))
                 noise = self.sample_noise(rng, stop - start, labels.shape[1])
-                image, _ = self.forward(*(to_device(a) for a in (noise, labels[start:stop], boxes[start:stop])))
-                images.append(to_host(image))
-        return np.concatenate(images)
+                image, cache = self.forward(*(to_device(a) for a in (noise, labels[start:stop], boxes[start:stop])))
+                drawn.append([to_host(image)] + ([None if cache.cover is None else to_host(cache.cover),
+                                                  to_host(cache.background)] if parts else []))
+        columns = [None if column[0] is None else np.concatenate(column) for column in zip(*drawn)]
+        return tuple(columns) if parts else columns[0]
 
     def _check_noise(self, noise, n_objects):
         batch = noise.shape[0] if hasattr(noise, "shape") and noise.ndim else 0
@@ -120,19 +159,38 @@ class Generator(Layer):
         if layout.count:
             objects, local_cache = self.local_pathway.forward(local_in, layout.labels)
         else:  # no object in the whole batch (BatchNorm needs at least one)
-            objects, local_cache = xp.ones((0, c.object_size, c.object_size, 1), self.dtype), None
-        image, paste_cache = layout.paste(background, objects)
-        return image, (global_cache, local_cache, paste_cache, layout)
+            objects = xp.ones((0, c.object_size, c.object_size, self.compositing.channels), self.dtype)
+            local_cache = None
+        image, cover, composite_cache = self.compositing.forward(background, objects, layout)
+        merge_cache = None
+        if self.merge is not None:
+            image, merge_cache = self.merge.forward(xp.concatenate([image, background, *(
+                [] if cover is None else [cover])], axis=-1))
+        return image, GeneratorCache(global_cache, local_cache, composite_cache, merge_cache, layout, background,
+                                     objects, cover)
+
+    def object_alphas(self, cache):
+        """The present objects' alpha masks (M, s, s, 1) of a forward's cache (alpha compositing)."""
+        return cache.objects[..., 1:]
 
     def backward(self, dimage, cache, need_dx=True):
         """dimage (B, H, W, 1) -> dnoise of the noise's shape (None with ``need_dx=False``,
-        as in training); adds parameter gradients unless frozen."""
+        as in training); adds parameter gradients unless frozen. The cache's dalphas, where a
+        loss on the objects' alphas put one, is added to theirs."""
         xp, c = get_xp(), self.config
-        global_cache, local_cache, paste_cache, layout = cache
-        dbackground, dobjects = layout.paste_backward(dimage, paste_cache)
-        dz_global = self.global_pathway.backward(dbackground, global_cache, need_dx)
-        dlocal_in = (self.local_pathway.backward(dobjects, local_cache, need_dx) if local_cache is not None
+        dmerge = None if self.merge is None else self.merge.backward(dimage, cache.merge_cache)
+        if dmerge is not None:  # its input: composite, background and the alpha where there is one
+            dimage = dmerge[..., :1]
+        dcover = None if dmerge is None or cache.cover is None else dmerge[..., 2:]
+        dbackground, dobjects = self.compositing.backward(dimage, dcover, cache.composite_cache)
+        if dmerge is not None:
+            dbackground = dbackground + dmerge[..., 1:2]
+        if cache.dalphas is not None:
+            dobjects = xp.concatenate([dobjects[..., :1], dobjects[..., 1:] + cache.dalphas], axis=-1)
+        dz_global = self.global_pathway.backward(dbackground, cache.global_cache, need_dx)
+        dlocal_in = (self.local_pathway.backward(dobjects, cache.local_cache, need_dx) if cache.local_cache is not None
                      else xp.zeros((0, c.noise_dim + c.n_classes), dimage.dtype))
+        layout = cache.layout
         if not need_dx:
             return None
         dz_objects = dlocal_in[:, :c.noise_dim]

@@ -16,11 +16,15 @@ class Placement:
     seen, unseen: what its two evaluation groups are called in the log.
     report_measures: the names of the measures the evaluate command reports
         (:data:`tinygan.metrics.measures.REPORTED`).
+    ink_share: (low, high) share of its object map that a real digit's ink covers (the mean ink
+        alpha over the map: 1st and 99th percentiles on MNIST's training digits), the bounds of the
+        mask-size prior (:func:`tinygan.losses.mask_size_prior`).
     """
     name = None
     fixed_count = True
     seen, unseen = "seen", "unseen"
     report_measures = ()
+    ink_share = (0.0, 1.0)
 
     # ------------------------------------------------------------ settings and config
     def config_problems(self, config):
@@ -127,6 +131,15 @@ class BatchLayout:
 
     def paste_backward(self, dimage, cache):
         """dimage (B, H, W, 1) -> (dbackground (B, H, W, 1), dobjects (M, s, s, 1))."""
+        raise NotImplementedError
+
+    def place(self, maps):
+        """Per-object maps (M, s, s, C) placed in their boxes on zero canvases, each image's summed
+        (overlaps add up) -> canvases (B, H, W, C) and the cache of :meth:`place_backward`."""
+        raise NotImplementedError
+
+    def place_backward(self, dcanvases, cache):
+        """dcanvases (B, H, W, C) -> dmaps (M, s, s, C)."""
         raise NotImplementedError
 
     def crop(self, image, size):

@@ -7,7 +7,8 @@ import numpy as np
 from ..backend import get_xp, to_host
 from ..data.layouts import LayoutDataset, LayoutRules, occupied, parse_region, training_rules
 from ..layout import (MIN_SIDE, check_layout, crop_resampled, crop_resampled_backward, layout_map,
-                      paste_min_resampled, paste_min_resampled_backward, present_objects)
+                      paste_min_resampled, paste_min_resampled_backward, place_resampled, place_resampled_backward,
+                      present_objects)
 from ..metrics.frames import frame_crops
 from ..metrics.report import evaluate_splits
 from .base import SAMPLE_ROWS, BatchLayout, Placement
@@ -23,6 +24,7 @@ class FreePlacement(Placement):
     seen, unseen = "training layouts", "held-out region"
     report_measures = ("per_object", "per_class", "all_correct", "mean_iou", "iou_above_half", "spurious_ink",
                        "background_darkness", "frechet", "diversity")
+    ink_share = (0.15, 0.65)  # a digit cropped to its ink, its box tight around it (median 0.34)
 
     def config_problems(self, config):
         if config.combine != "scores":
@@ -59,7 +61,7 @@ class FreePlacement(Placement):
         return labels, boxes
 
     def batch(self, config, labels, boxes):
-        return FreeBatch(to_host(labels), to_host(boxes))
+        return FreeBatch(to_host(labels), to_host(boxes), config.canvas_size)
 
     def layout_from_flags(self, config, labels, boxes, n):
         if boxes is None:
@@ -115,11 +117,11 @@ class FreePlacement(Placement):
 
 class FreeBatch(BatchLayout):
     """labels (B, N) and boxes (B, N, 4) on the host; the present objects, row-major
-    (:func:`tinygan.layout.present_objects`), indexed on the device."""
+    (:func:`tinygan.layout.present_objects`), indexed on the device; canvas_size: the canvas's side."""
 
-    def __init__(self, labels, boxes):
+    def __init__(self, labels, boxes, canvas_size):
         xp = get_xp()
-        self.host_labels, self.host_boxes = labels, boxes
+        self.host_labels, self.host_boxes, self.canvas_size = labels, boxes, canvas_size
         self.images, self.slots = labels.shape
         self.where = present_objects(labels)
         self.count = len(self.where[0])
@@ -148,6 +150,12 @@ class FreeBatch(BatchLayout):
 
     def paste_backward(self, dimage, cache):
         return paste_min_resampled_backward(dimage, cache)
+
+    def place(self, maps):
+        return place_resampled(maps, self.where, self.boxes, self.images, self.canvas_size)
+
+    def place_backward(self, dcanvases, cache):
+        return place_resampled_backward(dcanvases, cache)
 
     def crop(self, image, size):
         return crop_resampled(image, self.where, self.boxes, size)
