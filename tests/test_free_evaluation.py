@@ -208,7 +208,7 @@ def test_evaluate_layouts_end_to_end(quick_judge, tmp_path):
 
 @requires_mnist
 def test_evaluate_command_measures_a_layout_checkpoint_on_the_splits(quick_judge, tmp_path, monkeypatch, capsys):
-    settings = type("Settings", (), {"held_out_region": lambda self: (8, 8, 16, 16)})()
+    settings = type("Settings", (), {"held_out_region": lambda self: (8, 8, 16, 16), "background": "white"})()
     monkeypatch.setattr(evaluate, "load_generator",
                         lambda path, average: (tiny_layout_generator(), 7, settings, np.zeros((0, 2), int)))
     judge_model.save_judge(quick_judge[0], tmp_path / "judge.npz", quick_judge[2], seed=0, epochs=1)

@@ -115,7 +115,8 @@ def test_background_frechet_tells_plain_paper_from_real_and_finds_the_family():
     same = paper.background_frechet(real.images[odd], labels[odd], boxes[odd], reference, real.families[odd], FAMILIES)
     grey = np.full_like(real.images[odd], 0.9)
     plain = paper.background_frechet(grey, labels[odd], boxes[odd], reference, real.families[odd], FAMILIES)
-    assert set(same) == {"mean", *FAMILIES} and plain["mean"] > 10 * same["mean"]
+    assert set(same) == {"mean", "all", *FAMILIES} and plain["mean"] > 10 * same["mean"]
+    assert plain["all"] > 10 * same["all"]
     assert np.mean(paper.image_families(real.images, labels, boxes, reference) == real.families) > 0.7
 
 
@@ -134,14 +135,14 @@ def test_the_report_section_measures_generated_and_real_alike(real):
     images, papers = pasted(canvases_, boxes)
     generated = (images, canvases_.alpha, papers[..., None])
     judge = build_judge(0).eval()
-    results, table = paper_section(judge, FreePlacement(), SimpleNamespace(n_classes=10), labels, boxes,
+    results, table, _ = paper_section(judge, FreePlacement(), SimpleNamespace(n_classes=10), labels, boxes,
                                    generated, canvases_, FAMILIES)
     assert set(results["real"]) == set(PAPER_MEASURES) == set(results["generated"])
     assert results["generated"]["seam_ratio"] > 3 > 1.15 > results["real"]["seam_ratio"]
     assert set(results["real"]["accuracy_per_family"]) == set(FAMILIES)
     for name in PAPER_MEASURES:
         assert REPORTED[name].title in table
-    without_masks, _ = paper_section(judge, FreePlacement(), SimpleNamespace(n_classes=10), labels, boxes,
+    without_masks, _, _ = paper_section(judge, FreePlacement(), SimpleNamespace(n_classes=10), labels, boxes,
                                      (images, None, papers), canvases_, FAMILIES)
     assert "mask_iou" not in without_masks["generated"] and "mask_iou" in without_masks["real"]
 

@@ -83,12 +83,15 @@ class RunSettings:
     overlap: float = setting(0.0, "--layout random: the largest IoU two training boxes may have (0: none touch)")
     layout_map: bool = setting(None, "--layout random: the global generator and discriminator also see the layout, "
                                      "one channel per class (default on)")
-    compositing: str = setting("min", "how objects meet the background: min (the paper's, dark strokes win) or alpha "
-                                      "(each object with a learned alpha mask)", choices=tuple(COMPOSITINGS))
-    merge_convs: int = setting(0, "3x3 convolutions at full resolution after the objects meet the background (0: none)")
+    compositing: str = setting(None, "how objects meet the background: min (the paper's, dark strokes win) or alpha "
+                                     "(each object with a learned alpha mask) (default: min on white, alpha on "
+                                     "textured paper)", choices=tuple(COMPOSITINGS))
+    merge_convs: int = setting(None, "3x3 convolutions at full resolution after the objects meet the background "
+                                     "(0: none) (default: 0 on white, 2 on textured paper)")
     merge_channels: int = setting(None, "--merge-convs: their width (default: the preset's, 16; tiny 3)")
-    mask_prior: float = setting(0.0, "--compositing alpha: weight of the mask-size prior, a hinge on each object's mean "
-                                     "alpha outside the share real digits cover (0: off)")
+    mask_prior: float = setting(None, "--compositing alpha: weight of the mask-size prior, a hinge on each object's "
+                                      "mean alpha outside the share real digits cover (0: off) (default: 1 with "
+                                      "alpha, else 0)")
     # The optimiser: Adam and a step schedule, per recipe and preset (OPTIMISERS).
     lr_g: float = optimiser("generator learning rate")
     lr_d: float = optimiser("discriminator learning rate")
@@ -133,9 +136,20 @@ class RunSettings:
         object.__setattr__(self, "lr_decay_at", tuple(self.lr_decay_at))
         if self.layout_map is None:  # on wherever the layout varies
             object.__setattr__(self, "layout_map", not self.placement.fixed_count)
+        for name, value in self.paper_defaults().items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
         problems = self.problems()
         if problems:
             raise ValueError("; ".join(problems))
+
+    def paper_defaults(self):
+        """The compositing ingredients' defaults: today's model (min, nothing after it) on white
+        paper; on textured paper learned alpha masks, two merge convolutions and the mask-size prior."""
+        compositing = self.compositing or ("min" if self.background == "white" else "alpha")
+        alpha = compositing == "alpha"
+        return {"compositing": compositing, "merge_convs": 0 if self.background == "white" else 2,
+                "mask_prior": 1.0 if alpha else 0.0}
 
     def problems(self):
         """What is wrong with these settings, as messages naming the flags (empty if nothing)."""

@@ -234,17 +234,25 @@ def background_frechet(images, labels, boxes, reference, families, names):
     """Background realism: the Fréchet distance of the standardised texture features of the
     background patches (:func:`background_patches`) against the reference's (a
     :class:`PaperReference`), for each family named in ``names`` (``families`` (B,): each
-    image's index into ``names``), and their mean over the families (each weighs the same, however
-    many images it has). -> {each name and 'mean': distance}, nan with fewer than two patches."""
+    image's index into ``names``), their mean over the families drawn (each weighs the same, however
+    many images it has), and 'all': every patch against every reference patch, which also counts a
+    family the images never show. -> {each name, 'mean', 'all': distance}, nan with fewer than two
+    patches."""
     patches, owners = background_patches(images, labels, boxes)
     features, families = reference.standardise(texture_features(patches)), np.asarray(families)[owners]
     distances = {name: frechet_distance(features[families == index], reference.features[reference.families == index])
                  for index, name in enumerate(names)}
-    return {**distances, "mean": float(np.mean(list(distances.values())))}
+    finite = _finite(list(distances.values()))
+    return {**distances, "mean": float(finite.mean()) if finite.size else float("nan"),
+            "all": frechet_distance(features, reference.features)}
+
+
+def _finite(values):
+    values = np.asarray(values, np.float64)
+    return values[np.isfinite(values)]
 
 
 def median(values):
     """The median of the finite ``values``, nan when there are none."""
-    values = np.asarray(values, np.float64)
-    values = values[np.isfinite(values)]
+    values = _finite(values)
     return float(np.median(values)) if values.size else float("nan")

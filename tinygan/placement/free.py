@@ -108,7 +108,8 @@ class FreePlacement(Placement):
     def evaluate(self, generator, judge, test_digits, settings, holdout, n_samples, seed, log=print):
         """The evaluate command's measures on each of :data:`SPLITS`
         (:func:`tinygan.metrics.report.evaluate_splits`)."""
-        return evaluate_splits(generator, judge, test_digits, settings.held_out_region(), n_samples, seed, log)
+        return evaluate_splits(generator, judge, test_digits, settings.held_out_region(), n_samples, seed, log,
+                               settings.background)
 
     def evaluation_splits(self, config, region):
         """{split: LayoutRules} of the evaluate command: :data:`SPLITS` that apply."""

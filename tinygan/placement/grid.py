@@ -88,7 +88,8 @@ class GridPlacement(Placement):
     def evaluate(self, generator, judge, test_digits, settings, holdout, n_samples, seed, log=print):
         """The evaluate command's measures on seen and unseen orders and real canvases
         (:func:`tinygan.metrics.report.evaluate_orders`)."""
-        return evaluate_orders(generator, judge, test_digits, holdout, n_samples, seed)
+        return evaluate_orders(generator, judge, test_digits, holdout, n_samples, seed,
+                               settings.background)
 
 
 class GridBatch(BatchLayout):
