@@ -88,7 +88,7 @@ class RunSettings:
                                      "textured paper)", choices=tuple(COMPOSITINGS))
     merge_convs: int = setting(None, "3x3 convolutions at full resolution after the objects meet the background "
                                      "(0: none) (default: 0 on white, 2 on textured paper)")
-    merge_channels: int = setting(None, "--merge-convs: their width (default: the preset's, 16; tiny 3)")
+    merge_channels: int = setting(None, "--merge-convs: their width (default: the preset's, 8; tiny 3)")
     mask_prior: float = setting(None, "--compositing alpha: weight of the mask-size prior, a hinge on each object's "
                                       "mean alpha outside the share real digits cover (0: off) (default: 1 with "
                                       "alpha, else 0)")

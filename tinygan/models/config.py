@@ -78,7 +78,7 @@ class GANConfig:
     layout_map: bool = False
     compositing: str = "min"
     merge_convs: int = 0
-    merge_channels: int = 16
+    merge_channels: int = 8
 
     def __post_init__(self):
         for name in ("canvas_size", "object_size", "n_objects", "n_classes", "noise_dim", "disc_dense"):
