@@ -2,15 +2,17 @@
 canvases where the right answer is known: soft ring-shaped 'digits' laid as ink over the paper
 families, and the same canvases spoiled (a flat rectangle pasted in each box, the whole box as
 the mask, plain grey paper)."""
+import json
 from types import SimpleNamespace
 from typing import NamedTuple
 
 import numpy as np
 import pytest
 
+from conftest import run_train
+from tinygan import evaluate
 from tinygan.data.textures import FAMILIES, draw_backgrounds, draw_ink, ink_over
-from tinygan.evaluate import judge_background
-from tinygan.judge_model import build_judge
+from tinygan.judge_model import SHIPPED_JUDGE, build_judge, judge_background
 from tinygan.metrics import paper
 from tinygan.metrics.measures import REPORTED
 from tinygan.metrics.paper_report import PAPER_MEASURES, paper_section
@@ -148,6 +150,22 @@ def test_the_report_section_measures_generated_and_real_alike(real):
 
 
 def test_checkpoints_on_paper_are_judged_by_the_judge_of_digits_on_paper():
-    assert judge_background(SimpleNamespace()) == "white"  # a checkpoint from before backgrounds
     assert judge_background(SimpleNamespace(background="white")) == "white"
     assert judge_background(SimpleNamespace(background="clouds")) == "textured"
+
+
+@pytest.mark.parametrize("layout", ["grid", "random"])
+def test_evaluate_on_a_textured_checkpoint_adds_the_paper_measures(tmp_path, layout):
+    """Generated and real digits on paper, in the same boxes, for every group (grid) or split (free);
+    the white judge stands in (the test is about the report, not the figures)."""
+    flags = ["--background", "textured", "--steps", "2", "--layout", layout] + (["--holdout", "19,32"] if layout == "grid"
+                                                                             else [])
+    assert run_train(tmp_path / "run", *flags) == 0
+    assert evaluate.main(["--checkpoint", str(tmp_path / "run/checkpoint.npz"), "--n", "6", "--judge",
+                          str(SHIPPED_JUDGE), "--out", str(tmp_path / "eval")]) == 0
+    report = json.loads((tmp_path / "eval/report.json").read_text())
+    groups = ([report["seen"], report["unseen"], report["real"]] if layout == "grid" else
+              [report["splits"]["in_distribution"][kind] for kind in ("generated", "real")])
+    for group in groups:
+        assert {"per_object", "mask_iou", "paper_frechet", "spread_ratio", "seam_ratio"} <= set(group)
+    assert "Background textured." in (tmp_path / "eval/report.md").read_text()

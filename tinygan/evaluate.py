@@ -32,7 +32,7 @@ from . import cli
 from .checkpoint import load_generator
 from .data import LabelOrderHoldout, load_digits
 from .images import save_grid_png
-from .judge_model import load_judge
+from .judge_model import judge_background, load_judge
 
 
 def outline_boxes(image, labels, boxes, shade=0.6):
@@ -59,13 +59,6 @@ def save_failures(path, failures, per_group=4):
             captions.append(f"{group}: want {''.join(map(str, labels[present]))} "
                             f"got {''.join(map(str, verdicts[index][present]))}")
     save_grid_png(path, np.stack(images), 1, captions=captions)
-
-
-def judge_background(settings):
-    """The judge a checkpoint's canvases need: 'white' for white paper (old checkpoints too), else
-    'textured', the judge of digits on every paper family (``python -m tinygan.judge --train
-    --background textured``)."""
-    return "white" if getattr(settings, "background", "white") == "white" else "textured"
 
 
 def parse_args(argv=None):

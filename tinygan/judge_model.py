@@ -47,6 +47,9 @@ DEFAULT_EPOCHS = 4
 SHIPPED_JUDGE = Path(__file__).with_name("judge_weights.npz")  # package data, written by
 # python -m tinygan.judge --train --seed 0 --float16 --out tinygan/judge_weights.npz (the README: its accuracy)
 SHIPPED_SHA256 = "8b587f85dedd17ac93997144698378ea9968028954acbae34fc0299294f5d2df"
+SHIPPED_PAPER_JUDGE = Path(__file__).with_name("judge_textured_weights.npz")  # the judge of digits on paper:
+# python -m tinygan.judge --train --background textured --seed 0 --float16 --out tinygan/judge_textured_weights.npz
+SHIPPED_PAPER_SHA256 = "PAPER_SHA"
 
 
 def judge_path(background="white"):
@@ -59,6 +62,12 @@ def judge_path(background="white"):
     return default_cache_dir().parent / ("judge.npz" if background == "white" else f"judge-{background}.npz")
 
 
+def judge_background(settings):
+    """The judge a run's canvases need (``settings``: its RunSettings): 'white' for white paper,
+    else 'textured', the judge of digits on every paper family."""
+    return "white" if settings.background == "white" else "textured"
+
+
 def train_command(background="white"):
     """The command that trains the judge for ``background`` into the cache."""
     return TRAIN_COMMAND if background == "white" else f"{TRAIN_COMMAND} --background {background}"
@@ -66,13 +75,15 @@ def train_command(background="white"):
 
 def find_judge(path=None, background="white"):
     """The judge file to use and where it comes from: ``path`` when given, else the one trained
-    into the cache (:func:`judge_path`) when there is one, else (white only) the one shipped with
-    tinygan. Returns (Path, source), source 'given', 'trained into the cache' or 'shipped with tinygan'."""
+    into the cache (:func:`judge_path`) when there is one, else the one shipped with tinygan for
+    white paper or for textured paper ('textured' only: one family's judge is never shipped).
+    Returns (Path, source), source 'given', 'trained into the cache' or 'shipped with tinygan'."""
     if path is not None:
         return Path(path), "given"
-    if judge_path(background).is_file() or background != "white":
+    shipped = {"white": SHIPPED_JUDGE, "textured": SHIPPED_PAPER_JUDGE}.get(background)
+    if judge_path(background).is_file() or shipped is None:
         return judge_path(background), "trained into the cache"
-    return SHIPPED_JUDGE, "shipped with tinygan"
+    return shipped, "shipped with tinygan"
 
 
 def file_sha256(path):

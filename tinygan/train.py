@@ -29,7 +29,7 @@ from .checkpoint import read_checkpoint
 from .data import load_digits
 from .extensions import (Evaluation, KeepBest, LossLog, ProgressLine, SampleGrid, Snapshot,
                          format_duration)
-from .judge_model import load_judge
+from .judge_model import judge_background, load_judge
 from .loop import TrainingLoop
 from .settings import RunSettings, add_flags, flag, given_settings
 from .updater import Updater, split_problems
@@ -133,12 +133,12 @@ def prepare_folder(args, log):
 
 
 def load_run_judge(args, log):
-    """The judge of the evaluations: --judge, else the cache's, else the shipped one (None
-    when --eval-every is 0)."""
+    """The judge of the evaluations: --judge, else the cache's, else the shipped one, for the run's
+    paper (white, or any texture: the judge of digits on paper) (None when --eval-every is 0)."""
     if not args.eval_every:
         return None
     try:
-        judge, info = load_judge(args.judge)
+        judge, info = load_judge(args.judge, background=judge_background(args.settings))
     except ValueError as err:
         raise SystemExit(f"--eval-every: {err}")
     log(f"evaluations every {args.eval_every} steps by the {info.describe()}")
