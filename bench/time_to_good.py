@@ -23,9 +23,8 @@ import sys
 import numpy as np
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tinygan.images import save_png  # noqa: E402
-from tinygan.plot import COLOURS, MARGIN, PANEL_HEIGHT, PANEL_WIDTH  # noqa: E402
+from tinygan.images import save_png
+from tinygan.plot import COLOURS, MARGIN, PANEL_HEIGHT, PANEL_WIDTH
 
 THRESHOLDS = (0.97, 0.98, 0.985)
 
