@@ -29,9 +29,11 @@ from tinygan.plot import COLOURS, MARGIN, PANEL_HEIGHT, PANEL_WIDTH
 THRESHOLDS = (0.97, 0.98, 0.985)
 
 
-def read_curve(folder):
+def read_curve(folder, alone=None):
     """(steps, minutes, accuracy, frechet) arrays of a run's evaluations, and its last row's
-    minutes (the whole run's training time)."""
+    minutes (the whole run's training time). ``alone``: (seconds per step, seconds per evaluation)
+    measured alone on the machine; the minutes are then those a run alone would take, step count
+    times the first plus evaluations so far times the second, not the log's wall clock."""
     with open(os.path.join(folder, "losses.csv"), newline="") as handle:
         rows = list(csv.DictReader(handle))
     if not rows:
@@ -39,10 +41,15 @@ def read_curve(folder):
     evaluated = [row for row in rows if row.get("acc_seen")]
     steps = np.array([int(row["step"]) for row in evaluated])
     minutes = np.array([float(row["seconds"]) / 60 for row in evaluated])
+    total = float(rows[-1]["seconds"]) / 60
+    if alone:
+        per_step, per_evaluation = alone
+        minutes = (steps * per_step + np.arange(1, len(steps) + 1) * per_evaluation) / 60
+        total = (int(rows[-1]["step"]) * per_step + len(steps) * per_evaluation) / 60
     accuracy = np.array([min(float(row["acc_seen"]), float(row.get("acc_unseen") or row["acc_seen"]))
                          for row in evaluated])
     frechet = np.array([float(row["frechet"]) for row in evaluated])
-    return steps, minutes, accuracy, frechet, float(rows[-1]["seconds"]) / 60
+    return steps, minutes, accuracy, frechet, total
 
 
 def first_reach(curve, threshold):
@@ -118,14 +125,26 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("groups", nargs="+", metavar="LABEL=GLOB", help="a group: its label and its run folders")
     parser.add_argument("--png", help="write the curves here")
+    parser.add_argument("--alone", metavar="STEP,EVALUATION",
+                        help="seconds per training step and per in-training evaluation, measured alone on this "
+                             "machine: minutes from step counts instead of the logs' wall clock (runs that shared "
+                             "the cores)")
     args = parser.parse_args(argv)
+    alone = None
+    if args.alone:
+        try:
+            alone = tuple(float(value) for value in args.alone.split(","))
+        except ValueError:
+            alone = ()
+        if len(alone) != 2 or min(alone) < 0:
+            parser.error(f"--alone: expected two seconds like 0.42,6.5, got {args.alone!r}")
     groups = []
     for argument in args.groups:
         label, _, pattern = argument.partition("=")
         folders = sorted(path for path in glob.glob(pattern) if os.path.isdir(path))
         if not label or not folders:
             parser.error(f"{argument!r}: expected LABEL=GLOB matching run folders")
-        groups.append((label, folders, [read_curve(folder) for folder in folders]))
+        groups.append((label, folders, [read_curve(folder, alone) for folder in folders]))
     print("| recipe | seeds | minutes per run | to 97% | to 98% | to 98.5% | evaluate: seen / unseen %, Fréchet |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for label, folders, curves in groups:

@@ -185,3 +185,55 @@ def test_ab_step_runs_a_copy_of_the_package_beside_the_working_tree(tmp_path, of
     assert run["paired_new_over_base"] > 0 and run["layers_ms_per_step"]["Conv2D fwd"]["base_ms"] > 0
     failed = run_script("ab_step.py", tmp_path)
     assert failed.returncode != 0 and "holds no tinygan/ package" in failed.stderr
+
+
+def write_run(folder, evaluations, seconds_per_step, last_step, report=None):
+    """A run folder as python -m tinygan.train writes it: losses.csv with evaluation rows
+    (step -> (seen, unseen, frechet)) and, given, eval/report.json."""
+    folder.mkdir()
+    lines = ["step,d_real,d_fake,g,mode_seeking,lr_g,lr_d,seconds,acc_seen,acc_unseen,frechet"]
+    for step in range(1, last_step + 1):
+        seen, unseen, frechet = evaluations.get(step, ("", "", ""))
+        lines.append(f"{step},1,1,1,,0.001,0.001,{step * seconds_per_step:.2f},{seen},{unseen},{frechet}")
+    (folder / "losses.csv").write_text("\n".join(lines) + "\n")
+    if report:
+        (folder / "eval").mkdir()
+        (folder / "eval" / "report.json").write_text(json.dumps(report))
+
+
+def test_time_to_good_reads_the_first_evaluation_past_each_threshold(tmp_path):
+    write_run(tmp_path / "a_s0", {10: (0.96, 0.95, 9.0), 20: (0.99, 0.975, 3.0), 30: (0.99, 0.99, 2.5)}, 6.0, 30,
+              {"seen": {"per_object": {"value": 0.991}, "frechet": 2.5}, "unseen": {"per_object": {"value": 0.984}}})
+    write_run(tmp_path / "a_s1", {10: (0.98, 0.99, 5.0), 20: (0.97, 0.97, 4.0)}, 12.0, 20)
+    result = run_script("time_to_good.py", f"a={tmp_path}/a_s*", "--png", tmp_path / "curves.png")
+    assert result.returncode == 0, result.stderr[-3000:]
+    row = next(line for line in result.stdout.splitlines() if line.startswith("| a |"))
+    # s0 reaches 97% (the lower of seen and unseen) at step 20 (2 min), 98% and 98.5% at step 30 (3 min);
+    # s1 reaches 97% and 98% at step 10 (2 min), never 98.5%; minutes per run: the last row's seconds
+    assert row == ("| a | 2 | 3.0, 4.0 | 2.0 min, step 15 (2/2) | 2.5 min, step 20 (2/2) | 3.0 min, step 30 (1/2) "
+                   "| 99.1 / 98.4, 2.50; - |"), row
+    assert (tmp_path / "curves.png").stat().st_size > 1000
+    # alone: 0.6 s a step and 30 s an evaluation: step 20 with two evaluations (12 + 60 s), step 30 with three (18 + 90 s)
+    alone = run_script("time_to_good.py", f"a={tmp_path}/a_s0", "--alone", "0.6,30")
+    assert "| a | 1 | 1.8 | 1.2 min, step 20 (1/1) | 1.8 min, step 30 (1/1) | 1.8 min, step 30 (1/1) |" in alone.stdout
+    bad = run_script("time_to_good.py", f"a={tmp_path}/a_s0", "--alone", "0.6")
+    assert bad.returncode == 2 and "--alone: expected two seconds" in bad.stderr
+
+
+def test_side_by_side_draws_the_same_layouts_and_noise_under_each_checkpoint(tmp_path, offline_data):
+    from conftest import run_train
+    from PIL import Image
+    for name, compositing in (("min", "min"), ("alpha", "alpha")):
+        assert run_train(tmp_path / name, "--steps", "1", "--background", "textured", "--compositing", compositing) == 0
+    out = tmp_path / "side.png"
+    result = run_script("side_by_side.py", f"min={tmp_path}/min/checkpoint.npz", f"twice={tmp_path}/min/checkpoint.npz",
+                        f"alpha={tmp_path}/alpha/checkpoint.npz", "--n", "3", "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    picture = np.asarray(Image.open(out))
+    size = (picture.shape[0] - 2) // 4 - 2  # three checkpoints and the real row, each a 2 px gap below
+    assert picture.shape[0] == 4 * (size + 2) + 2
+    rows = [picture[2 + r * (size + 2):r * (size + 2) + size + 2, -3 * (size + 2):] for r in range(4)]  # no captions
+    assert np.array_equal(rows[0], rows[1])  # one checkpoint twice: the same layouts and noise
+    assert not np.array_equal(rows[0], rows[2]) and not np.array_equal(rows[0], rows[3])
+    bad = run_script("side_by_side.py", f"x={tmp_path}/none.npz", "--out", out)
+    assert bad.returncode == 2 and "none.npz" in bad.stderr
