@@ -280,9 +280,23 @@ def test_a_small_textured_judge_run_keeps_its_own_file_and_reports_each_family(c
     assert all(f"; {family} " in out.split("re-evaluated")[1] for family in FAMILIES)
 
 
-def test_a_missing_textured_judge_names_its_training_command():
-    with pytest.raises(ValueError, match=r"train one with: python -m tinygan\.judge --train --background textured"):
-        judge_model.load_judge(background="textured")
+def test_a_missing_family_judge_names_its_training_command():
+    with pytest.raises(ValueError, match=r"train one with: python -m tinygan\.judge --train --background clouds$"):
+        judge_model.load_judge(background="clouds")  # one family's judge never ships
+
+
+def test_the_shipped_judge_of_digits_on_paper_is_small_matches_its_checksum_and_the_docs():
+    path = judge_model.SHIPPED_PAPER_JUDGE
+    assert path.is_file() and path.stat().st_size <= 1_000_000
+    assert judge_model.file_sha256(path) == judge_model.SHIPPED_PAPER_SHA256
+    model, info = judge_model.load_judge(background="textured")  # no judge in the cache: the shipped one
+    assert (info.path, info.source, info.seed, info.epochs) == (path, "shipped with tinygan", 0, 4)
+    assert set(info.on_paper) == set(FAMILIES) and min(info.on_paper.values()) > 0.98
+    docs = (REPOSITORY / "docs" / "textures.md").read_text()
+    assert judge_model.SHIPPED_PAPER_SHA256 in docs and f"{100 * info.test_accuracy:.2f}%" in docs
+    assert all(f"{100 * value:.2f}% on {family}" in docs for family, value in info.on_paper.items())
+    assert '"judge_textured_weights.npz"' in (REPOSITORY / "pyproject.toml").read_text()
+    assert not model.training
 
 
 @pytest.mark.parametrize("argv", [["--background", "plaid"], ["--train", "--limit", "0"]])

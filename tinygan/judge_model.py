@@ -19,7 +19,8 @@ to 2 px (its measured accuracy and time: the README).
 The judge of digits on paper (issue 25) is the same architecture trained with each shifted digit
 also laid as ink over paper (:func:`tinygan.data.digits_on_paper.digits_on_paper`; ``--background
 textured``), kept in the cache beside the white one (:func:`judge_path`); its file records its
-accuracy on white and on each family's paper (:func:`family_accuracies`).
+accuracy on white and on each family's paper (:func:`family_accuracies`). One trained with seed 0
+ships too (:data:`SHIPPED_PAPER_JUDGE`, checksum :data:`SHIPPED_PAPER_SHA256`).
 """
 import hashlib
 import time
@@ -49,7 +50,7 @@ SHIPPED_JUDGE = Path(__file__).with_name("judge_weights.npz")  # package data, w
 SHIPPED_SHA256 = "8b587f85dedd17ac93997144698378ea9968028954acbae34fc0299294f5d2df"
 SHIPPED_PAPER_JUDGE = Path(__file__).with_name("judge_textured_weights.npz")  # the judge of digits on paper:
 # python -m tinygan.judge --train --background textured --seed 0 --float16 --out tinygan/judge_textured_weights.npz
-SHIPPED_PAPER_SHA256 = "PAPER_SHA"
+SHIPPED_PAPER_SHA256 = "efc0e14da148d1da07599922ea45bfb29c1f2217b904bfb04abe175186075316"
 
 
 def judge_path(background="white"):
@@ -301,7 +302,7 @@ def save_judge(model, path, test_accuracy, seed, epochs, dtype=np.float32, on_pa
 
 def load_judge(path=None, train_if_missing=False, data_dir=None, log=print, background="white"):
     """Load a judge in eval mode: ``path`` when given, else the one for ``background`` trained into
-    the cache when there is one, else (white only) the one shipped with tinygan (:func:`find_judge`).
+    the cache when there is one, else (white and textured) the one shipped with tinygan (:func:`find_judge`).
 
     With ``train_if_missing``, a missing ``path`` (with none given: a missing cache judge) is
     trained and saved there first; otherwise a missing ``path`` is a ValueError naming the
@@ -314,7 +315,8 @@ def load_judge(path=None, train_if_missing=False, data_dir=None, log=print, back
             model, test_accuracy, on_paper = train_judge(data_dir=data_dir, log=log, background=background)
             save_judge(model, target, test_accuracy, seed=0, epochs=DEFAULT_EPOCHS, on_paper=on_paper)
     path, source = find_judge(path, background)
-    retrain = train_command(background) + ("" if path == SHIPPED_JUDGE else f" --out {path}")  # yours replaces it
+    default = path in (SHIPPED_JUDGE, SHIPPED_PAPER_JUDGE, judge_path(background))  # the cache's replaces a shipped one
+    retrain = train_command(background) + ("" if default else f" --out {path}")
     if not path.is_file():
         raise ValueError(f"no trained judge at {path}; train one with: {retrain}")
     state = load_npz(path)
