@@ -16,7 +16,9 @@ from tinygan.judge_model import SHIPPED_JUDGE, build_judge, judge_background
 from tinygan.metrics import paper
 from tinygan.metrics.measures import REPORTED
 from tinygan.metrics.paper_report import PAPER_MEASURES, paper_section
-from tinygan.placement import FreePlacement
+from tinygan.data import CanvasDataset, DigitSet
+from tinygan.models import GANConfig
+from tinygan.placement import FreePlacement, GridPlacement
 
 SIZE = 64
 
@@ -137,16 +139,41 @@ def test_the_report_section_measures_generated_and_real_alike(real):
     images, papers = pasted(canvases_, boxes)
     generated = (images, canvases_.alpha, papers[..., None])
     judge = build_judge(0).eval()
-    results, table, _ = paper_section(judge, FreePlacement(), SimpleNamespace(n_classes=10), labels, boxes,
+    results, table, _ = paper_section(judge, FreePlacement(), SimpleNamespace(n_classes=10, canvas_size=SIZE), labels, boxes,
                                    generated, canvases_, FAMILIES)
     assert set(results["real"]) == set(PAPER_MEASURES) == set(results["generated"])
     assert results["generated"]["seam_ratio"] > 3 > 1.15 > results["real"]["seam_ratio"]
     assert set(results["real"]["accuracy_per_family"]) == set(FAMILIES)
     for name in PAPER_MEASURES:
         assert REPORTED[name].title in table
-    without_masks, _, _ = paper_section(judge, FreePlacement(), SimpleNamespace(n_classes=10), labels, boxes,
+    without_masks, _, _ = paper_section(judge, FreePlacement(), SimpleNamespace(n_classes=10, canvas_size=SIZE), labels, boxes,
                                      (images, None, papers), canvases_, FAMILIES)
     assert "mask_iou" not in without_masks["generated"] and "mask_iou" in without_masks["real"]
+
+
+def test_the_grids_lines_are_no_paper_to_any_measure():
+    """Real grid canvases on paper, black lines between the cells: measured without the lines, their
+    families are recognised, their paper matches fresh sheets, and the spread and seams read about 1."""
+    rng = np.random.default_rng(3)
+    digits = DigitSet(np.clip(rng.normal(0, 300, (40, 28, 28)), 0, 255).astype(np.uint8) * (ring(28, 28) > 0.5),
+                      np.arange(40, dtype=np.uint8) % 10, "rings")
+    dataset = CanvasDataset(digits, background="textured")
+    labels, boxes = dataset.sample_layout(120, rng)
+    real = dataset.draw_real(labels, boxes, rng)
+    config = GANConfig()  # the grid of the paper: 128 pixels, lines 2 wide between 64-pixel cells
+    marks = paper.layout_marks(GridPlacement().blank(config))
+    assert marks[62:67].all() and marks[:, 62:67].all() and not marks[:60, :60].any()
+    reference = paper.paper_reference(FAMILIES, 128)
+    recognised = paper.image_families(real.images, labels, boxes, reference, marks)
+    assert np.mean(recognised == real.families) > 0.8
+    lined = paper.image_families(real.images, labels, boxes, reference)  # the lines read as paper
+    assert np.mean(lined == real.families) < np.mean(recognised == real.families)
+    judge = build_judge(0).eval()
+    results, _, _ = paper_section(judge, GridPlacement(), config, labels, boxes, (real.images, real.alpha, real.papers),
+                                  real, FAMILIES, reference)
+    measured = results["real"]
+    assert measured["paper_frechet"]["mean"] < 1 and abs(measured["seam_ratio"] - 1) < 0.2
+    assert abs(measured["spread_ratio"] - 1) < 0.25
 
 
 def test_checkpoints_on_paper_are_judged_by_the_judge_of_digits_on_paper():

@@ -25,12 +25,20 @@ SCALES = (1, 2, 4, 8)  # pixel offsets of the texture feature's differences
 GRADIENT_FLOOR = 1e-3  # added to both medians of the seam ratio, so flat paper gives 1, not 0/0
 LOG_FLOOR = 1e-3      # added to the texture feature's spreads and differences before their logs
 REFERENCE_SHEETS = 400  # sheets of real paper drawn for the reference of the background Fréchet distance
+MARK_MARGIN = 2       # pixels around the layout's own marks (the grid's lines) left out of every measure
 
 
 def plane(x):
     """(B, H, W, 1) or (B, H, W) -> (B, H, W) float32."""
     x = np.asarray(x, np.float32)
     return x[..., 0] if x.ndim == 4 and x.shape[-1] == 1 else x
+
+
+def layout_marks(blank):
+    """What a layout draws itself, and MARK_MARGIN pixels around it: the dark pixels of its ideal
+    empty canvas ``blank`` (H, W) (``Placement.blank``: the grid's black lines; none on a free
+    canvas). -> (H, W) bool."""
+    return dilate(np.asarray(blank)[None] < 0.5, MARK_MARGIN)[0]
 
 
 def dilate(mask, radius):
@@ -156,13 +164,16 @@ def texture_features(patches):
     return features
 
 
-def background_patches(images, labels, boxes, margin=2):
+def background_patches(images, labels, boxes, margin=2, marks=None):
     """The PATCH x PATCH patches of a grid over each image that lie at least ``margin`` pixels
-    from every box (with no boxes: all of them). -> (patches (P, PATCH, PATCH), image index (P,))."""
+    from every box (with no boxes: all of them) and touch none of ``marks`` ((H, W) bool: what the
+    layout draws itself, the grid's lines). -> (patches (P, PATCH, PATCH), image index (P,))."""
     images = plane(images)
     batch, height, width = images.shape
     distance = box_distances(labels, boxes, height, width)
     clear = distance.min(axis=1, initial=np.iinfo(np.int16).max) >= margin
+    if marks is not None:
+        clear &= ~marks
     patches, owners = [], []
     for top in range(0, height - PATCH + 1, PATCH):
         for left in range(0, width - PATCH + 1, PATCH):
@@ -223,22 +234,23 @@ def paper_reference(family_names, size, sheets=REFERENCE_SHEETS, seed=0):
     return PaperReference(*draw_backgrounds(tuple(family_names), sheets, size, np.random.default_rng(seed)))
 
 
-def image_families(images, labels, boxes, reference):
+def image_families(images, labels, boxes, reference, marks=None):
     """Each image's paper family as the reference's nearest in texture
-    (:meth:`PaperReference.nearest_family` of its background patches): (B,) int, -1 with no patch."""
-    patches, owners = background_patches(images, labels, boxes)
+    (:meth:`PaperReference.nearest_family` of its background patches, ``marks`` as there):
+    (B,) int, -1 with no patch."""
+    patches, owners = background_patches(images, labels, boxes, marks=marks)
     return reference.nearest_family(reference.standardise(texture_features(patches)), owners, len(plane(images)))
 
 
-def background_frechet(images, labels, boxes, reference, families, names):
+def background_frechet(images, labels, boxes, reference, families, names, marks=None):
     """Background realism: the Fréchet distance of the standardised texture features of the
     background patches (:func:`background_patches`) against the reference's (a
     :class:`PaperReference`), for each family named in ``names`` (``families`` (B,): each
     image's index into ``names``), their mean over the families drawn (each weighs the same, however
     many images it has), and 'all': every patch against every reference patch, which also counts a
-    family the images never show. -> {each name, 'mean', 'all': distance}, nan with fewer than two
-    patches."""
-    patches, owners = background_patches(images, labels, boxes)
+    family the images never show (``marks``: as :func:`background_patches`). -> {each name, 'mean',
+    'all': distance}, nan with fewer than two patches."""
+    patches, owners = background_patches(images, labels, boxes, marks=marks)
     features, families = reference.standardise(texture_features(patches)), np.asarray(families)[owners]
     distances = {name: frechet_distance(features[families == index], reference.features[reference.families == index])
                  for index, name in enumerate(names)}

@@ -7,8 +7,8 @@ import numpy as np
 
 from .judged import Judged
 from .measures import markdown_table, report
-from .paper import (background_frechet, image_families, ink_of, mask_iou, median, paper_reference, plane,
-                    seam_ratios, spread_ratios, stroke_zone)
+from .paper import (background_frechet, image_families, ink_of, layout_marks, mask_iou, median, paper_reference,
+                    plane, seam_ratios, spread_ratios, stroke_zone)
 from .statistics import proportion
 
 PAPER_MEASURES = ("per_object", "accuracy_per_family", "paper_families", "mask_iou", "paper_frechet", "spread_ratio",
@@ -31,10 +31,11 @@ class OnPaper(Judged):
         super().__init__(judge, placement, config, images, labels, boxes, digit_reference)
         self.papers, self.alphas, self.family_names = plane(papers), alphas, tuple(family_names)
         self.paper_reference = reference
-        self.recognised = image_families(images, labels, boxes, reference)
+        self.marks = layout_marks(placement.blank(config))  # the grid's lines: paper no measure reads
+        self.recognised = image_families(images, labels, boxes, reference, self.marks)
         self.families = self.recognised if families is None else np.asarray(families)
         self.ink = ink_of(images, self.papers, labels, boxes)
-        self.zone = stroke_zone(images, self.papers, labels, boxes)
+        self.zone = stroke_zone(images, self.papers, labels, boxes) | self.marks
 
     @cached_property
     def mask_iou(self):
@@ -44,7 +45,7 @@ class OnPaper(Judged):
     @cached_property
     def paper_frechet(self):
         return background_frechet(self.images, self.labels, self.boxes, self.paper_reference, self.recognised,
-                                  self.family_names)
+                                  self.family_names, self.marks)
 
     @cached_property
     def paper_families(self):
