@@ -12,6 +12,11 @@ table gives, per group, the median over its runs of the time and step at which t
 reaches 97%, 98% and 98.5% ('-' when a run never does; the count that did), the whole run's minutes,
 and the final ``python -m tinygan.evaluate`` figures (eval/report.json in the run folder) when there.
 In-training evaluations judge 200 images per group (about ±1 point at 98%), evaluate's 500.
+
+Runs that shared the cores (side by side, one BLAS thread each) have wall clocks that say nothing
+of a run alone: ``--alone-from FOLDER`` reads the seconds per step and per evaluation off a short
+run trained alone (``python -m tinygan.train --steps 300 --eval-every 100``) and gives every run's
+minutes as its step count and evaluations at those rates (``--alone STEP,EVALUATION`` states them).
 """
 import argparse
 import csv
@@ -50,6 +55,21 @@ def read_curve(folder, alone=None):
                          for row in evaluated])
     frechet = np.array([float(row["frechet"]) for row in evaluated])
     return steps, minutes, accuracy, frechet, total
+
+
+def rates_alone(folder):
+    """(seconds per step, seconds per evaluation) of a run trained alone on the machine: the median
+    of its steps' durations (the ``seconds`` column's differences) on rows without an evaluation,
+    and the median extra duration of the rows with one (a sample grid, every 250 steps, falls in
+    neither median)."""
+    with open(os.path.join(folder, "losses.csv"), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    seconds = np.array([float(row["seconds"]) for row in rows])
+    durations, evaluated = np.diff(seconds), np.array([bool(row.get("acc_seen")) for row in rows[1:]])
+    if evaluated.all() or not evaluated.any():
+        sys.exit(f"{folder}: --alone-from needs a run with steps both with and without evaluations")
+    per_step = float(np.median(durations[~evaluated]))
+    return per_step, float(np.median(durations[evaluated])) - per_step
 
 
 def first_reach(curve, threshold):
@@ -129,9 +149,14 @@ def main(argv=None):
                         help="seconds per training step and per in-training evaluation, measured alone on this "
                              "machine: minutes from step counts instead of the logs' wall clock (runs that shared "
                              "the cores)")
+    parser.add_argument("--alone-from", metavar="FOLDER",
+                        help="as --alone, the seconds read off a short run trained alone (with --eval-every)")
     args = parser.parse_args(argv)
     alone = None
-    if args.alone:
+    if args.alone_from:
+        alone = rates_alone(args.alone_from)
+        print(f"alone ({args.alone_from}): {alone[0]:.3f} s a step, {alone[1]:.1f} s an evaluation")
+    elif args.alone:
         try:
             alone = tuple(float(value) for value in args.alone.split(","))
         except ValueError:

@@ -187,14 +187,16 @@ def test_ab_step_runs_a_copy_of_the_package_beside_the_working_tree(tmp_path, of
     assert failed.returncode != 0 and "holds no tinygan/ package" in failed.stderr
 
 
-def write_run(folder, evaluations, seconds_per_step, last_step, report=None):
+def write_run(folder, evaluations, seconds_per_step, last_step, report=None, seconds_per_evaluation=0.0):
     """A run folder as python -m tinygan.train writes it: losses.csv with evaluation rows
-    (step -> (seen, unseen, frechet)) and, given, eval/report.json."""
+    (step -> (seen, unseen, frechet)), each step taking seconds_per_step and each evaluation
+    seconds_per_evaluation more, and, given, eval/report.json."""
     folder.mkdir()
     lines = ["step,d_real,d_fake,g,mode_seeking,lr_g,lr_d,seconds,acc_seen,acc_unseen,frechet"]
     for step in range(1, last_step + 1):
         seen, unseen, frechet = evaluations.get(step, ("", "", ""))
-        lines.append(f"{step},1,1,1,,0.001,0.001,{step * seconds_per_step:.2f},{seen},{unseen},{frechet}")
+        seconds = step * seconds_per_step + seconds_per_evaluation * sum(at <= step for at in evaluations)
+        lines.append(f"{step},1,1,1,,0.001,0.001,{seconds:.2f},{seen},{unseen},{frechet}")
     (folder / "losses.csv").write_text("\n".join(lines) + "\n")
     if report:
         (folder / "eval").mkdir()
@@ -216,6 +218,9 @@ def test_time_to_good_reads_the_first_evaluation_past_each_threshold(tmp_path):
     # alone: 0.6 s a step and 30 s an evaluation: step 20 with two evaluations (12 + 60 s), step 30 with three (18 + 90 s)
     alone = run_script("time_to_good.py", f"a={tmp_path}/a_s0", "--alone", "0.6,30")
     assert "| a | 1 | 1.8 | 1.2 min, step 20 (1/1) | 1.8 min, step 30 (1/1) | 1.8 min, step 30 (1/1) |" in alone.stdout
+    write_run(tmp_path / "alone", {3: (0.5, 0.5, 9.0), 6: (0.6, 0.6, 8.0)}, 0.6, 8, seconds_per_evaluation=7.5)
+    read = run_script("time_to_good.py", f"a={tmp_path}/a_s0", "--alone-from", tmp_path / "alone")
+    assert "0.600 s a step, 7.5 s an evaluation" in read.stdout, read.stdout + read.stderr
     bad = run_script("time_to_good.py", f"a={tmp_path}/a_s0", "--alone", "0.6")
     assert bad.returncode == 2 and "--alone: expected two seconds" in bad.stderr
 
