@@ -196,3 +196,8 @@ def test_evaluate_on_a_textured_checkpoint_adds_the_paper_measures(tmp_path, lay
     for group in groups:
         assert {"per_object", "mask_iou", "paper_frechet", "spread_ratio", "seam_ratio"} <= set(group)
     assert "Background textured." in (tmp_path / "eval/report.md").read_text()
+
+
+def test_a_family_no_image_was_recognised_as_reads_as_a_dash():
+    from tinygan.metrics.measures import by_family
+    assert by_family({"clouds": float("nan"), "ruled": 9.2}) == "clouds -, ruled 9.20"

@@ -77,7 +77,8 @@ def per_family(accuracies):
 
 
 def by_family(values, text="{:.2f}"):
-    return ", ".join(f"{name} {text.format(value)}" for name, value in values.items())
+    """'name value, ...'; '-' for a value that is nan (a family no image was recognised as)."""
+    return ", ".join(f"{name} {text.format(value) if value == value else '-'}" for name, value in values.items())
 
 
 @dataclass(frozen=True)
