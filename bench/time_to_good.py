@@ -59,13 +59,13 @@ def read_curve(folder, alone=None):
 
 def rates_alone(folder):
     """(seconds per step, seconds per evaluation) of a run trained alone on the machine: the median
-    of its steps' durations (the ``seconds`` column's differences) on rows without an evaluation,
-    and the median extra duration of the rows with one (a sample grid, every 250 steps, falls in
-    neither median)."""
+    of its steps' durations (the ``seconds`` column's differences) and the median extra duration of
+    the steps after an evaluation (a row's seconds are written before its evaluation runs, so the
+    evaluation's time lands on the next row; a sample grid, every 250 steps, moves neither median)."""
     with open(os.path.join(folder, "losses.csv"), newline="") as handle:
         rows = list(csv.DictReader(handle))
     seconds = np.array([float(row["seconds"]) for row in rows])
-    durations, evaluated = np.diff(seconds), np.array([bool(row.get("acc_seen")) for row in rows[1:]])
+    durations, evaluated = np.diff(seconds), np.array([bool(row.get("acc_seen")) for row in rows[:-1]])
     if evaluated.all() or not evaluated.any():
         sys.exit(f"{folder}: --alone-from needs a run with steps both with and without evaluations")
     per_step = float(np.median(durations[~evaluated]))

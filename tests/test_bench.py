@@ -190,12 +190,13 @@ def test_ab_step_runs_a_copy_of_the_package_beside_the_working_tree(tmp_path, of
 def write_run(folder, evaluations, seconds_per_step, last_step, report=None, seconds_per_evaluation=0.0):
     """A run folder as python -m tinygan.train writes it: losses.csv with evaluation rows
     (step -> (seen, unseen, frechet)), each step taking seconds_per_step and each evaluation
-    seconds_per_evaluation more, and, given, eval/report.json."""
+    seconds_per_evaluation more (on the next row: a row's seconds are written before its evaluation
+    runs), and, given, eval/report.json."""
     folder.mkdir()
     lines = ["step,d_real,d_fake,g,mode_seeking,lr_g,lr_d,seconds,acc_seen,acc_unseen,frechet"]
     for step in range(1, last_step + 1):
         seen, unseen, frechet = evaluations.get(step, ("", "", ""))
-        seconds = step * seconds_per_step + seconds_per_evaluation * sum(at <= step for at in evaluations)
+        seconds = step * seconds_per_step + seconds_per_evaluation * sum(at < step for at in evaluations)
         lines.append(f"{step},1,1,1,,0.001,0.001,{seconds:.2f},{seen},{unseen},{frechet}")
     (folder / "losses.csv").write_text("\n".join(lines) + "\n")
     if report:
