@@ -158,12 +158,12 @@ def test_the_grids_lines_are_no_paper_to_any_measure():
     digits = DigitSet(np.clip(rng.normal(0, 300, (40, 28, 28)), 0, 255).astype(np.uint8) * (ring(28, 28) > 0.5),
                       np.arange(40, dtype=np.uint8) % 10, "rings")
     dataset = CanvasDataset(digits, background="textured")
-    labels, boxes = dataset.sample_layout(120, rng)
+    labels, boxes = dataset.sample_layout(60, rng)
     real = dataset.draw_real(labels, boxes, rng)
     config = GANConfig()  # the grid of the paper: 128 pixels, lines 2 wide between 64-pixel cells
     marks = paper.layout_marks(GridPlacement().blank(config))
     assert marks[62:67].all() and marks[:, 62:67].all() and not marks[:60, :60].any()
-    reference = paper.paper_reference(FAMILIES, 128)
+    reference = paper.paper_reference(FAMILIES, 128, sheets=120)
     recognised = paper.image_families(real.images, labels, boxes, reference, marks)
     assert np.mean(recognised == real.families) > 0.8
     lined = paper.image_families(real.images, labels, boxes, reference)  # the lines read as paper
