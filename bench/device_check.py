@@ -10,8 +10,8 @@ against its CUDA headers) and g++; no CUDA driver, no GPU. Three checks:
    stand-in arguments (contiguous, and per-channel vectors broadcast; the reductions also in the
    shapes CuPy sums with its CUB kernels), through CuPy's call checks and code generation, then
    NVRTC for sm_<arch>; and no other module of tinygan builds a kernel.
-2. trace: two steps of tiny training runs (grid and random layouts, both recipes, float32 and
-   float64) on NumPy in the arrangement CuPy runs (``tinygan.fast.use("device")``), every kernel
+2. trace: two steps of tiny training runs (grid and random layouts, both recipes, white and textured
+   paper, float32 and float64) on NumPy in the arrangement CuPy runs (``tinygan.fast.use("device")``), every kernel
    call (:func:`tinygan.fast.kernels.host_launches`) replayed as CuPy makes it: the arguments
    checked as CuPy checks them, the source CuPy builds for them compiled with NVRTC, the kernel's
    body compiled with g++ and run on the host in place of the GPU. The losses and weights match
@@ -51,6 +51,11 @@ RUNS = [  # (label, RunSettings fields, dtype); each runs STEPS steps
     ("tiny grid, paper recipe, float32", dict(preset="tiny", recipe="paper", batch_size=8), np.float32),
     ("tiny random layout, tinygan recipe, float32",
      dict(preset="tiny", recipe="tinygan", batch_size=8, layout="random", max_objects=3), np.float32),
+    ("tiny grid on paper, alpha and merge convs, float64",  # the textured defaults: compositing, mask prior
+     dict(preset="tiny", recipe="tinygan", batch_size=8, background="textured"), np.float64),
+    ("tiny random layout on paper, alpha and merge convs, float32",
+     dict(preset="tiny", recipe="tinygan", batch_size=8, layout="random", max_objects=3, background="textured"),
+     np.float32),
 ]
 STEPS = 2
 TOLERANCE = {np.float64: 1e-9, np.float32: 1e-4}
