@@ -34,15 +34,21 @@ from tinygan.plot import COLOURS, MARGIN, PANEL_HEIGHT, PANEL_WIDTH
 THRESHOLDS = (0.97, 0.98, 0.985)
 
 
+def read_rows(folder):
+    """The rows of a run's losses.csv (dicts by column), never none."""
+    with open(os.path.join(folder, "losses.csv"), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        sys.exit(f"{folder}: losses.csv has no rows")
+    return rows
+
+
 def read_curve(folder, alone=None):
     """(steps, minutes, accuracy, frechet) arrays of a run's evaluations, and its last row's
     minutes (the whole run's training time). ``alone``: (seconds per step, seconds per evaluation)
     measured alone on the machine; the minutes are then those a run alone would take, step count
     times the first plus evaluations so far times the second, not the log's wall clock."""
-    with open(os.path.join(folder, "losses.csv"), newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows:
-        sys.exit(f"{folder}: losses.csv has no rows")
+    rows = read_rows(folder)
     evaluated = [row for row in rows if row.get("acc_seen")]
     steps = np.array([int(row["step"]) for row in evaluated])
     minutes = np.array([float(row["seconds"]) / 60 for row in evaluated])
@@ -62,8 +68,7 @@ def rates_alone(folder):
     of its steps' durations (the ``seconds`` column's differences) and the median extra duration of
     the steps after an evaluation (a row's seconds are written before its evaluation runs, so the
     evaluation's time lands on the next row; a sample grid, every 250 steps, moves neither median)."""
-    with open(os.path.join(folder, "losses.csv"), newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_rows(folder)
     seconds = np.array([float(row["seconds"]) for row in rows])
     durations, evaluated = np.diff(seconds), np.array([bool(row.get("acc_seen")) for row in rows[:-1]])
     if evaluated.all() or not evaluated.any():
@@ -145,11 +150,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("groups", nargs="+", metavar="LABEL=GLOB", help="a group: its label and its run folders")
     parser.add_argument("--png", help="write the curves here")
-    parser.add_argument("--alone", metavar="STEP,EVALUATION",
+    rates = parser.add_mutually_exclusive_group()
+    rates.add_argument("--alone", metavar="STEP,EVALUATION",
                         help="seconds per training step and per in-training evaluation, measured alone on this "
                              "machine: minutes from step counts instead of the logs' wall clock (runs that shared "
                              "the cores)")
-    parser.add_argument("--alone-from", metavar="FOLDER",
+    rates.add_argument("--alone-from", metavar="FOLDER",
                         help="as --alone, the seconds read off a short run trained alone (with --eval-every)")
     args = parser.parse_args(argv)
     alone = None

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+
+from conftest import run_train
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 BENCH = CHECKOUT / "bench"
@@ -216,7 +219,8 @@ def test_time_to_good_reads_the_first_evaluation_past_each_threshold(tmp_path):
     assert row == ("| a | 2 | 3.0, 4.0 | 2.0 min, step 15 (2/2) | 2.5 min, step 20 (2/2) | 3.0 min, step 30 (1/2) "
                    "| 99.1 / 98.4, 2.50; - |"), row
     assert (tmp_path / "curves.png").stat().st_size > 1000
-    # alone: 0.6 s a step and 30 s an evaluation: step 20 with two evaluations (12 + 60 s), step 30 with three (18 + 90 s)
+    # alone: 0.6 s a step and 30 s an evaluation: step 20 with two evaluations (12 + 60 s), step 30 with
+    # three (18 + 90 s)
     alone = run_script("time_to_good.py", f"a={tmp_path}/a_s0", "--alone", "0.6,30")
     assert "| a | 1 | 1.8 | 1.2 min, step 20 (1/1) | 1.8 min, step 30 (1/1) | 1.8 min, step 30 (1/1) |" in alone.stdout
     write_run(tmp_path / "alone", {3: (0.5, 0.5, 9.0), 6: (0.6, 0.6, 8.0)}, 0.6, 8, seconds_per_evaluation=7.5)
@@ -227,8 +231,6 @@ def test_time_to_good_reads_the_first_evaluation_past_each_threshold(tmp_path):
 
 
 def test_side_by_side_draws_the_same_layouts_and_noise_under_each_checkpoint(tmp_path, offline_data):
-    from conftest import run_train
-    from PIL import Image
     for name, compositing in (("min", "min"), ("alpha", "alpha")):
         assert run_train(tmp_path / name, "--steps", "1", "--background", "textured", "--compositing", compositing) == 0
     out = tmp_path / "side.png"

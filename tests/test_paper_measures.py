@@ -11,12 +11,12 @@ import pytest
 
 from conftest import run_train
 from tinygan import evaluate
+from tinygan.data import CanvasDataset, DigitSet
 from tinygan.data.textures import FAMILIES, draw_backgrounds, draw_ink, ink_over
 from tinygan.judge_model import SHIPPED_JUDGE, build_judge, judge_background
 from tinygan.metrics import paper
-from tinygan.metrics.measures import REPORTED
+from tinygan.metrics.measures import REPORTED, by_family
 from tinygan.metrics.paper_report import PAPER_MEASURES, paper_section
-from tinygan.data import CanvasDataset, DigitSet
 from tinygan.models import GANConfig
 from tinygan.placement import FreePlacement, GridPlacement
 
@@ -138,16 +138,15 @@ def test_the_report_section_measures_generated_and_real_alike(real):
     canvases_, labels, boxes = real
     images, papers = pasted(canvases_, boxes)
     generated = (images, canvases_.alpha, papers[..., None])
-    judge = build_judge(0).eval()
-    results, table, _ = paper_section(judge, FreePlacement(), SimpleNamespace(n_classes=10, canvas_size=SIZE), labels, boxes,
-                                   generated, canvases_, FAMILIES)
+    judge, config = build_judge(0).eval(), SimpleNamespace(n_classes=10, canvas_size=SIZE)
+    results, table, _ = paper_section(judge, FreePlacement(), config, labels, boxes, generated, canvases_, FAMILIES)
     assert set(results["real"]) == set(PAPER_MEASURES) == set(results["generated"])
     assert results["generated"]["seam_ratio"] > 3 > 1.15 > results["real"]["seam_ratio"]
     assert set(results["real"]["accuracy_per_family"]) == set(FAMILIES)
     for name in PAPER_MEASURES:
         assert REPORTED[name].title in table
-    without_masks, _, _ = paper_section(judge, FreePlacement(), SimpleNamespace(n_classes=10, canvas_size=SIZE), labels, boxes,
-                                     (images, None, papers), canvases_, FAMILIES)
+    without_masks, _, _ = paper_section(judge, FreePlacement(), config, labels, boxes, (images, None, papers),
+                                        canvases_, FAMILIES)
     assert "mask_iou" not in without_masks["generated"] and "mask_iou" in without_masks["real"]
 
 
@@ -199,5 +198,4 @@ def test_evaluate_on_a_textured_checkpoint_adds_the_paper_measures(tmp_path, lay
 
 
 def test_a_family_no_image_was_recognised_as_reads_as_a_dash():
-    from tinygan.metrics.measures import by_family
     assert by_family({"clouds": float("nan"), "ruled": 9.2}) == "clouds -, ruled 9.20"

@@ -78,7 +78,7 @@ def per_family(accuracies):
 
 def by_family(values, text="{:.2f}"):
     """'name value, ...'; '-' for a value that is nan (a family no image was recognised as)."""
-    return ", ".join(f"{name} {text.format(value) if value == value else '-'}" for name, value in values.items())
+    return ", ".join(f"{name} {'-' if np.isnan(value) else text.format(value)}" for name, value in values.items())
 
 
 @dataclass(frozen=True)
