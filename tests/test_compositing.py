@@ -80,11 +80,12 @@ def random_objects(xp, rng, count):
     return xp.asarray(0.02 + 0.96 * rng.random((count, 8, 8, 2)))
 
 
+@pytest.mark.parametrize("ink_ceiling", [1.0, 0.15])
 @pytest.mark.parametrize("name", CASES)
-def test_alpha_compositing_gradients(xp, rng, name):
+def test_alpha_compositing_gradients(xp, rng, name, ink_ceiling):
     """Image and cover, each with its upstream gradient, through objects and background."""
     _, _, _, layout = batch_of(name)
-    compositing = AlphaCompositing()
+    compositing = AlphaCompositing(ink_ceiling)
     background, objects = xp.asarray(rng.random((3, 16, 16, 1))), random_objects(xp, rng, layout.count)
 
     def forward(background, objects):
@@ -112,6 +113,19 @@ def test_alpha_compositing_is_over_compositing_where_boxes_do_not_overlap(xp, rn
         alpha[image_index, top:bottom, left:right] = a
     np.testing.assert_allclose(to_host(image), expected, atol=1e-12)
     np.testing.assert_allclose(to_host(cover), alpha, atol=1e-12)
+
+
+def test_an_ink_ceiling_makes_every_object_ink(xp, rng):
+    """With the ceiling, an object is its alpha times an ink no lighter than the ceiling: where its
+    alpha is 1 the image is at most the ceiling, whatever the value and the paper."""
+    _, _, _, layout = batch_of("grid apart")
+    background, objects = rng.random((3, 16, 16, 1)), rng.random((6, 8, 8, 2))
+    objects[..., 1] = 1 - 1e-9
+    image, _, _ = AlphaCompositing(0.15).forward(xp.asarray(background), xp.asarray(objects), layout)
+    inside = to_host(layout.place(xp.ones((6, 8, 8, 1)))[0]) > 0
+    assert float(to_host(image)[inside].max()) <= 0.15 and float(to_host(image)[~inside].min()) == background.min()
+    plain, _, _ = AlphaCompositing().forward(xp.asarray(background), xp.asarray(objects), layout)
+    np.testing.assert_allclose(to_host(image)[inside], 0.15 * to_host(plain)[inside], atol=2e-6)
 
 
 def test_alpha_compositing_of_overlaps_is_order_independent_and_an_image(xp, rng):
@@ -213,12 +227,14 @@ def settle_statistics(model, xp, rng):
 
 
 @pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("name,merge", [("grid apart", 0), ("grid overlapping", 2), ("free with empty slots", 2)])
-def test_alpha_generator_gradients(xp, rng, training, name, merge):
+@pytest.mark.parametrize("name,merge,ink_ceiling", [("grid apart", 0, 1.0), ("grid overlapping", 2, 1.0),
+                                                    ("free with empty slots", 2, 1.0),
+                                                    ("free with empty slots", 0, 0.15)])
+def test_alpha_generator_gradients(xp, rng, training, name, merge, ink_ceiling):
     """Through the merge, the compositing, both pathways, and a loss on the objects' alphas."""
     config, labels, boxes = CASES[name]()
     config = preset("tiny", **{**config.to_dict(), "merge_convs": merge, "conditional_bn": True,
-                               "per_object_noise": True, "noise": "normal"})
+                               "per_object_noise": True, "noise": "normal", "ink_ceiling": ink_ceiling})
     generator = Generator(config, rng, F64).train(training)
     settle_statistics(generator, xp, rng)
     labels, boxes = xp.asarray(labels), xp.asarray(boxes)
@@ -260,7 +276,7 @@ def test_min_compositing_builds_the_models_of_before(rng):
 
 def test_configs_saved_before_compositing_load_as_min():
     saved = preset("small").to_dict()
-    for name in ("compositing", "merge_convs", "merge_channels"):
+    for name in ("compositing", "merge_convs", "merge_channels", "ink_ceiling"):
         del saved[name]
     assert GANConfig.from_dict(saved) == preset("small")
     assert RunSettings(preset="tiny", merge_convs=1).model_config().merge_channels == 3  # the preset's width
@@ -269,7 +285,9 @@ def test_configs_saved_before_compositing_load_as_min():
 
 @pytest.mark.parametrize("values,message", [({"compositing": "over"}, "compositing must be one of"),
                                             ({"merge_convs": -1}, "merge_convs must be an integer >= 0"),
-                                            ({"merge_channels": 0}, "merge_channels must be a positive integer")])
+                                            ({"merge_channels": 0}, "merge_channels must be a positive integer"),
+                                            ({"compositing": "alpha", "ink_ceiling": 0.0}, "ink_ceiling must be in"),
+                                            ({"ink_ceiling": 0.15}, "ink_ceiling .* needs compositing='alpha'")])
 def test_config_checks(values, message):
     with pytest.raises(ValueError, match=message):
         preset("tiny", **values)
@@ -277,7 +295,10 @@ def test_config_checks(values, message):
 
 @pytest.mark.parametrize("values,message", [({"mask_prior": 0.1}, "--mask-prior .* needs --compositing alpha"),
                                             ({"mask_prior": -1.0, "compositing": "alpha"}, "--mask-prior must be >= 0"),
-                                            ({"merge_convs": -2}, "merge_convs must be an integer >= 0")])
+                                            ({"merge_convs": -2}, "merge_convs must be an integer >= 0"),
+                                            ({"ink_ceiling": 0.15}, "--ink-ceiling .* needs --compositing alpha"),
+                                            ({"ink_ceiling": 1.5, "compositing": "alpha"},
+                                             r"--ink-ceiling must be in \(0, 1\]")])
 def test_settings_checks(values, message):
     with pytest.raises(ValueError, match=message):
         RunSettings(preset="tiny", **values)

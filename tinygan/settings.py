@@ -92,6 +92,9 @@ class RunSettings:
     mask_prior: float = setting(None, "--compositing alpha: weight of the mask-size prior, a hinge on each object's "
                                       "mean alpha outside the share real digits cover (0: off) (default: 1 with "
                                       "alpha, else 0)")
+    ink_ceiling: float = setting(None, "--compositing alpha: the darkest-to-lightest range of an object's colour, "
+                                       "as a fraction of white (1: any grey; 0.15: real ink, darker than any paper, "
+                                       "so a digit's shape is its alpha mask) (default: 1)")
     # The optimiser: Adam and a step schedule, per recipe and preset (OPTIMISERS).
     lr_g: float = optimiser("generator learning rate")
     lr_d: float = optimiser("discriminator learning rate")
@@ -149,7 +152,7 @@ class RunSettings:
         compositing = self.compositing or ("min" if self.background == "white" else "alpha")
         alpha = compositing == "alpha"
         return {"compositing": compositing, "merge_convs": 0 if self.background == "white" else 2,
-                "mask_prior": 1.0 if alpha else 0.0}
+                "mask_prior": 1.0 if alpha else 0.0, "ink_ceiling": 1.0}
 
     def problems(self):
         """What is wrong with these settings, as messages naming the flags (empty if nothing)."""
@@ -174,11 +177,15 @@ class RunSettings:
         if self.mask_prior < 0 or (self.mask_prior and self.compositing != "alpha"):
             problems.append(f"--mask-prior must be >= 0 and needs --compositing alpha, got {self.mask_prior} with "
                             f"--compositing {self.compositing}")
+        ink_ok = 0 < self.ink_ceiling <= 1 and (self.ink_ceiling == 1 or self.compositing == "alpha")
+        if not ink_ok:
+            problems.append(f"--ink-ceiling must be in (0, 1] and, below 1, needs --compositing alpha, got "
+                            f"{self.ink_ceiling} with --compositing {self.compositing}")
         if self.mode_seeking and self.batch_size % 2:
             problems.append(f"--mode-seeking compares the two halves of a batch: --batch-size must be even, "
                             f"got {self.batch_size}")
         problems += self.placement.settings_problems(self)
-        rules = (self.model_config, self.label_holdout, self._check_ema, self.held_out_region, self.families)
+        rules = ((self.model_config,) if ink_ok else ()) + (self.label_holdout, self._check_ema, self.held_out_region, self.families)
         for check in rules:  # rules kept by their own modules
             try:
                 check()

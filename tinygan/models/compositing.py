@@ -9,7 +9,8 @@ none, through a batch's layout (:class:`tinygan.placement.BatchLayout`):
 
 - ``min`` (the paper's): the layout pastes each object into its box by the minimum; dark strokes win.
 - ``alpha`` (issue 25, after LR-GAN's foreground, mask and background): each object is a value f
-  and an alpha mask a, both in (0, 1); see :class:`AlphaCompositing`.
+  and an alpha mask a, both in (0, 1); see :class:`AlphaCompositing`. With an ink ceiling c < 1
+  the value is ink, c f in (0, c): an object can darken the paper only where its mask lies.
 """
 from ..backend import get_xp
 
@@ -30,7 +31,10 @@ class MinCompositing:
 
 
 class AlphaCompositing:
-    """Learned alpha compositing, order-independent. objects (M, s, s, 2): the value f and alpha a.
+    """Learned alpha compositing, order-independent. objects (M, s, s, 2): the local pathway's
+    value v and alpha a, both in (0, 1); the object's colour is f = ink_ceiling v (GANConfig.ink_ceiling:
+    1 leaves f = v; on paper, real ink is at most 0.15, darker than any paper, and a ceiling there
+    makes every object ink, so its shape can only come from its alpha).
 
     Three maps per object are placed on zero canvases (:meth:`BatchLayout.place`, sums over
     overlapping objects): L = sum log(1 - a), P = sum f a, S = sum a. Then, per pixel,
@@ -50,13 +54,16 @@ class AlphaCompositing:
     Backward, with R = cover / S (where S > 0):
         dbackground = dimage T,  dL = T (background - colour) dimage - T dcover,
         dP = R dimage,  dS = -colour R dimage,
-        df = a dP,  da = f dP + dS - dL / (1 - a) (0 above the ceiling).
+        dv = ink_ceiling a dP,  da = f dP + dS - dL / (1 - a) (0 above the alpha ceiling).
     """
     channels = 2
 
+    def __init__(self, ink_ceiling=1.0):
+        self.ink_ceiling = ink_ceiling
+
     def forward(self, background, objects, layout):
         xp = get_xp()
-        f, a = objects[..., :1], objects[..., 1:]
+        f, a = objects[..., :1] * self.ink_ceiling, objects[..., 1:]
         clipped = xp.minimum(a, ALPHA_CEILING)
         canvases, place_cache = layout.place(xp.concatenate([xp.log(1 - clipped), f * a, a], axis=-1))
         depth, premultiplied, total = canvases[..., :1], canvases[..., 1:2], canvases[..., 2:]
@@ -75,14 +82,17 @@ class AlphaCompositing:
         dcanvases = xp.concatenate([ddepth, ratio * dimage, -colour * ratio * dimage], axis=-1)
         dmaps = layout.place_backward(dcanvases, place_cache)
         ddepth_obj, dpremultiplied, dtotal = dmaps[..., :1], dmaps[..., 1:2], dmaps[..., 2:]
-        f, a = objects[..., :1], objects[..., 1:]
+        f, a = objects[..., :1] * self.ink_ceiling, objects[..., 1:]
         dlog = xp.where(a < ALPHA_CEILING, -ddepth_obj / (1 - clipped), 0)
-        return dimage * transmittance, xp.concatenate([a * dpremultiplied, f * dpremultiplied + dtotal + dlog], axis=-1)
+        return dimage * transmittance, xp.concatenate([self.ink_ceiling * a * dpremultiplied,
+                                                       f * dpremultiplied + dtotal + dlog], axis=-1)
 
 
 COMPOSITINGS = {"min": MinCompositing, "alpha": AlphaCompositing}
 
 
-def compositing_of(name):
-    """The compositing that GANConfig.compositing names ('min' or 'alpha')."""
-    return COMPOSITINGS[name]()
+def compositing_of(config):
+    """The compositing of a GANConfig: its ``compositing`` ('min' or 'alpha') with its ink ceiling."""
+    if config.compositing == "alpha":
+        return AlphaCompositing(config.ink_ceiling)
+    return COMPOSITINGS[config.compositing]()

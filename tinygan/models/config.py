@@ -51,6 +51,9 @@ class GANConfig:
     compositing: how the objects meet the global pathway's background
         (:mod:`tinygan.models.compositing`): 'min' (the paper's: dark strokes win) or 'alpha'
         (the local pathway also draws each object's alpha mask; learned alpha compositing).
+    ink_ceiling: with 'alpha', the objects' colour is ink_ceiling times the local pathway's value
+        (1: any grey; textured paper: real ink's 0.15, darker than any paper, so an object's
+        shape comes from its alpha mask alone).
     merge_convs: 3x3 convolutions at full resolution after the merge (0: none), reading the
         composite, the background and (with 'alpha') the objects' alpha
         (:class:`tinygan.layers.MergeConvs`); merge_channels: their width.
@@ -77,6 +80,7 @@ class GANConfig:
     layout: str = "grid"
     layout_map: bool = False
     compositing: str = "min"
+    ink_ceiling: float = 1.0
     merge_convs: int = 0
     merge_channels: int = 8
 
@@ -109,6 +113,11 @@ class GANConfig:
                              f"combine='scores' (the hinge loss), got {self.combine!r}")
         if self.compositing not in COMPOSITINGS:
             raise ValueError(f"GANConfig: compositing must be one of {tuple(COMPOSITINGS)}, got {self.compositing!r}")
+        if not 0 < self.ink_ceiling <= 1:
+            raise ValueError(f"GANConfig: ink_ceiling must be in (0, 1], got {self.ink_ceiling!r}")
+        if self.ink_ceiling != 1 and self.compositing != "alpha":
+            raise ValueError(f"GANConfig: ink_ceiling scales the alpha compositing's colour: it needs "
+                             f"compositing='alpha', got {self.compositing!r}")
         if not isinstance(self.merge_convs, int) or self.merge_convs < 0:
             raise ValueError(f"GANConfig: merge_convs must be an integer >= 0, got {self.merge_convs!r}")
         if not isinstance(self.merge_channels, int) or self.merge_channels < 1:

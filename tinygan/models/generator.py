@@ -86,7 +86,7 @@ class Generator(Layer):
         super().__init__(name)
         rng = rng if rng is not None else np.random.default_rng()
         self.config, self.dtype, self.placement = config, np.dtype(dtype), config.placement
-        self.compositing = compositing_of(config.compositing)
+        self.compositing = compositing_of(config)
         self.global_pathway = generator_pathway(config.noise_dim, config.canvas_size, config.global_channels,
                                                 config, rng, dtype, "global",
                                                 extra_channels=config.n_classes if config.layout_map else 0)
