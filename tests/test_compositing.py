@@ -336,3 +336,18 @@ def test_the_prior_adds_its_loss_and_gradient():
     np.testing.assert_allclose(steps[50.0][0]["g"] - steps[0.0][0]["g"], prior, rtol=1e-9)
     assert steps[50.0][0]["d_real"] == steps[0.0][0]["d_real"]
     assert not np.array_equal(steps[50.0][1], steps[0.0][1])
+
+
+def test_the_defaults_on_paper_and_on_white():
+    """Textured paper: alpha, the mask prior, the ink ceiling, no merge convs and (free layouts) no
+    layout map; white: today's model. Settings saved before the ink ceiling keep objects of any grey."""
+    paper = RunSettings(preset="tiny", layout="random", background="textured").model_config()
+    assert (paper.compositing, paper.merge_convs, paper.ink_ceiling, paper.layout_map) == ("alpha", 0, 0.15, False)
+    assert RunSettings(preset="tiny", background="textured").mask_prior == 1.0
+    white = RunSettings(preset="tiny", layout="random").model_config()
+    assert (white.compositing, white.merge_convs, white.ink_ceiling, white.layout_map) == ("min", 0, 1.0, True)
+    assert RunSettings(preset="tiny", compositing="alpha").ink_ceiling == 1.0  # alpha on white: any grey
+    saved = RunSettings(preset="tiny", background="clouds", merge_convs=2, ink_ceiling=1.0).to_dict()
+    del saved["ink_ceiling"]
+    old = RunSettings.from_dict(saved)
+    assert (old.ink_ceiling, old.merge_convs) == (1.0, 2)

@@ -16,7 +16,7 @@ import argparse
 from dataclasses import asdict, dataclass, field, fields
 
 from .data import LabelOrderHoldout
-from .data.textures import BACKGROUNDS, families_of
+from .data.textures import BACKGROUNDS, INK_HIGH, families_of
 from .ema import check_decay
 from .models import COMBINE_MODES, COMPOSITINGS, NOISE_KINDS, PRESETS, GANConfig, preset as model_preset
 from .placement import LAYOUTS, placement_of
@@ -82,19 +82,19 @@ class RunSettings:
                                         f"{','.join(map(str, DEFAULT_REGION))} on a 128-pixel canvas; none: no region)")
     overlap: float = setting(0.0, "--layout random: the largest IoU two training boxes may have (0: none touch)")
     layout_map: bool = setting(None, "--layout random: the global generator and discriminator also see the layout, "
-                                     "one channel per class (default on)")
+                                     "one channel per class (default on for white paper, off on textured paper)")
     compositing: str = setting(None, "how objects meet the background: min (the paper's, dark strokes win) or alpha "
                                      "(each object with a learned alpha mask) (default: min on white, alpha on "
                                      "textured paper)", choices=tuple(COMPOSITINGS))
     merge_convs: int = setting(None, "3x3 convolutions at full resolution after the objects meet the background "
-                                     "(0: none) (default: 0 on white, 2 on textured paper)")
+                                     "(0: none, the default)")
     merge_channels: int = setting(None, "--merge-convs: their width (default: the preset's, 8; tiny 3)")
     mask_prior: float = setting(None, "--compositing alpha: weight of the mask-size prior, a hinge on each object's "
                                       "mean alpha outside the share real digits cover (0: off) (default: 1 with "
                                       "alpha, else 0)")
     ink_ceiling: float = setting(None, "--compositing alpha: the darkest-to-lightest range of an object's colour, "
                                        "as a fraction of white (1: any grey; 0.15: real ink, darker than any paper, "
-                                       "so a digit's shape is its alpha mask) (default: 1)")
+                                       "so a digit's shape is its alpha mask) (default: 0.15 with alpha on textured paper, else 1)")
     # The optimiser: Adam and a step schedule, per recipe and preset (OPTIMISERS).
     lr_g: float = optimiser("generator learning rate")
     lr_d: float = optimiser("discriminator learning rate")
@@ -137,8 +137,6 @@ class RunSettings:
             elif getattr(self, f.name) is None and "recipes" in f.metadata:
                 object.__setattr__(self, f.name, f.metadata["recipes"][self.recipe])
         object.__setattr__(self, "lr_decay_at", tuple(self.lr_decay_at))
-        if self.layout_map is None:  # on wherever the layout varies
-            object.__setattr__(self, "layout_map", not self.placement.fixed_count)
         for name, value in self.paper_defaults().items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
@@ -148,11 +146,14 @@ class RunSettings:
 
     def paper_defaults(self):
         """The compositing ingredients' defaults: today's model (min, nothing after it) on white
-        paper; on textured paper learned alpha masks, two merge convolutions and the mask-size prior."""
+        paper; on textured paper learned alpha masks with the mask-size prior and the ink ceiling,
+        no merge convolutions, and no layout map for the global pathways (why: docs/textures.md)."""
         compositing = self.compositing or ("min" if self.background == "white" else "alpha")
         alpha = compositing == "alpha"
-        return {"compositing": compositing, "merge_convs": 0 if self.background == "white" else 2,
-                "mask_prior": 1.0 if alpha else 0.0, "ink_ceiling": 1.0}
+        on_paper = self.background != "white"
+        return {"compositing": compositing, "merge_convs": 0, "mask_prior": 1.0 if alpha else 0.0,
+                "ink_ceiling": INK_HIGH if alpha and on_paper else 1.0,
+                "layout_map": not self.placement.fixed_count and not on_paper}
 
     def problems(self):
         """What is wrong with these settings, as messages naming the flags (empty if nothing)."""
@@ -243,6 +244,8 @@ class RunSettings:
         values = dict(values)
         if values.pop("texture", False):
             values.setdefault("background", "clouds")
+        if values.get("background", "white") != "white" and "ink_ceiling" not in values:
+            values["ink_ceiling"] = 1.0  # saved before the ink ceiling: objects of any grey
         unknown = sorted(set(values) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(f"unknown run settings {unknown}: written by a newer tinygan?")
