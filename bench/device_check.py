@@ -51,9 +51,10 @@ RUNS = [  # (label, RunSettings fields, dtype); each runs STEPS steps
     ("tiny grid, paper recipe, float32", dict(preset="tiny", recipe="paper", batch_size=8), np.float32),
     ("tiny random layout, tinygan recipe, float32",
      dict(preset="tiny", recipe="tinygan", batch_size=8, layout="random", max_objects=3), np.float32),
-    ("tiny grid on paper, alpha and merge convs, float64",  # the textured defaults: compositing, mask prior
-     dict(preset="tiny", recipe="tinygan", batch_size=8, background="textured"), np.float64),
-    ("tiny random layout on paper, alpha and merge convs, float32",
+    ("tiny grid on paper, alpha, merge convs, ink ceiling 1, float64",  # compositing, merge convs, mask prior
+     dict(preset="tiny", recipe="tinygan", batch_size=8, background="textured", merge_convs=2, ink_ceiling=1.0),
+     np.float64),
+    ("tiny random layout on paper, the defaults on paper (alpha, ink ceiling), float32",
      dict(preset="tiny", recipe="tinygan", batch_size=8, layout="random", max_objects=3, background="textured"),
      np.float32),
 ]
