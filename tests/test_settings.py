@@ -71,6 +71,7 @@ def test_bad_settings_are_one_error_naming_each_problem(given, message):
     (["--recipe", "paper", "--projection"], "projection adds a class term"),
     (["--noise", "cauchy"], "invalid choice: 'cauchy'"),
     (["--ema", "1.5", "--steps", "0"], r"--steps must be positive.*--ema must be in"),
+    (["--background", "textured", "--ink-ceiling", "0"], r"--ink-ceiling must be in \(0, 1\]"),
 ])
 def test_bad_flags_fail_before_any_work(capsys, flags, message):
     with pytest.raises(SystemExit) as stop:
