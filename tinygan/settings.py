@@ -92,9 +92,9 @@ class RunSettings:
     mask_prior: float = setting(None, "--compositing alpha: weight of the mask-size prior, a hinge on each object's "
                                       "mean alpha outside the share real digits cover (0: off) (default: 1 with "
                                       "alpha, else 0)")
-    ink_ceiling: float = setting(None, "--compositing alpha: the darkest-to-lightest range of an object's colour, "
-                                       "as a fraction of white (1: any grey; 0.15: real ink, darker than any paper, "
-                                       "so a digit's shape is its alpha mask) (default: 0.15 with alpha on textured paper, else 1)")
+    ink_ceiling: float = setting(None, "--compositing alpha: the lightest colour an object may have (1: any grey; "
+                                       "0.15: real ink, darker than any paper, so a digit's shape is its alpha "
+                                       "mask) (default: 0.15 with alpha on textured paper, else 1)")
     # The optimiser: Adam and a step schedule, per recipe and preset (OPTIMISERS).
     lr_g: float = optimiser("generator learning rate")
     lr_d: float = optimiser("discriminator learning rate")

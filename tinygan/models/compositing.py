@@ -10,7 +10,7 @@ none, through a batch's layout (:class:`tinygan.placement.BatchLayout`):
 - ``min`` (the paper's): the layout pastes each object into its box by the minimum; dark strokes win.
 - ``alpha`` (issue 25, after LR-GAN's foreground, mask and background): each object is a value f
   and an alpha mask a, both in (0, 1); see :class:`AlphaCompositing`. With an ink ceiling c < 1
-  the value is ink, c f in (0, c): an object can darken the paper only where its mask lies.
+  the object's colour is ink, c f in (0, c): it can darken the paper only where its mask lies.
 """
 from ..backend import get_xp
 
