@@ -123,7 +123,8 @@ def test_an_ink_ceiling_makes_every_object_ink(xp, rng):
     objects[..., 1] = 1 - 1e-9
     image, _, _ = AlphaCompositing(0.15).forward(xp.asarray(background), xp.asarray(objects), layout)
     inside = to_host(layout.place(xp.ones((6, 8, 8, 1)))[0]) > 0
-    assert float(to_host(image)[inside].max()) <= 0.15 and float(to_host(image)[~inside].min()) == background.min()
+    assert float(to_host(image)[inside].max()) <= 0.15
+    np.testing.assert_array_equal(to_host(image)[~inside], background[~inside])  # the paper, untouched
     plain, _, _ = AlphaCompositing().forward(xp.asarray(background), xp.asarray(objects), layout)
     np.testing.assert_allclose(to_host(image)[inside], 0.15 * to_host(plain)[inside], atol=2e-6)
 

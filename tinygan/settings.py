@@ -86,8 +86,8 @@ class RunSettings:
     compositing: str = setting(None, "how objects meet the background: min (the paper's, dark strokes win) or alpha "
                                      "(each object with a learned alpha mask) (default: min on white, alpha on "
                                      "textured paper)", choices=tuple(COMPOSITINGS))
-    merge_convs: int = setting(None, "3x3 convolutions at full resolution after the objects meet the background "
-                                     "(0: none, the default)")
+    merge_convs: int = setting(0, "3x3 convolutions at full resolution after the objects meet the background "
+                                  "(0: none)")
     merge_channels: int = setting(None, "--merge-convs: their width (default: the preset's, 8; tiny 3)")
     mask_prior: float = setting(None, "--compositing alpha: weight of the mask-size prior, a hinge on each object's "
                                       "mean alpha outside the share real digits cover (0: off) (default: 1 with "
@@ -145,13 +145,13 @@ class RunSettings:
             raise ValueError("; ".join(problems))
 
     def paper_defaults(self):
-        """The compositing ingredients' defaults: today's model (min, nothing after it) on white
-        paper; on textured paper learned alpha masks with the mask-size prior and the ink ceiling,
-        no merge convolutions, and no layout map for the global pathways (why: docs/textures.md)."""
+        """The defaults that depend on the paper: today's model (min compositing; the layout map on free
+        layouts) on white; on textured paper learned alpha masks with the mask-size prior and the ink
+        ceiling, and no layout map for the global pathways (why: docs/textures.md)."""
         compositing = self.compositing or ("min" if self.background == "white" else "alpha")
         alpha = compositing == "alpha"
         on_paper = self.background != "white"
-        return {"compositing": compositing, "merge_convs": 0, "mask_prior": 1.0 if alpha else 0.0,
+        return {"compositing": compositing, "mask_prior": 1.0 if alpha else 0.0,
                 "ink_ceiling": INK_HIGH if alpha and on_paper else 1.0,
                 "layout_map": not self.placement.fixed_count and not on_paper}
 
