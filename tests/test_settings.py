@@ -72,6 +72,9 @@ def test_bad_settings_are_one_error_naming_each_problem(given, message):
     (["--noise", "cauchy"], "invalid choice: 'cauchy'"),
     (["--ema", "1.5", "--steps", "0"], r"--steps must be positive.*--ema must be in"),
     (["--background", "textured", "--ink-ceiling", "0"], r"--ink-ceiling must be in \(0, 1\]"),
+    (["--background", "grain", "--paper-conditioned"], "--paper-conditioned needs several paper families"),
+    (["--global-channels", "8", "8", "0", "8"], r"global_channels must be 4 positive integers, got \(8, 8, 0, 8\)"),
+    (["--global-channels", "8", "8", "8"], "--global-channels: expected 4 arguments"),
 ])
 def test_bad_flags_fail_before_any_work(capsys, flags, message):
     with pytest.raises(SystemExit) as stop:
@@ -133,3 +136,10 @@ def test_refreshed_statistics_are_the_mean_of_the_batch_statistics(rng):
     np.testing.assert_allclose(norm.running_mean, np.mean([b[0].mean(0) for b in batches], axis=0))
     np.testing.assert_allclose(norm.running_var, np.mean([b[0].var(0) for b in batches], axis=0))
     assert norm.momentum == 0.99 and not model.training
+
+
+def test_the_global_generators_widths_are_a_setting():
+    settings = RunSettings(preset="tiny", global_channels=[4, 4, 3, 3])
+    assert settings.model_config().global_channels == (4, 4, 3, 3) and settings.global_channels == (4, 4, 3, 3)
+    assert RunSettings.from_dict(settings.to_dict()) == settings
+    assert RunSettings(preset="tiny").model_config().global_channels == (3, 3, 2, 2)  # the preset's

@@ -9,19 +9,21 @@ per digit, pixels, bottom/right exclusive), or ``--layout layout.json`` holding
 ``{"labels": [7, 3], "boxes": [[10, 10, 74, 50], [40, 60, 72, 84]]}``.
 
 A model draws on the background it was trained on (``--background`` of tinygan.train: white or
-paper textures). ``--real`` puts beside each generated image a real canvas: real test digits in the
+paper textures); one trained with ``--paper-conditioned`` draws the family ``--paper`` names, or
+each family equally often. ``--real`` puts beside each generated image a real canvas: real test digits in the
 same boxes on the same kind of paper.
 """
 import argparse
 import json
 import sys
+from dataclasses import replace
 
 import numpy as np
 
 from . import cli
 from .checkpoint import load_generator
 from .data import load_digits
-from .data.textures import BACKGROUNDS
+from .data.textures import BACKGROUNDS, FAMILIES
 from .images import save_grid_png
 
 
@@ -44,6 +46,9 @@ def parse_args(argv=None):
                              "--no-average: the trained generator")
     parser.add_argument("--background", choices=BACKGROUNDS, default=None,
                         help="the background the checkpoint was trained on (default: that one); any other is an error")
+    parser.add_argument("--paper", choices=FAMILIES, default=None,
+                        help="draw paper of this family only (a checkpoint trained with --paper-conditioned; "
+                             "default: every family, as the noise names)")
     parser.add_argument("--real", action="store_true",
                         help="beside each generated image, real test digits in the same boxes on the same background")
     parser.add_argument("--data-dir", default=None, help="--real: folder with the four MNIST files")
@@ -94,13 +99,19 @@ def main(argv=None):
         if args.background not in (None, settings.background):
             raise ValueError(f"--background {args.background}: {args.checkpoint} was trained on --background "
                              f"{settings.background} and draws only that")
+        if args.paper is not None and not config.paper_families:
+            raise ValueError(f"--paper {args.paper}: {args.checkpoint} was not trained with --paper-conditioned "
+                             f"(it draws its paper as it likes); leave --paper out")
+        paper = None if args.paper is None else settings.families().index(args.paper)
         labels, boxes = config.placement.layout_from_flags(config, args.labels, args.boxes, args.n)
     except ValueError as err:
         parser.error(str(err))
     rng = np.random.default_rng(args.seed)
-    images = generator.draw(labels, boxes, rng, batch_size=args.n)
+    images = generator.draw(labels, boxes, rng, batch_size=args.n, paper=paper)
     columns = min(args.columns, args.n)
     if args.real:  # each generated image, then a real one of the same layout
+        if args.paper is not None:  # real digits on paper of the same family
+            settings = replace(settings, background=args.paper, paper_conditioned=False)
         dataset = config.placement.training_data(settings, config, load_digits("test", data_dir=args.data_dir))
         real = dataset.draw_real(labels, boxes, rng).images
         images, columns = np.stack([images, real], axis=1).reshape(-1, *images.shape[1:]), 2 * columns

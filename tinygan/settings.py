@@ -95,6 +95,12 @@ class RunSettings:
     ink_ceiling: float = setting(None, "--compositing alpha: the lightest colour an object may have (1: any grey; "
                                        "0.15: real ink, darker than any paper, so a digit's shape is its alpha "
                                        "mask) (default: 0.15 with alpha on textured paper, else 1)")
+    global_channels: tuple = setting(None, "the global generator's widths c0 c1 c2 c3 (Dense to canvas/4 with c0, then "
+                                           "a conv of each width at canvas/4, /2 and full size) (default: the "
+                                           "preset's; small: 16 16 8 8)", nargs=4, type=int)
+    paper_conditioned: bool = setting(None, "--background textured: the global generator draws the paper family its "
+                                            "noise names, and the discriminator judges the whole image as paper of "
+                                            "that family (default: off)")
     # The optimiser: Adam and a step schedule, per recipe and preset (OPTIMISERS).
     lr_g: float = optimiser("generator learning rate")
     lr_d: float = optimiser("discriminator learning rate")
@@ -137,6 +143,8 @@ class RunSettings:
             elif getattr(self, f.name) is None and "recipes" in f.metadata:
                 object.__setattr__(self, f.name, f.metadata["recipes"][self.recipe])
         object.__setattr__(self, "lr_decay_at", tuple(self.lr_decay_at))
+        if self.global_channels is not None:
+            object.__setattr__(self, "global_channels", tuple(self.global_channels))
         for name, value in self.paper_defaults().items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
@@ -151,7 +159,7 @@ class RunSettings:
         compositing = self.compositing or ("min" if self.background == "white" else "alpha")
         alpha = compositing == "alpha"
         on_paper = self.background != "white"
-        return {"compositing": compositing, "mask_prior": 1.0 if alpha else 0.0,
+        return {"compositing": compositing, "mask_prior": 1.0 if alpha else 0.0, "paper_conditioned": False,
                 "ink_ceiling": INK_HIGH if alpha and on_paper else 1.0,
                 "layout_map": not self.placement.fixed_count and not on_paper}
 
@@ -182,11 +190,16 @@ class RunSettings:
         if not ink_ok:
             problems.append(f"--ink-ceiling must be in (0, 1] and, below 1, needs --compositing alpha, got "
                             f"{self.ink_ceiling} with --compositing {self.compositing}")
+        paper_ok = not self.paper_conditioned or (self.background == "textured" and scores)
+        if not paper_ok:
+            problems.append(f"--paper-conditioned needs several paper families (--background textured) and one score "
+                            f"per pathway (--combine scores), got --background {self.background} and --combine "
+                            f"{self.combine}")
         if self.mode_seeking and self.batch_size % 2:
             problems.append(f"--mode-seeking compares the two halves of a batch: --batch-size must be even, "
                             f"got {self.batch_size}")
         problems += self.placement.settings_problems(self)
-        rules = ((self.model_config,) if ink_ok else ()) + (self.label_holdout, self._check_ema, self.held_out_region, self.families)
+        rules = ((self.model_config,) if ink_ok and paper_ok else ()) + (self.label_holdout, self._check_ema, self.held_out_region, self.families)
         for check in rules:  # rules kept by their own modules
             try:
                 check()
@@ -216,7 +229,8 @@ class RunSettings:
         model_fields = {f.name for f in fields(GANConfig)}
         values = {name: value for name, value in asdict(self).items()
                   if name in model_fields and name != "preset" and value is not None}  # None: the preset's
-        return model_preset(self.preset, **values, **self.placement.model_fields(self))
+        papers = len(self.families()) if self.paper_conditioned else 0
+        return model_preset(self.preset, **values, paper_families=papers, **self.placement.model_fields(self))
 
     def label_holdout(self):
         """The LabelOrderHoldout of ``holdout`` (empty when None): a fraction of all orders, chosen
@@ -246,6 +260,7 @@ class RunSettings:
             values.setdefault("background", "clouds")
         if values.get("background", "white") != "white" and "ink_ceiling" not in values:
             values["ink_ceiling"] = 1.0  # saved before the ink ceiling: objects of any grey
+        values.setdefault("paper_conditioned", False)  # saved before the paper families
         unknown = sorted(set(values) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(f"unknown run settings {unknown}: written by a newer tinygan?")
@@ -273,7 +288,7 @@ def add_flags(parser):
         if f.type is bool:
             options["action"] = argparse.BooleanOptionalAction
         elif f.type is tuple:
-            options.update(type=float, nargs=meta["nargs"])
+            options.update(type=meta.get("type", float), nargs=meta["nargs"])
         else:
             options["type"] = f.type
         if "choices" in meta:

@@ -144,18 +144,22 @@ class Updater:
 
     def draw(self, step):
         """This process's share of the batch of ``step``, on the host: real images, labels, boxes,
-        the fake batch's labels and boxes, noise, the loss's three targets (or Nones) and a seed
-        for the dropout masks (None without dropout)."""
+        the fake batch's labels and boxes, noise, the paper families of the real and the fake
+        images (Nones without config.paper_families), the loss's three targets (or Nones) and a
+        seed for the dropout masks (None without dropout)."""
         s, drawn, dropout_seed = self.settings, [], None
         for part in self.parts:
             rng = np.random.default_rng([s.seed, step] if part == 0 else [s.seed, step, part])
-            real, labels, boxes = self.dataset.sample(self.part_size, rng)
+            canvases, labels, boxes = self.dataset.sample_canvases(self.part_size, rng)
             fake_labels, fake_boxes = labels, boxes
             if s.mode_seeking:  # the second half of the fake batch repeats the first half's labels
                 half = self.part_size // 2
                 fake_labels, fake_boxes = (np.concatenate([a[:half], a[:half]]) for a in (labels, boxes))
             noise = self.generator.sample_noise(rng, self.part_size)
-            drawn.append((real, labels, boxes, fake_labels, fake_boxes, noise, *self.loss.targets(rng, labels)))
+            papers = ((canvases.families, self.generator.papers_of_noise(noise)) if self.config.paper_families
+                      else (None, None))
+            drawn.append((canvases.images, labels, boxes, fake_labels, fake_boxes, noise, *papers,
+                          *self.loss.targets(rng, labels)))
             if s.dropout and dropout_seed is None:
                 dropout_seed = int(rng.integers(2**31))
         if len(drawn) == 1:
@@ -168,7 +172,8 @@ class Updater:
         s = self.settings
         self.set_learning_rates(step)
         G, D = self.generator, self.discriminator
-        real, labels, boxes, fake_labels, fake_boxes, noise, *targets, dropout_seed = self.draw(step)
+        real, labels, boxes, fake_labels, fake_boxes, noise, real_papers, fake_papers, *targets, dropout_seed = \
+            self.draw(step)
         real, noise = backend.to_device(real, dtype=self.dtype), backend.to_device(noise)
         layout = self.placement.batch(self.config, labels, boxes)  # made ready once, for G and D
         fake_layout = self.placement.batch(self.config, fake_labels, fake_boxes) if s.mode_seeking else layout
@@ -183,22 +188,23 @@ class Updater:
             xp = backend.get_xp()
             both = self.placement.batch(self.config, *(np.concatenate(pair) for pair in
                                                       ((labels, fake_labels), (boxes, fake_boxes))))
-            out, cache = D.forward_layout(xp.concatenate([real, fake]), both)
+            papers = None if real_papers is None else np.concatenate([real_papers, fake_papers])
+            out, cache = D.forward_layout(xp.concatenate([real, fake]), both, papers)
             loss_real, dout_real = self.loss.discriminator(out[:len(real)], True, targets[0])
             loss_fake, dout_fake = self.loss.discriminator(out[len(real):], False, targets[1])
             D.backward(xp.concatenate([dout_real, dout_fake]) * 0.5, cache, need_dx=False)
         else:  # a layer couples the images of a pass (minibatch std) or draws per pass (dropout)
-            out, cache = D.forward_layout(real, layout)
+            out, cache = D.forward_layout(real, layout, real_papers)
             loss_real, dout = self.loss.discriminator(out, True, targets[0])
             D.backward(dout * 0.5, cache, need_dx=False)
-            out, cache = D.forward_layout(fake, fake_layout)
+            out, cache = D.forward_layout(fake, fake_layout, fake_papers)
             loss_fake, dout = self.loss.discriminator(out, False, targets[1])
             D.backward(dout * 0.5, cache, need_dx=False)
         self.average_gradients(D)
         self.opt_d.step()
 
         G.zero_grad()  # G through the updated D, on the same fake batch (G is unchanged)
-        out, cache = D.forward_layout(fake, fake_layout)
+        out, cache = D.forward_layout(fake, fake_layout, fake_papers)
         loss_g, dout = self.loss.generator(out, targets[2])
         dfake = D.freeze().backward(dout, cache)  # only the image gradient: D's own are not needed
         D.freeze(False)

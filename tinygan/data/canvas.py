@@ -237,9 +237,15 @@ class CanvasDataset:
                 uniformly among the held-out ones, 'any' uniformly among all 10**n.
         Returns: images (B, H, W, 1) float32, labels (B, n) int64, boxes (B, n, 4) int64.
         """
+        canvases, labels, boxes = self.sample_canvases(batch_size, rng, orders)
+        return canvases.images, labels, boxes
+
+    def sample_canvases(self, batch_size, rng, orders="seen"):
+        """As :meth:`sample`, the canvases whole: a :class:`tinygan.data.real.RealCanvases` (their
+        papers and families too), labels, boxes."""
         labels = self.sample_labels(batch_size, rng, orders)
-        images, boxes = self.render(labels, rng)
-        return images, labels, boxes
+        boxes = self.config.boxes(len(labels))
+        return self._draw(labels, boxes, rng), labels, boxes
 
     def sample_layout(self, batch_size, rng, orders="seen"):
         """labels (B, n_objects) int64 of ``orders`` (as in :meth:`sample`) and the grid's boxes (B, n_objects, 4)."""

@@ -150,8 +150,14 @@ class LayoutDataset:
 
     def sample(self, batch_size, rng):
         """A random batch: images (B, H, W, 1) float32 dark ink on paper, labels (B, N), boxes (B, N, 4)."""
+        canvases, labels, boxes = self.sample_canvases(batch_size, rng)
+        return canvases.images, labels, boxes
+
+    def sample_canvases(self, batch_size, rng):
+        """As :meth:`sample`, the canvases whole: a :class:`tinygan.data.real.RealCanvases` (their
+        papers and families too), labels, boxes."""
         labels, boxes, picks = self.sample_layout(batch_size, rng, with_picks=True)
-        return self.render(labels, boxes, picks, rng), labels, boxes
+        return self._draw(labels, boxes, picks, rng), labels, boxes
 
     def sample_occupied(self, batch_size, rng):
         """As :meth:`sample`, without the canvases where no digit found a place (B <= batch_size)."""

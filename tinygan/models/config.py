@@ -83,6 +83,7 @@ class GANConfig:
     ink_ceiling: float = 1.0
     merge_convs: int = 0
     merge_channels: int = 8
+    paper_families: int = 0
 
     def __post_init__(self):
         for name in ("canvas_size", "object_size", "n_objects", "n_classes", "noise_dim", "disc_dense"):
@@ -122,6 +123,12 @@ class GANConfig:
             raise ValueError(f"GANConfig: merge_convs must be an integer >= 0, got {self.merge_convs!r}")
         if not isinstance(self.merge_channels, int) or self.merge_channels < 1:
             raise ValueError(f"GANConfig: merge_channels must be a positive integer, got {self.merge_channels!r}")
+        if not isinstance(self.paper_families, int) or not 0 <= self.paper_families <= self.noise_dim:
+            raise ValueError(f"GANConfig: paper_families must be an integer in [0, noise_dim={self.noise_dim}], "
+                             f"got {self.paper_families!r}")
+        if self.paper_families and self.combine != "scores":
+            raise ValueError(f"GANConfig: paper_families adds a paper term to the whole image's score: it needs "
+                             f"combine='scores' (the hinge loss), got {self.combine!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"GANConfig: dropout must be in [0, 1), got {self.dropout}")
         if not 0 <= self.bn_momentum < 1:

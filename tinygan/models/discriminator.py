@@ -4,7 +4,7 @@ combined: by a final Dense into one real-vs-fake decision (2 logits, for a softm
 paper), or as one raw score per pathway that the hinge loss averages ('scores')."""
 import numpy as np
 
-from ..backend import get_xp
+from ..backend import get_xp, to_host
 from ..layers import (ClassProjection, Conv2D, Dense, Dropout, Flatten, JoinChannels, Layer, MinibatchStd, PReLU,
                       Sequential, one_hot)
 
@@ -56,6 +56,9 @@ class Discriminator(Layer):
     combine='scores': each pathway ends in Dense(1) (plus, with ``projection``, the inner
         product of its features with the object's class embedding); returns raw scores
         (B, 1 + N): column 0 the whole image, column 1 + k object k.
+    papers: with ``config.paper_families``, each image's paper family (B,) int: the whole image's
+        score adds the inner product of its features with the family's embedding (what a real
+        canvas was drawn on; for a generated one, the family its noise named).
 
     :meth:`forward` checks its inputs; the training step, whose layouts were checked where they
     entered, calls :meth:`forward_layout` with the batch's layout made ready once.
@@ -80,6 +83,9 @@ class Discriminator(Layer):
             self.heads["local_decision"] = Dense(feature_width(c), width, name="local_decision", **sn)
         if c.projection:
             self.heads["projection"] = ClassProjection(c.n_classes, feature_width(c), rng, dtype, name="projection")
+        if c.paper_families:
+            self.heads["paper_projection"] = ClassProjection(c.paper_families, feature_width(c), rng, dtype,
+                                                             name="paper_projection")
         if c.combine != "scores":
             final_in = 2 + 2 * c.n_objects if c.combine == "decisions" else feature_width(c) * (1 + c.n_objects)
             self.heads["final"] = Dense(final_in, 2, name="final", **sn)
@@ -100,20 +106,35 @@ class Discriminator(Layer):
             raise ValueError(f"{self.name}: expected images of shape (B, {', '.join(map(str, want))}), "
                              f"got {getattr(image, 'shape', type(image).__name__)}")
 
-    def forward(self, image, labels, boxes):
+    def forward(self, image, labels, boxes, papers=None):
         """The checked entry: a ValueError naming the problem for inputs that don't fit."""
         self._check_image(image)
         labels, boxes = self.placement.check(self.config, labels, boxes, image.shape[0], self.name)
-        return self.forward_layout(image, self.placement.batch(self.config, labels, boxes))
+        families = self.config.paper_families
+        if papers is not None and not families:
+            raise ValueError(f"{self.name}: papers given, but this discriminator has no paper families")
+        if families:
+            host = to_host(papers) if papers is not None else None
+            if (host is None or host.shape != (image.shape[0],) or host.dtype.kind not in "iu"
+                    or not np.all((0 <= host) & (host < families))):
+                raise ValueError(f"{self.name}: judges paper of {families} families: expected papers of shape "
+                                 f"({image.shape[0]},), each image's family in 0..{families - 1}, got "
+                                 f"{getattr(host, 'shape', None)} {getattr(host, 'dtype', '')}")
+        return self.forward_layout(image, self.placement.batch(self.config, labels, boxes), papers)
 
-    def forward_layout(self, image, layout):
-        """image as in :meth:`forward`, layout a BatchLayout (unchecked) -> decisions, cache. Only
-        the present objects are cropped (by the layout) and judged; an empty slot's score is 0."""
+    def forward_layout(self, image, layout, papers=None):
+        """image and papers as in :meth:`forward`, layout a BatchLayout (unchecked) -> decisions,
+        cache. Only the present objects are cropped (by the layout) and judged; an empty slot's
+        score is 0."""
         xp, c, heads = get_xp(), self.config, self.heads
         cache = {"layout": layout}
-        global_out, cache["global"] = self.global_pathway.forward(image, layout.side_map(c, image.dtype))
+        features, cache["global"] = self.global_pathway.forward(image, layout.side_map(c, image.dtype))
+        global_out = features
         if "global_decision" in heads:
-            global_out, cache["global_decision"] = heads["global_decision"].forward(global_out)
+            global_out, cache["global_decision"] = heads["global_decision"].forward(features)
+        if c.paper_families:
+            paper_term, cache["paper_projection"] = heads["paper_projection"].forward(features, xp.asarray(papers))
+            global_out = global_out + paper_term
         if layout.count:
             crops, cache["crop"] = layout.crop(image, c.object_size)
             objects_out = layout.per_slot(self._objects_forward(crops, layout.labels, cache))
@@ -133,9 +154,12 @@ class Discriminator(Layer):
         dcombined = heads["final"].backward(dout, cache["final"]) if "final" in heads else dout
         width = dcombined.shape[1] // (1 + layout.slots)
         dglobal_out = dcombined[:, :width]
+        dfeatures = dglobal_out
         if "global_decision" in heads:
-            dglobal_out = heads["global_decision"].backward(dglobal_out, cache["global_decision"])
-        dimage = self.global_pathway.backward(dglobal_out, cache["global"], need_dx)
+            dfeatures = heads["global_decision"].backward(dglobal_out, cache["global_decision"])
+        if "paper_projection" in heads:
+            dfeatures = dfeatures + heads["paper_projection"].backward(dglobal_out, cache["paper_projection"])
+        dimage = self.global_pathway.backward(dfeatures, cache["global"], need_dx)
         if "crop" not in cache:  # no object in the whole batch
             return dimage
         dobjects_out = layout.objects_of(dcombined[:, width:].reshape(dcombined.shape[0], layout.slots, width))

@@ -73,6 +73,9 @@ class Generator(Layer):
         empty (its box is ignored; it costs nothing), any box inside the canvas.
     image: (B, canvas, canvas, 1) in [0, 1].
 
+    With ``config.paper_families`` the background is paper of the family the noise names
+    (:meth:`papers_of_noise`).
+
     With ``config.compositing == 'alpha'`` the local pathway draws two channels per object, its
     value and its alpha mask (:class:`.compositing.AlphaCompositing`); ``config.merge_convs``
     convolutions (:class:`tinygan.layers.MergeConvs`) then read the composite, the background and
@@ -87,7 +90,8 @@ class Generator(Layer):
         rng = rng if rng is not None else np.random.default_rng()
         self.config, self.dtype, self.placement = config, np.dtype(dtype), config.placement
         self.compositing = compositing_of(config)
-        self.global_pathway = generator_pathway(config.noise_dim, config.canvas_size, config.global_channels,
+        self.global_pathway = generator_pathway(config.noise_dim + config.paper_families, config.canvas_size,
+                                                config.global_channels,
                                                 config, rng, dtype, "global",
                                                 extra_channels=config.n_classes if config.layout_map else 0)
         self.local_pathway = generator_pathway(config.noise_dim + config.n_classes, config.object_size,
@@ -116,17 +120,38 @@ class Generator(Layer):
             return rng.standard_normal(shape, dtype=np.float32).astype(self.dtype, copy=False)
         return rng.random(shape, dtype=np.float32).astype(self.dtype, copy=False)
 
-    def draw(self, labels, boxes, rng, batch_size=64, parts=False):
+    def papers_of_noise(self, noise):
+        """The paper family each image's noise names (config.paper_families > 0): the index of the
+        largest of the background noise's first paper_families values, so that every family is drawn
+        equally often. noise as :meth:`noise_shape` (host or device) -> (B,) int."""
+        z_global = noise[:, 0] if self.config.per_object_noise else noise
+        return z_global[:, :self.config.paper_families].argmax(axis=1)
+
+    def naming_paper(self, noise, family):
+        """Host noise (:meth:`noise_shape`) changed to name paper ``family`` (:meth:`papers_of_noise`):
+        in each background row the largest of the first paper_families values swaps places with the
+        value at ``family``, so the noise keeps its distribution. -> a new array."""
+        noise = noise.copy()
+        rows = noise[:, 0] if self.config.per_object_noise else noise
+        largest, everyone = self.papers_of_noise(noise), np.arange(len(rows))
+        rows[everyone, largest], rows[everyone, family] = rows[everyone, family], rows[everyone, largest]
+        return noise
+
+    def draw(self, labels, boxes, rng, batch_size=64, parts=False, paper=None):
         """Images (B, H, W, 1) on the host for host labels (B, N) and boxes (B, N, 4), in eval mode
         (the mode is restored), batch_size at a time, each batch's noise drawn from the NumPy
         generator ``rng`` (:meth:`sample_noise`). What samples, grids and evaluations draw.
         With ``parts``: (images, alphas, papers), alphas (B, H, W, 1) the objects' combined alpha
-        on the canvas (None with min compositing), papers (B, H, W, 1) the global pathway's output."""
+        on the canvas (None with min compositing), papers (B, H, W, 1) the global pathway's output.
+        paper: a family index (config.paper_families) that every image's paper is of (default: as
+        the noise names, each family equally often)."""
         drawn = []
         with self.evaluating():
             for start in range(0, len(labels), batch_size):
                 stop = min(start + batch_size, len(labels))
                 noise = self.sample_noise(rng, stop - start, labels.shape[1])
+                if paper is not None:
+                    noise = self.naming_paper(noise, paper)
                 image, cache = self.forward(*(to_device(a) for a in (noise, labels[start:stop], boxes[start:stop])))
                 drawn.append([to_host(image)] + ([None if cache.cover is None else to_host(cache.cover),
                                                   to_host(cache.background)] if parts else []))
@@ -155,6 +180,9 @@ class Generator(Layer):
         else:
             z_global, z_objects = noise, layout.objects_of_images(noise)
         local_in = xp.concatenate([z_objects, one_hot(layout.labels, c.n_classes, self.dtype)], axis=1)
+        if c.paper_families:  # the global pathway reads the paper family its noise names, one-hot
+            z_global = xp.concatenate([z_global, one_hot(self.papers_of_noise(noise), c.paper_families,
+                                                         self.dtype)], axis=1)
         background, global_cache = self.global_pathway.forward(z_global, layout.side_map(c, self.dtype))
         if layout.count:
             objects, local_cache = self.local_pathway.forward(local_in, layout.labels)
@@ -193,7 +221,7 @@ class Generator(Layer):
         layout = cache.layout
         if not need_dx:
             return None
-        dz_objects = dlocal_in[:, :c.noise_dim]
+        dz_objects, dz_global = dlocal_in[:, :c.noise_dim], dz_global[:, :c.noise_dim]
         if c.per_object_noise:
             return xp.concatenate([dz_global[:, None], layout.per_slot(dz_objects)], axis=1)
         return dz_global + layout.sum_per_image(dz_objects)

@@ -65,7 +65,8 @@ class Placement:
     # ------------------------------------------------------------ data
     def training_data(self, settings, config, digits):
         """The data set training draws real batches from (``sample(batch, rng)`` -> images,
-        labels, boxes; ``sample_layout(batch, rng)`` -> labels, boxes)."""
+        labels, boxes; ``sample_canvases(batch, rng)`` -> RealCanvases, labels, boxes;
+        ``sample_layout(batch, rng)`` -> labels, boxes)."""
         raise NotImplementedError
 
     def sample_grid_layouts(self, config, dataset):

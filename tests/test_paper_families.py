@@ -1,0 +1,173 @@
+"""Paper families as a condition (issue 25): the global generator draws the family its noise
+names, the discriminator scores the whole image as paper of the family it is told. Float64
+gradient checks of both models with it (train and eval), the family of the noise, the inputs'
+errors, the settings, and a training step that gives the discriminator the real canvases'
+families and the generated ones'."""
+import numpy as np
+import pytest
+
+from conftest import MNIST_DIR, converge_spectral_norms, requires_mnist, run_train
+from tinygan import sample
+from tinygan.backend import rng as backend_rng
+from tinygan.backend import to_host
+from tinygan.data import load_digits
+from tinygan.gradcheck import check_gradients
+from tinygan.models import Discriminator, GANConfig, Generator, preset
+from tinygan.settings import RunSettings
+from tinygan.updater import Updater
+
+F64 = np.float64
+FAMILIES = 3
+LABELS = np.array([[3, 7], [-1, 1], [-1, -1]], np.int64)
+BOXES = np.array([[[1, 1, 9, 12], [4, 5, 13, 11]], [[0, 0, 0, 0], [3, 0, 6, 16]], [[0, 0, 0, 0]] * 2], np.int64)
+
+
+def config_with(**values):
+    return preset("tiny", layout="random", combine="scores", compositing="alpha", ink_ceiling=0.15,
+                  paper_families=FAMILIES, **values)
+
+
+def parameters_of(model):
+    return [(name, layer.params[key], layer.grads[key]) for name, layer, key in model.named_parameters()]
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("per_object_noise", [False, True])
+def test_generator_gradients_with_paper_families(xp, rng, training, per_object_noise):
+    config = config_with(per_object_noise=per_object_noise, noise="normal")
+    generator = Generator(config, rng, F64).train(training)
+    for _, layer in generator.walk():  # non-trivial running statistics for eval mode
+        if hasattr(layer, "running_var"):
+            layer.running_mean[...] = xp.asarray(rng.standard_normal(layer.running_mean.shape) * 0.1)
+            layer.running_var[...] = xp.asarray(0.5 + rng.random(layer.running_var.shape))
+    labels, boxes = xp.asarray(LABELS), xp.asarray(BOXES)
+    noise = generator.sample_noise(rng, 3, 2).astype(F64)
+    global_rows = noise[:, 0] if per_object_noise else noise
+    global_rows[:, :FAMILIES] *= 0.1
+    global_rows[[0, 1, 2], [2, 0, 1]] += 1  # the three images name families 2, 0 and 1, clearly (no ties)
+    noise = xp.asarray(noise)
+    np.testing.assert_array_equal(to_host(generator.papers_of_noise(noise)), [2, 0, 1])
+    check_gradients(lambda z: generator.forward(z, labels, boxes), generator.backward, noise,
+                    parameters_of(generator), max_elementwise=40, directions=2)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_discriminator_gradients_with_paper_families(xp, rng, training):
+    config = config_with(spectral_norm=True, projection=True)
+    discriminator = Discriminator(config, rng, F64).train(training)
+    labels, boxes, papers = xp.asarray(LABELS), xp.asarray(BOXES), xp.asarray(np.array([2, 0, 2]))
+    image = xp.asarray(rng.random((3, 16, 16, 1)))
+    restore_u = converge_spectral_norms(discriminator)
+
+    def forward(x):
+        discriminator.set_rng(backend_rng(5))  # the same dropout masks every call
+        restore_u()
+        return discriminator.forward(x, labels, boxes, papers)
+
+    parameters = parameters_of(discriminator)
+    assert any(name.endswith("paper_projection.embed") for name, _, _ in parameters)
+    check_gradients(forward, discriminator.backward, image, parameters, max_elementwise=60, directions=3)
+
+
+def test_the_noise_names_every_family_equally_often_and_the_background_follows_it(rng):
+    for noise_kind in ("uniform", "normal"):
+        generator = Generator(config_with(noise=noise_kind), rng)
+        papers = generator.papers_of_noise(generator.sample_noise(np.random.default_rng(1), 6000, 2))
+        shares = np.bincount(papers, minlength=FAMILIES) / len(papers)
+        np.testing.assert_allclose(shares, 1 / FAMILIES, atol=0.03)
+    noise = generator.sample_noise(np.random.default_rng(2), 3, 2)
+    other = noise.copy()
+    other[:, :FAMILIES] = noise[:, :FAMILIES][:, ::-1]  # the same values, another family named...
+    named = generator.papers_of_noise(noise)
+    assert np.all(generator.papers_of_noise(other) == FAMILIES - 1 - named)
+    same = noise.copy()
+    same[np.arange(3), named] += 0.5  # ... or the same family, more clearly
+    with generator.evaluating():
+        papers = [to_host(generator.forward(z, LABELS, BOXES)[1].background) for z in (noise, same, other)]
+    # the background reads the family and the noise: the other family changes it more than the same one
+    assert np.abs(papers[2] - papers[0]).max() > 0 and np.abs(papers[1] - papers[0]).max() > 0
+    np.testing.assert_array_equal(generator.papers_of_noise(same), named)
+
+
+def test_without_paper_families_the_models_are_those_of_before(rng):
+    generator = Generator(preset("tiny"), np.random.default_rng(0))
+    again = Generator(preset("tiny", paper_families=0), np.random.default_rng(0))
+    for (name, a, _), (_, b, _) in zip(parameters_of(generator), parameters_of(again)):
+        np.testing.assert_array_equal(to_host(a), to_host(b), err_msg=name)
+    assert "paper_projection" not in Discriminator(preset("tiny"), rng).children()
+    saved = preset("small").to_dict()
+    del saved["paper_families"]  # configs saved before it
+    assert GANConfig.from_dict(saved) == preset("small")
+
+
+@pytest.mark.parametrize("papers", [None, np.array([0, 1]), np.array([0, 1, 3]), np.array([0.0, 1.0, 2.0])])
+def test_the_discriminator_needs_each_images_family(rng, papers):
+    discriminator = Discriminator(config_with(), rng)
+    with pytest.raises(ValueError, match=r"judges paper of 3 families: expected papers of shape \(3,\), each "
+                                         r"image's family in 0..2, got"):
+        discriminator.forward(np.ones((3, 16, 16, 1), np.float32), LABELS, BOXES, papers)
+    with pytest.raises(ValueError, match="papers given, but this discriminator has no paper families"):
+        Discriminator(preset("tiny"), rng).forward(np.ones((2, 16, 16, 1), np.float32), np.zeros((2, 2), int),
+                                                   np.array([[[0, 0, 8, 8], [8, 8, 16, 16]]] * 2), np.zeros(2, int))
+
+
+@pytest.mark.parametrize("values,message", [
+    ({"paper_families": 7}, r"paper_families must be an integer in \[0, noise_dim=6\]"),
+    ({"paper_families": 2}, "paper_families adds a paper term .* needs combine='scores'")])
+def test_config_checks(values, message):
+    with pytest.raises(ValueError, match=message):
+        preset("tiny", **values)
+
+
+def test_settings_give_the_model_one_family_per_paper_and_name_the_flag():
+    settings = RunSettings(preset="tiny", layout="random", background="textured", paper_conditioned=True)
+    assert settings.model_config().paper_families == 4
+    assert RunSettings(preset="tiny", layout="random", background="textured").model_config().paper_families == 0
+    for given in ({"background": "clouds"}, {"background": "white"}, {"background": "textured", "recipe": "paper"}):
+        with pytest.raises(ValueError, match="--paper-conditioned needs several paper families"):
+            RunSettings(preset="tiny", paper_conditioned=True, **given)
+    saved = settings.to_dict()
+    del saved["paper_conditioned"]  # settings saved before it
+    assert RunSettings.from_dict(saved).paper_conditioned is False
+
+
+@requires_mnist
+def test_a_training_step_tells_the_discriminator_each_images_family():
+    settings = RunSettings(preset="tiny", layout="random", background="textured", paper_conditioned=True,
+                           batch_size=6)
+    updater = Updater(settings, load_digits("train", data_dir=MNIST_DIR, log=lambda m: None))
+    real, labels, boxes, _, _, noise, real_papers, fake_papers, *_ = updater.draw(3)
+    canvases, *_ = updater.dataset.sample_canvases(6, np.random.default_rng([settings.seed, 3]))
+    np.testing.assert_array_equal(real, canvases.images)
+    np.testing.assert_array_equal(real_papers, canvases.families)
+    np.testing.assert_array_equal(fake_papers, updater.generator.papers_of_noise(noise))
+    before = to_host(updater.discriminator.heads["paper_projection"].params["embed"]).copy()
+    losses = updater.update(3)
+    assert all(np.isfinite(float(to_host(v))) for v in losses.values())
+    assert not np.array_equal(before, to_host(updater.discriminator.heads["paper_projection"].params["embed"]))
+
+
+def test_naming_a_paper_swaps_two_values_of_each_background_row(rng):
+    for per_object_noise in (False, True):
+        generator = Generator(config_with(per_object_noise=per_object_noise), rng)
+        noise = generator.sample_noise(np.random.default_rng(3), 50, 2)
+        for family in range(FAMILIES):
+            named = generator.naming_paper(noise, family)
+            assert np.all(generator.papers_of_noise(named) == family)
+            np.testing.assert_array_equal(np.sort(named, axis=-1), np.sort(noise, axis=-1))
+            if per_object_noise:  # the objects' rows are untouched
+                np.testing.assert_array_equal(named[:, 1:], noise[:, 1:])
+
+
+def test_sample_draws_the_paper_named_and_refuses_it_for_a_model_without_families(tmp_path, capsys):
+    flags = ["--steps", "1", "--layout", "random", "--max-objects", "2", "--background"]
+    assert run_train(tmp_path / "on", *flags, "textured", "--paper-conditioned") == 0
+    assert run_train(tmp_path / "off", *flags, "textured") == 0
+    drawing = ["--labels", "1", "9", "--boxes", "0", "0", "8", "6", "6", "8", "16", "14", "--n", "2"]
+    out = tmp_path / "s.png"
+    assert sample.main(["--checkpoint", str(tmp_path / "on/checkpoint.npz"), *drawing, "--paper", "grain", "--real",
+                        "--out", str(out)]) == 0 and out.exists()
+    with pytest.raises(SystemExit) as stop:
+        sample.main(["--checkpoint", str(tmp_path / "off/checkpoint.npz"), *drawing, "--paper", "grain"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1 and "was not trained with --paper-conditioned" in err
