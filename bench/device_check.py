@@ -57,6 +57,9 @@ RUNS = [  # (label, RunSettings fields, dtype); each runs STEPS steps
     ("tiny random layout on paper, the defaults on paper (alpha, ink ceiling), float32",
      dict(preset="tiny", recipe="tinygan", batch_size=8, layout="random", max_objects=3, background="textured"),
      np.float32),
+    ("tiny random layout on paper, paper families as a condition, float64",
+     dict(preset="tiny", recipe="tinygan", batch_size=8, layout="random", max_objects=3, background="textured",
+          paper_conditioned=True), np.float64),
 ]
 STEPS = 2
 TOLERANCE = {np.float64: 1e-9, np.float32: 1e-4}

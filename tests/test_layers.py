@@ -13,7 +13,7 @@ from tinygan.backend import to_host
 from tinygan.gradcheck import check_gradients, check_layer
 from tinygan.models import Discriminator, Generator
 from tinygan.layers import (BatchNorm, ConditionalBatchNorm, Conv2D, Dense, Dropout, Flatten, MinibatchStd, PReLU,
-                            Reshape, Sequential, Sigmoid, Upsample, UpsampleConv2D)
+                            Reshape, Sequential, Sigmoid, SpatialMean, Upsample, UpsampleConv2D)
 
 F64 = np.float64
 
@@ -234,9 +234,14 @@ def test_dropout_behaviour(xp):
         Dropout(1.0)
 
 
-@pytest.mark.parametrize("layer", [Sigmoid(), Flatten(), Reshape((3, 8))])
+@pytest.mark.parametrize("layer", [Sigmoid(), Flatten(), Reshape((3, 8)), SpatialMean()])
 def test_stateless_layer_gradients(xp, rng, layer):
     check_layer(layer, xp.asarray(rng.standard_normal((2, 4, 3, 2)) * 3))
+
+
+def test_spatial_mean_is_each_channels_mean(xp):
+    x = xp.asarray(np.arange(2 * 2 * 3 * 2, dtype=F64).reshape(2, 2, 3, 2))
+    np.testing.assert_allclose(to_host(SpatialMean().forward(x)[0]), [[5.0, 6.0], [17.0, 18.0]])
 
 
 @pytest.mark.parametrize("training", [True, False])

@@ -52,8 +52,9 @@ def test_generator_gradients_with_paper_families(xp, rng, training, per_object_n
 
 
 @pytest.mark.parametrize("training", [True, False])
-def test_discriminator_gradients_with_paper_families(xp, rng, training):
-    config = config_with(spectral_norm=True, projection=True)
+@pytest.mark.parametrize("global_pool", [False, True])
+def test_discriminator_gradients_with_paper_families(xp, rng, training, global_pool):
+    config = config_with(spectral_norm=True, projection=True, global_pool=global_pool)
     discriminator = Discriminator(config, rng, F64).train(training)
     labels, boxes, papers = xp.asarray(LABELS), xp.asarray(BOXES), xp.asarray(np.array([2, 0, 2]))
     image = xp.asarray(rng.random((3, 16, 16, 1)))

@@ -98,6 +98,8 @@ class RunSettings:
     global_channels: tuple = setting(None, "the global generator's widths c0 c1 c2 c3 (Dense to canvas/4 with c0, then "
                                            "a conv of each width at canvas/4, /2 and full size) (default: the "
                                            "preset's; small: 16 16 8 8)", nargs=4, type=int)
+    global_pool: bool = setting(False, "the discriminator's global pathway averages its conv features over the image "
+                                       "(judges texture, not places) instead of a dense layer over all of them")
     paper_conditioned: bool = setting(None, "--background textured: the global generator draws the paper family its "
                                             "noise names, and the discriminator judges the whole image as paper of "
                                             "that family (default: off)")

@@ -1,4 +1,4 @@
-"""Layers that only move values: nearest-neighbour Upsample, Flatten, Reshape and JoinChannels."""
+"""Layers that only move values: nearest-neighbour Upsample, Flatten, SpatialMean, Reshape and JoinChannels."""
 import math
 
 from ..backend import get_xp
@@ -45,6 +45,19 @@ class Flatten(Layer):
 
     def backward(self, dy, cache, need_dx=True):
         return dy.reshape(cache)
+
+
+class SpatialMean(Layer):
+    """x: (N, H, W, C) -> y (N, C), the mean of each channel over the image: y = sum_hw x / (H W).
+    Backward: dx = dy / (H W) at every pixel."""
+
+    def forward(self, x):
+        self.check_input(x, 4)
+        return x.mean(axis=(1, 2)), x.shape
+
+    def backward(self, dy, cache, need_dx=True):
+        _, height, width, _ = cache
+        return get_xp().broadcast_to((dy / (height * width))[:, None, None, :], cache).copy()
 
 
 class Reshape(Layer):

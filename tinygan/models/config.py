@@ -84,6 +84,7 @@ class GANConfig:
     merge_convs: int = 0
     merge_channels: int = 8
     paper_families: int = 0
+    global_pool: bool = False
 
     def __post_init__(self):
         for name in ("canvas_size", "object_size", "n_objects", "n_classes", "noise_dim", "disc_dense"):

@@ -6,11 +6,12 @@ import numpy as np
 
 from ..backend import get_xp, to_host
 from ..layers import (ClassProjection, Conv2D, Dense, Dropout, Flatten, JoinChannels, Layer, MinibatchStd, PReLU,
-                      Sequential, one_hot)
+                      Sequential, SpatialMean, one_hot)
 
 
-def strided_convs(channels, config, rng, dtype, extra_channels=0):
-    """Three 3x3 stride-2 convs, each followed by PReLU and Dropout, then Flatten. With
+def strided_convs(channels, config, rng, dtype, extra_channels=0, pool=False):
+    """Three 3x3 stride-2 convs, each followed by PReLU and Dropout, then Flatten (with ``pool``:
+    SpatialMean, each channel's mean over the image). With
     ``extra_channels`` the forward takes a map at a quarter of the image's side (N, s/4, s/4,
     extra_channels) too, joined to the features before the third conv."""
     layers, previous = [], 1
@@ -21,7 +22,7 @@ def strided_convs(channels, config, rng, dtype, extra_channels=0):
         layers += [Conv2D(previous, width, 3, 2, rng=rng, dtype=dtype, spectral_norm=config.spectral_norm),
                    PReLU(width, alpha_init=config.prelu_init, dtype=dtype), Dropout(config.dropout)]
         previous = width
-    return layers + [Flatten()]
+    return layers + [SpatialMean() if pool else Flatten()]
 
 
 def dense_block(in_features, config, rng, dtype):
@@ -70,8 +71,9 @@ class Discriminator(Layer):
         c, self.config, self.dtype, self.placement = config, config, np.dtype(dtype), config.placement
         sn = dict(rng=rng, dtype=dtype, spectral_norm=c.spectral_norm)
         self.global_pathway = Sequential(
-            strided_convs(c.disc_channels, c, rng, dtype, c.n_classes if c.layout_map else 0)
-            + dense_block(flat_size(c.canvas_size, c.disc_channels), c, rng, dtype), name="global")
+            strided_convs(c.disc_channels, c, rng, dtype, c.n_classes if c.layout_map else 0, c.global_pool)
+            + dense_block(c.disc_channels[-1] if c.global_pool else flat_size(c.canvas_size, c.disc_channels),
+                          c, rng, dtype), name="global")
         self.local_convs = Sequential(strided_convs(c.disc_channels, c, rng, dtype), name="local_convs")
         label_width = 0 if c.projection else c.n_classes
         self.local_dense = Sequential(dense_block(flat_size(c.object_size, c.disc_channels) + label_width,
