@@ -12,7 +12,7 @@ from tinygan import fast, layers
 from tinygan.backend import to_host
 from tinygan.gradcheck import check_gradients, check_layer
 from tinygan.models import Discriminator, Generator
-from tinygan.layers import (BatchNorm, ConditionalBatchNorm, Conv2D, Dense, Dropout, Flatten, MinibatchStd, PReLU,
+from tinygan.layers import (BatchNorm, BilinearUpsample, ConditionalBatchNorm, Conv2D, Dense, Dropout, Flatten, MinibatchStd, PReLU,
                             Reshape, Sequential, Sigmoid, SpatialMean, Upsample, UpsampleConv2D)
 
 F64 = np.float64
@@ -237,6 +237,34 @@ def test_dropout_behaviour(xp):
 @pytest.mark.parametrize("layer", [Sigmoid(), Flatten(), Reshape((3, 8)), SpatialMean()])
 def test_stateless_layer_gradients(xp, rng, layer):
     check_layer(layer, xp.asarray(rng.standard_normal((2, 4, 3, 2)) * 3))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4, 2), (1, 1, 2, 3)])
+def test_bilinear_upsample_gradients(xp, rng, shape):
+    check_layer(BilinearUpsample(), xp.asarray(rng.standard_normal(shape)))
+
+
+def bilinear_loops(x):
+    """Bilinear 2x upsampling by its definition: output pixel (i, j) samples the input at
+    ((i + 1/2) / 2 - 1/2, (j + 1/2) / 2 - 1/2), edges repeated."""
+    n, height, width, channels = x.shape
+    out = np.zeros((n, 2 * height, 2 * width, channels))
+    for i in range(2 * height):
+        for j in range(2 * width):
+            y, x_ = (i + 0.5) / 2 - 0.5, (j + 0.5) / 2 - 0.5
+            top, left = int(np.floor(y)), int(np.floor(x_))
+            fy, fx = y - top, x_ - left
+            for dy, wy in ((0, 1 - fy), (1, fy)):
+                for dx, wx in ((0, 1 - fx), (1, fx)):
+                    out[:, i, j] += wy * wx * x[:, min(max(top + dy, 0), height - 1), min(max(left + dx, 0), width - 1)]
+    return out
+
+
+def test_bilinear_upsample_matches_its_definition(xp, rng):
+    x = rng.standard_normal((2, 3, 5, 2))
+    np.testing.assert_allclose(to_host(BilinearUpsample().forward(xp.asarray(x))[0]), bilinear_loops(x), atol=1e-12)
+    flat = np.full((1, 3, 3, 1), 0.7)  # a constant stays constant, a ramp stays a ramp inside
+    np.testing.assert_allclose(to_host(BilinearUpsample().forward(xp.asarray(flat))[0]), 0.7, atol=1e-12)
 
 
 def test_spatial_mean_is_each_channels_mean(xp):

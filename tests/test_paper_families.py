@@ -1,6 +1,7 @@
 """Paper families as a condition (issue 25): the global generator draws the family its noise
 names, the discriminator scores the whole image as paper of the family it is told. Float64
-gradient checks of both models with it (train and eval), the family of the noise, the inputs'
+gradient checks of both models with it (train and eval; with the other choices for paper: the
+global generator's bilinear upsampling, the discriminator's global pooling), the family of the noise, the inputs'
 errors, the settings, and a training step that gives the discriminator the real canvases'
 families and the generated ones'."""
 import numpy as np
@@ -12,6 +13,7 @@ from tinygan.backend import rng as backend_rng
 from tinygan.backend import to_host
 from tinygan.data import load_digits
 from tinygan.gradcheck import check_gradients
+from tinygan.layers import PReLU
 from tinygan.models import Discriminator, GANConfig, Generator, preset
 from tinygan.settings import RunSettings
 from tinygan.updater import Updater
@@ -31,22 +33,46 @@ def parameters_of(model):
     return [(name, layer.params[key], layer.grads[key]) for name, layer, key in model.named_parameters()]
 
 
+def nearest_kink(model, run):
+    """The smallest |input| any PReLU of ``model`` sees while ``run()`` runs: a finite difference
+    of step eps crosses a kink where it is below eps."""
+    seen, layers = [], [layer for _, layer in model.walk() if isinstance(layer, PReLU)]
+    for layer in layers:
+        layer.forward = lambda x, plain=layer.forward: (seen.append(float(abs(to_host(x)).min())), plain(x))[1]
+    run()
+    for layer in layers:
+        del layer.forward
+    return min(seen)
+
+
+def generator_clear_of_kinks(xp, config, training):
+    """A generator of ``config`` with settled running statistics, and noise (3 images, 2 slots)
+    naming families 2, 0 and 1, from the first seed whose PReLU inputs all lie 1e-4 or more
+    from the kink (100 times the gradient check's step)."""
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        generator = Generator(config, rng, F64).train(training)
+        for _, layer in generator.walk():  # non-trivial running statistics for eval mode
+            if hasattr(layer, "running_var"):
+                layer.running_mean[...] = xp.asarray(rng.standard_normal(layer.running_mean.shape) * 0.1)
+                layer.running_var[...] = xp.asarray(0.5 + rng.random(layer.running_var.shape))
+        noise = generator.sample_noise(rng, 3, 2).astype(F64)
+        global_rows = noise[:, 0] if config.per_object_noise else noise
+        global_rows[:, :FAMILIES] *= 0.1
+        global_rows[[0, 1, 2], [2, 0, 1]] += 1  # the three images name families 2, 0 and 1, clearly (no ties)
+        noise = xp.asarray(noise)
+        if nearest_kink(generator, lambda: generator.forward(noise, xp.asarray(LABELS), xp.asarray(BOXES))) > 1e-4:
+            return generator, noise
+    raise AssertionError("no seed of 100 keeps every PReLU input clear of the kink")
+
+
 @pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("per_object_noise", [False, True])
-def test_generator_gradients_with_paper_families(xp, rng, training, per_object_noise):
-    config = config_with(per_object_noise=per_object_noise, noise="normal")
-    generator = Generator(config, rng, F64).train(training)
-    for _, layer in generator.walk():  # non-trivial running statistics for eval mode
-        if hasattr(layer, "running_var"):
-            layer.running_mean[...] = xp.asarray(rng.standard_normal(layer.running_mean.shape) * 0.1)
-            layer.running_var[...] = xp.asarray(0.5 + rng.random(layer.running_var.shape))
-    labels, boxes = xp.asarray(LABELS), xp.asarray(BOXES)
-    noise = generator.sample_noise(rng, 3, 2).astype(F64)
-    global_rows = noise[:, 0] if per_object_noise else noise
-    global_rows[:, :FAMILIES] *= 0.1
-    global_rows[[0, 1, 2], [2, 0, 1]] += 1  # the three images name families 2, 0 and 1, clearly (no ties)
-    noise = xp.asarray(noise)
+@pytest.mark.parametrize("per_object_noise,upsampling", [(False, "nearest"), (True, "bilinear")])
+def test_generator_gradients_with_paper_families(xp, training, per_object_noise, upsampling):
+    config = config_with(per_object_noise=per_object_noise, noise="normal", global_upsampling=upsampling)
+    generator, noise = generator_clear_of_kinks(xp, config, training)
     np.testing.assert_array_equal(to_host(generator.papers_of_noise(noise)), [2, 0, 1])
+    labels, boxes = xp.asarray(LABELS), xp.asarray(BOXES)
     check_gradients(lambda z: generator.forward(z, labels, boxes), generator.backward, noise,
                     parameters_of(generator), max_elementwise=40, directions=2)
 

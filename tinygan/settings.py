@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, fields
 from .data import LabelOrderHoldout
 from .data.textures import BACKGROUNDS, INK_HIGH, families_of
 from .ema import check_decay
-from .models import COMBINE_MODES, COMPOSITINGS, NOISE_KINDS, PRESETS, GANConfig, preset as model_preset
+from .models import COMBINE_MODES, COMPOSITINGS, NOISE_KINDS, PRESETS, UPSAMPLINGS, GANConfig, preset as model_preset
 from .placement import LAYOUTS, placement_of
 from .placement.free import DEFAULT_REGION
 
@@ -100,6 +100,8 @@ class RunSettings:
                                            "preset's; small: 16 16 8 8)", nargs=4, type=int)
     global_pool: bool = setting(False, "the discriminator's global pathway averages its conv features over the image "
                                        "(judges texture, not places) instead of a dense layer over all of them")
+    global_upsampling: str = setting("nearest", "how the global generator doubles its maps: nearest (the paper's) or "
+                                              "bilinear (smooth paper stays smooth)", choices=UPSAMPLINGS)
     paper_conditioned: bool = setting(None, "--background textured: the global generator draws the paper family its "
                                             "noise names, and the discriminator judges the whole image as paper of "
                                             "that family (default: off)")

@@ -7,8 +7,8 @@ from .dense import Dense
 from .merge import MergeConvs
 from .minibatch import MinibatchStd
 from .norm import BatchNorm
-from .shape import Flatten, JoinChannels, Reshape, SpatialMean, Upsample
+from .shape import BilinearUpsample, Flatten, JoinChannels, Reshape, SpatialMean, Upsample
 from .upsampled_conv import UpsampleConv2D
 
-__all__ = ["BatchNorm", "ClassProjection", "ConditionalBatchNorm", "Conv2D", "Dense", "Dropout", "Flatten", "JoinChannels", "Layer", "MergeConvs", "MinibatchStd", "PReLU", "Reshape",
+__all__ = ["BatchNorm", "BilinearUpsample", "ClassProjection", "ConditionalBatchNorm", "Conv2D", "Dense", "Dropout", "Flatten", "JoinChannels", "Layer", "MergeConvs", "MinibatchStd", "PReLU", "Reshape",
            "Sequential", "Sigmoid", "SpatialMean", "Upsample", "UpsampleConv2D", "one_hot"]

@@ -36,6 +36,52 @@ class Upsample(Layer):
         return upsample_backward(dy, self.factor)
 
 
+def _take(x, start, stop, axis):
+    index = [slice(None)] * x.ndim
+    index[axis] = slice(start, stop)
+    return x[tuple(index)]
+
+
+def linear_2x_forward(x, axis):
+    """x doubled along ``axis`` by linear interpolation (half-pixel centres, edges repeated): output
+    2i is 3/4 x[i] + 1/4 x[i-1], output 2i+1 is 3/4 x[i] + 1/4 x[i+1] (x[-1] = x[0], x[n] = x[n-1])."""
+    xp = get_xp()
+    before = xp.concatenate([_take(x, 0, 1, axis), _take(x, 0, -1, axis)], axis=axis)   # x[i-1]
+    after = xp.concatenate([_take(x, 1, None, axis), _take(x, -1, None, axis)], axis=axis)  # x[i+1]
+    pairs = xp.stack([0.75 * x + 0.25 * before, 0.75 * x + 0.25 * after], axis=axis + 1)
+    return pairs.reshape(x.shape[:axis] + (2 * x.shape[axis],) + x.shape[axis + 1:])
+
+
+def linear_2x_backward(dy, axis):
+    """The gradient of :func:`linear_2x_forward`: each output's 3/4 to its own input, 1/4 to the
+    neighbour it read (at the edges, the edge input itself)."""
+    xp = get_xp()
+    n = dy.shape[axis] // 2
+    pairs = dy.reshape(dy.shape[:axis] + (n, 2) + dy.shape[axis + 1:])
+    even, odd = _take(pairs, 0, 1, axis + 1).squeeze(axis + 1), _take(pairs, 1, 2, axis + 1).squeeze(axis + 1)
+    to_before = xp.concatenate([_take(even, 1, None, axis), xp.zeros_like(_take(even, 0, 1, axis))], axis=axis)
+    to_before = to_before + xp.concatenate([_take(even, 0, 1, axis), xp.zeros_like(_take(even, 1, None, axis))],
+                                           axis=axis)  # output 0 read x[0] as its x[-1]
+    to_after = xp.concatenate([xp.zeros_like(_take(odd, 0, 1, axis)), _take(odd, 0, -1, axis)], axis=axis)
+    to_after = to_after + xp.concatenate([xp.zeros_like(_take(odd, 1, None, axis)), _take(odd, -1, None, axis)],
+                                         axis=axis)  # output 2n-1 read x[n-1] as its x[n]
+    return 0.75 * (even + odd) + 0.25 * (to_before + to_after)
+
+
+class BilinearUpsample(Layer):
+    """Bilinear upsampling by 2 (half-pixel centres, edges repeated, as PyTorch's
+    ``align_corners=False``): linear doubling along the rows, then along the columns.
+    x: (N, H, W, C) -> (N, 2H, 2W, C). Unlike nearest-neighbour copies it leaves no 2x2 blocks:
+    smooth features stay smooth."""
+
+    def forward(self, x):
+        self.check_input(x, 4)
+        return linear_2x_forward(linear_2x_forward(x, 1), 2), None
+
+    def backward(self, dy, cache, need_dx=True):
+        return linear_2x_backward(linear_2x_backward(dy, 2), 1)
+
+
 class Flatten(Layer):
     """x: (N, d1, d2, ...) -> (N, d1 * d2 * ...), in row-major (NHWC) order."""
 

@@ -7,6 +7,7 @@ from .compositing import COMPOSITINGS
 
 COMBINE_MODES = ("decisions", "features", "scores")
 NOISE_KINDS = ("uniform", "normal")
+UPSAMPLINGS = ("nearest", "bilinear")
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class GANConfig:
     merge_channels: int = 8
     paper_families: int = 0
     global_pool: bool = False
+    global_upsampling: str = "nearest"
 
     def __post_init__(self):
         for name in ("canvas_size", "object_size", "n_objects", "n_classes", "noise_dim", "disc_dense"):
@@ -130,6 +132,8 @@ class GANConfig:
         if self.paper_families and self.combine != "scores":
             raise ValueError(f"GANConfig: paper_families adds a paper term to the whole image's score: it needs "
                              f"combine='scores' (the hinge loss), got {self.combine!r}")
+        if self.global_upsampling not in UPSAMPLINGS:
+            raise ValueError(f"GANConfig: global_upsampling must be one of {UPSAMPLINGS}, got {self.global_upsampling!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"GANConfig: dropout must be in [0, 1), got {self.dropout}")
         if not 0 <= self.bn_momentum < 1:

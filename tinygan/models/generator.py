@@ -8,19 +8,20 @@ from typing import NamedTuple
 import numpy as np
 
 from ..backend import get_xp, to_device, to_host
-from ..layers import (BatchNorm, ConditionalBatchNorm, Conv2D, Dense, Layer, MergeConvs, PReLU, Reshape, Sequential,
+from ..layers import (BatchNorm, BilinearUpsample, ConditionalBatchNorm, Conv2D, Dense, Layer, MergeConvs, PReLU, Reshape, Sequential,
                       Sigmoid, JoinChannels, UpsampleConv2D, one_hot)
 from .compositing import compositing_of
 
 
 def generator_pathway(in_features, out_size, channels, config, rng, dtype, name, n_classes=None, extra_channels=0,
-                      out_channels=1):
+                      out_channels=1, bilinear=False):
     """Dense -> BN -> PReLU -> reshape to (s/4, s/4, c0); conv c1; upsample; conv c2;
     upsample; conv c3 (each conv with BN and PReLU); 1x1 conv to out_channels; sigmoid.
     (N, in_features) -> (N, out_size, out_size, out_channels) in [0, 1]. With ``n_classes`` every
     BN is a ConditionalBatchNorm and the pathway's forward takes labels (N,). With
     ``extra_channels`` the forward takes a map (N, s/4, s/4, extra_channels) instead, joined
-    to the reshaped features before the first conv."""
+    to the reshaped features before the first conv. With ``bilinear`` each upsampling is bilinear
+    (BilinearUpsample then Conv2D) instead of nearest-neighbour (UpsampleConv2D)."""
     side = out_size // 4
     c0, c1, c2, c3 = channels
     units = side * side * c0
@@ -36,8 +37,12 @@ def generator_pathway(in_features, out_size, channels, config, rng, dtype, name,
         layers.append(JoinChannels(extra_channels))
     previous = c0 + extra_channels
     for index, width in enumerate((c1, c2, c3)):  # the second and third convs read x upsampled 2x
-        conv = UpsampleConv2D(previous, width, rng=rng, dtype=dtype) if index else Conv2D(previous, width, 3, rng=rng, dtype=dtype)
-        layers += [conv, norm(width), PReLU(width, **act)]
+        if index and not bilinear:
+            layers.append(UpsampleConv2D(previous, width, rng=rng, dtype=dtype))
+        else:
+            layers += [BilinearUpsample()] if index else []
+            layers.append(Conv2D(previous, width, 3, rng=rng, dtype=dtype))
+        layers += [norm(width), PReLU(width, **act)]
         previous = width
     layers += [Conv2D(previous, out_channels, 1, rng=rng, dtype=dtype), Sigmoid()]
     return Sequential(layers, name=name)
@@ -93,7 +98,8 @@ class Generator(Layer):
         self.global_pathway = generator_pathway(config.noise_dim + config.paper_families, config.canvas_size,
                                                 config.global_channels,
                                                 config, rng, dtype, "global",
-                                                extra_channels=config.n_classes if config.layout_map else 0)
+                                                extra_channels=config.n_classes if config.layout_map else 0,
+                                                bilinear=config.global_upsampling == "bilinear")
         self.local_pathway = generator_pathway(config.noise_dim + config.n_classes, config.object_size,
                                                config.local_channels, config, rng, dtype, "local",
                                                n_classes=config.n_classes if config.conditional_bn else None,
