@@ -245,3 +245,19 @@ def test_side_by_side_draws_the_same_layouts_and_noise_under_each_checkpoint(tmp
     assert not np.array_equal(rows[0], rows[2]) and not np.array_equal(rows[0], rows[3])
     bad = run_script("side_by_side.py", f"x={tmp_path}/none.npz", "--out", out)
     assert bad.returncode == 2 and "none.npz" in bad.stderr
+
+
+def test_paper_families_draws_each_family_beside_real_paper(tmp_path, offline_data):
+    flags = ["--steps", "1", "--layout", "random", "--max-objects", "2", "--background", "textured"]
+    assert run_train(tmp_path / "on", *flags, "--paper-conditioned") == 0
+    assert run_train(tmp_path / "off", *flags) == 0
+    out = tmp_path / "families.png"
+    result = run_script("paper_families.py", f"tiny={tmp_path}/on/checkpoint.npz", "--n", "3", "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for family in ("clouds", "ruled", "grain", "stains"):
+        assert re.search(rf"^{family} +\| real \| \d", result.stdout, re.M)
+        assert re.search(rf"^{family} +\| tiny \| \d", result.stdout, re.M)
+    picture = np.asarray(Image.open(out))
+    assert picture.shape[0] == 8 * (16 + 2) + 2  # four families, each real and drawn, 16 px sheets
+    bad = run_script("paper_families.py", f"x={tmp_path}/off/checkpoint.npz", "--out", out)
+    assert bad.returncode == 2 and "trained without --paper-conditioned" in bad.stderr
