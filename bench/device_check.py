@@ -54,12 +54,12 @@ RUNS = [  # (label, RunSettings fields, dtype); each runs STEPS steps
     ("tiny grid on paper, alpha, merge convs, ink ceiling 1, float64",  # compositing, merge convs, mask prior
      dict(preset="tiny", recipe="tinygan", batch_size=8, background="textured", merge_convs=2, ink_ceiling=1.0),
      np.float64),
-    ("tiny random layout on paper, the defaults on paper (alpha, ink ceiling), float32",
+    ("tiny random layout on paper, the defaults on paper (alpha, ink ceiling, paper families, bilinear), float32",
      dict(preset="tiny", recipe="tinygan", batch_size=8, layout="random", max_objects=3, background="textured"),
      np.float32),
-    ("tiny random layout on paper, paper families as a condition, float64",
+    ("tiny random layout on paper, paper families, nearest upsampling, global pooling, float64",
      dict(preset="tiny", recipe="tinygan", batch_size=8, layout="random", max_objects=3, background="textured",
-          paper_conditioned=True), np.float64),
+          global_upsampling="nearest", global_pool=True), np.float64),
 ]
 STEPS = 2
 TOLERANCE = {np.float64: 1e-9, np.float32: 1e-4}

@@ -250,7 +250,7 @@ def test_side_by_side_draws_the_same_layouts_and_noise_under_each_checkpoint(tmp
 def test_paper_families_draws_each_family_beside_real_paper(tmp_path, offline_data):
     flags = ["--steps", "1", "--layout", "random", "--max-objects", "2", "--background", "textured"]
     assert run_train(tmp_path / "on", *flags, "--paper-conditioned") == 0
-    assert run_train(tmp_path / "off", *flags) == 0
+    assert run_train(tmp_path / "off", *flags, "--no-paper-conditioned") == 0
     out = tmp_path / "families.png"
     result = run_script("paper_families.py", f"tiny={tmp_path}/on/checkpoint.npz", "--n", "3", "--out", out)
     assert result.returncode == 0, result.stderr[-3000:]

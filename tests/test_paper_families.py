@@ -149,7 +149,8 @@ def test_config_checks(values, message):
 def test_settings_give_the_model_one_family_per_paper_and_name_the_flag():
     settings = RunSettings(preset="tiny", layout="random", background="textured", paper_conditioned=True)
     assert settings.model_config().paper_families == 4
-    assert RunSettings(preset="tiny", layout="random", background="textured").model_config().paper_families == 0
+    assert RunSettings(preset="tiny", layout="random", background="textured",
+                       paper_conditioned=False).model_config().paper_families == 0
     for given in ({"background": "clouds"}, {"background": "white"}, {"background": "textured", "recipe": "paper"}):
         with pytest.raises(ValueError, match="--paper-conditioned needs several paper families"):
             RunSettings(preset="tiny", paper_conditioned=True, **given)
@@ -189,7 +190,7 @@ def test_naming_a_paper_swaps_two_values_of_each_background_row(rng):
 def test_sample_draws_the_paper_named_and_refuses_it_for_a_model_without_families(tmp_path, capsys):
     flags = ["--steps", "1", "--layout", "random", "--max-objects", "2", "--background"]
     assert run_train(tmp_path / "on", *flags, "textured", "--paper-conditioned") == 0
-    assert run_train(tmp_path / "off", *flags, "textured") == 0
+    assert run_train(tmp_path / "off", *flags, "textured", "--no-paper-conditioned") == 0
     drawing = ["--labels", "1", "9", "--boxes", "0", "0", "8", "6", "6", "8", "16", "14", "--n", "2"]
     out = tmp_path / "s.png"
     assert sample.main(["--checkpoint", str(tmp_path / "on/checkpoint.npz"), *drawing, "--paper", "grain", "--real",

@@ -24,6 +24,7 @@ from .placement.free import DEFAULT_REGION
 
 RECIPE_NAMES = ("paper", "tinygan")
 DEFAULT_RECIPE = "tinygan"
+PAPER_GLOBAL_WEIGHT = 0.5  # --global-weight with the paper families as a condition (docs/textures.md)
 LOSSES = ("paper", "hinge")
 
 
@@ -100,11 +101,13 @@ class RunSettings:
                                            "preset's; small: 16 16 8 8)", nargs=4, type=int)
     global_pool: bool = setting(False, "the discriminator's global pathway averages its conv features over the image "
                                        "(judges texture, not places) instead of a dense layer over all of them")
-    global_upsampling: str = setting("nearest", "how the global generator doubles its maps: nearest (the paper's) or "
-                                              "bilinear (smooth paper stays smooth)", choices=UPSAMPLINGS)
+    global_upsampling: str = setting(None, "how the global generator doubles its maps: nearest (the paper's) or "
+                                           "bilinear (smooth paper stays smooth) (default: nearest on white, bilinear "
+                                           "on textured paper)", choices=UPSAMPLINGS)
     paper_conditioned: bool = setting(None, "--background textured: the global generator draws the paper family its "
                                             "noise names, and the discriminator judges the whole image as paper of "
-                                            "that family (default: off)")
+                                            "that family (default: on for --background textured with --combine "
+                                            "scores)")
     # The optimiser: Adam and a step schedule, per recipe and preset (OPTIMISERS).
     lr_g: float = optimiser("generator learning rate")
     lr_d: float = optimiser("discriminator learning rate")
@@ -120,7 +123,7 @@ class RunSettings:
                               "features (code), or one score per pathway (scores, for the hinge loss)",
                               choices=COMBINE_MODES)
     global_weight: float = ingredient(0.0, 0.2, "hinge loss: weight of the whole image's score; the objects' "
-                                                "scores share the rest")
+                                                "scores share the rest (with --paper-conditioned: 0.5)")
     spectral_norm: bool = ingredient(False, True, "spectral normalisation of the discriminator's weights")
     projection: bool = ingredient(False, True, "projection discriminator (class embedding . features) per object")
     conditional_bn: bool = ingredient(False, True, "class-conditional BatchNorm in the local generator")
@@ -141,17 +144,17 @@ class RunSettings:
             raise ValueError(f"--preset: unknown preset {self.preset!r}; choose from {sorted(PRESETS)}")
         if self.layout not in LAYOUTS:
             raise ValueError(f"--layout: unknown layout {self.layout!r}; choose from {list(LAYOUTS)}")
+        paper = self.paper_defaults()
         for f in fields(self):
             if getattr(self, f.name) is None and f.metadata.get("optimiser"):
                 object.__setattr__(self, f.name, OPTIMISERS[self.recipe][self.preset][f.name])
+            elif getattr(self, f.name) is None and f.name in paper:
+                object.__setattr__(self, f.name, paper[f.name])
             elif getattr(self, f.name) is None and "recipes" in f.metadata:
                 object.__setattr__(self, f.name, f.metadata["recipes"][self.recipe])
         object.__setattr__(self, "lr_decay_at", tuple(self.lr_decay_at))
         if self.global_channels is not None:
             object.__setattr__(self, "global_channels", tuple(self.global_channels))
-        for name, value in self.paper_defaults().items():
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, value)
         problems = self.problems()
         if problems:
             raise ValueError("; ".join(problems))
@@ -159,13 +162,23 @@ class RunSettings:
     def paper_defaults(self):
         """The defaults that depend on the paper: today's model (min compositing; the layout map on free
         layouts) on white; on textured paper learned alpha masks with the mask-size prior and the ink
-        ceiling, and no layout map for the global pathways (why: docs/textures.md)."""
+        ceiling, no layout map for the global pathways and a bilinear global generator; on several
+        families (with the hinge loss's scores) the family as a condition, and half the loss on the
+        whole image's score, where the family's term lives (why: docs/textures.md)."""
         compositing = self.compositing or ("min" if self.background == "white" else "alpha")
         alpha = compositing == "alpha"
         on_paper = self.background != "white"
-        return {"compositing": compositing, "mask_prior": 1.0 if alpha else 0.0, "paper_conditioned": False,
+        scores = (self.combine or self.recipe_value("combine")) == "scores"
+        conditioned = self.background == "textured" and scores if self.paper_conditioned is None else self.paper_conditioned
+        return {"compositing": compositing, "mask_prior": 1.0 if alpha else 0.0, "paper_conditioned": conditioned,
                 "ink_ceiling": INK_HIGH if alpha and on_paper else 1.0,
-                "layout_map": not self.placement.fixed_count and not on_paper}
+                "layout_map": not self.placement.fixed_count and not on_paper,
+                "global_upsampling": "bilinear" if on_paper else "nearest",
+                "global_weight": PAPER_GLOBAL_WEIGHT if conditioned else self.recipe_value("global_weight")}
+
+    def recipe_value(self, name):
+        """The recipe's value of the ingredient ``name``."""
+        return next(f for f in fields(self) if f.name == name).metadata["recipes"][self.recipe]
 
     def problems(self):
         """What is wrong with these settings, as messages naming the flags (empty if nothing)."""
@@ -265,6 +278,7 @@ class RunSettings:
         if values.get("background", "white") != "white" and "ink_ceiling" not in values:
             values["ink_ceiling"] = 1.0  # saved before the ink ceiling: objects of any grey
         values.setdefault("paper_conditioned", False)  # saved before the paper families
+        values.setdefault("global_upsampling", "nearest")  # saved before bilinear upsampling
         unknown = sorted(set(values) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(f"unknown run settings {unknown}: written by a newer tinygan?")
