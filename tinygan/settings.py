@@ -169,7 +169,7 @@ class RunSettings:
         alpha = compositing == "alpha"
         on_paper = self.background != "white"
         scores = (self.combine or self.recipe_value("combine")) == "scores"
-        conditioned = self.background == "textured" and scores if self.paper_conditioned is None else self.paper_conditioned
+        conditioned = (self.background == "textured" and scores) if self.paper_conditioned is None else self.paper_conditioned
         return {"compositing": compositing, "mask_prior": 1.0 if alpha else 0.0, "paper_conditioned": conditioned,
                 "ink_ceiling": INK_HIGH if alpha and on_paper else 1.0,
                 "layout_map": not self.placement.fixed_count and not on_paper,

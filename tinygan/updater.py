@@ -175,6 +175,8 @@ class Updater:
         real, labels, boxes, fake_labels, fake_boxes, noise, real_papers, fake_papers, *targets, dropout_seed = \
             self.draw(step)
         real, noise = backend.to_device(real, dtype=self.dtype), backend.to_device(noise)
+        if real_papers is not None:  # on the device once, for D's three passes
+            real_papers, fake_papers = backend.to_device(real_papers), backend.to_device(fake_papers)
         layout = self.placement.batch(self.config, labels, boxes)  # made ready once, for G and D
         fake_layout = self.placement.batch(self.config, fake_labels, fake_boxes) if s.mode_seeking else layout
         targets = [None if t is None else backend.to_device(t, dtype=self.dtype) for t in targets]
@@ -188,7 +190,7 @@ class Updater:
             xp = backend.get_xp()
             both = self.placement.batch(self.config, *(np.concatenate(pair) for pair in
                                                       ((labels, fake_labels), (boxes, fake_boxes))))
-            papers = None if real_papers is None else np.concatenate([real_papers, fake_papers])
+            papers = None if real_papers is None else xp.concatenate([real_papers, fake_papers])
             out, cache = D.forward_layout(xp.concatenate([real, fake]), both, papers)
             loss_real, dout_real = self.loss.discriminator(out[:len(real)], True, targets[0])
             loss_fake, dout_fake = self.loss.discriminator(out[len(real):], False, targets[1])

@@ -36,36 +36,30 @@ class Upsample(Layer):
         return upsample_backward(dy, self.factor)
 
 
-def _take(x, start, stop, axis):
-    index = [slice(None)] * x.ndim
-    index[axis] = slice(start, stop)
-    return x[tuple(index)]
-
-
 def linear_2x_forward(x, axis):
     """x doubled along ``axis`` by linear interpolation (half-pixel centres, edges repeated): output
     2i is 3/4 x[i] + 1/4 x[i-1], output 2i+1 is 3/4 x[i] + 1/4 x[i+1] (x[-1] = x[0], x[n] = x[n-1])."""
     xp = get_xp()
-    before = xp.concatenate([_take(x, 0, 1, axis), _take(x, 0, -1, axis)], axis=axis)   # x[i-1]
-    after = xp.concatenate([_take(x, 1, None, axis), _take(x, -1, None, axis)], axis=axis)  # x[i+1]
-    pairs = xp.stack([0.75 * x + 0.25 * before, 0.75 * x + 0.25 * after], axis=axis + 1)
-    return pairs.reshape(x.shape[:axis] + (2 * x.shape[axis],) + x.shape[axis + 1:])
+    x = xp.moveaxis(x, axis, 0)
+    before = xp.concatenate([x[:1], x[:-1]])  # x[i-1]
+    after = xp.concatenate([x[1:], x[-1:]])   # x[i+1]
+    y = xp.empty((2 * x.shape[0],) + x.shape[1:], x.dtype)
+    y[0::2], y[1::2] = 0.75 * x + 0.25 * before, 0.75 * x + 0.25 * after
+    return xp.ascontiguousarray(xp.moveaxis(y, 0, axis))
 
 
 def linear_2x_backward(dy, axis):
     """The gradient of :func:`linear_2x_forward`: each output's 3/4 to its own input, 1/4 to the
     neighbour it read (at the edges, the edge input itself)."""
     xp = get_xp()
-    n = dy.shape[axis] // 2
-    pairs = dy.reshape(dy.shape[:axis] + (n, 2) + dy.shape[axis + 1:])
-    even, odd = _take(pairs, 0, 1, axis + 1).squeeze(axis + 1), _take(pairs, 1, 2, axis + 1).squeeze(axis + 1)
-    to_before = xp.concatenate([_take(even, 1, None, axis), xp.zeros_like(_take(even, 0, 1, axis))], axis=axis)
-    to_before = to_before + xp.concatenate([_take(even, 0, 1, axis), xp.zeros_like(_take(even, 1, None, axis))],
-                                           axis=axis)  # output 0 read x[0] as its x[-1]
-    to_after = xp.concatenate([xp.zeros_like(_take(odd, 0, 1, axis)), _take(odd, 0, -1, axis)], axis=axis)
-    to_after = to_after + xp.concatenate([xp.zeros_like(_take(odd, 1, None, axis)), _take(odd, -1, None, axis)],
-                                         axis=axis)  # output 2n-1 read x[n-1] as its x[n]
-    return 0.75 * (even + odd) + 0.25 * (to_before + to_after)
+    dy = xp.moveaxis(dy, axis, 0)
+    even, odd = dy[0::2], dy[1::2]
+    dx = 0.75 * (even + odd)
+    dx[:-1] += 0.25 * even[1:]  # output 2i read x[i-1]
+    dx[0] += 0.25 * even[0]     # output 0 read x[0] as its x[-1]
+    dx[1:] += 0.25 * odd[:-1]   # output 2i+1 read x[i+1]
+    dx[-1] += 0.25 * odd[-1]    # output 2n-1 read x[n-1] as its x[n]
+    return xp.ascontiguousarray(xp.moveaxis(dx, 0, axis))
 
 
 class BilinearUpsample(Layer):

@@ -122,11 +122,12 @@ class Discriminator(Layer):
                 raise ValueError(f"{self.name}: judges paper of {families} families: expected papers of shape "
                                  f"({image.shape[0]},), each image's family in 0..{families - 1}, got "
                                  f"{getattr(host, 'shape', None)} {getattr(host, 'dtype', '')}")
-        return self.forward_layout(image, self.placement.batch(self.config, labels, boxes), papers)
+        return self.forward_layout(image, self.placement.batch(self.config, labels, boxes),
+                                   None if papers is None else get_xp().asarray(papers))
 
     def forward_layout(self, image, layout, papers=None):
-        """image and papers as in :meth:`forward`, layout a BatchLayout (unchecked) -> decisions,
-        cache. Only the present objects are cropped (by the layout) and judged; an empty slot's
+        """image and papers (on the device) as in :meth:`forward`, layout a BatchLayout (unchecked)
+        -> decisions, cache. Only the present objects are cropped (by the layout) and judged; an empty slot's
         score is 0."""
         xp, c, heads = get_xp(), self.config, self.heads
         cache = {"layout": layout}
@@ -135,7 +136,7 @@ class Discriminator(Layer):
         if "global_decision" in heads:
             global_out, cache["global_decision"] = heads["global_decision"].forward(features)
         if c.paper_families:
-            paper_term, cache["paper_projection"] = heads["paper_projection"].forward(features, xp.asarray(papers))
+            paper_term, cache["paper_projection"] = heads["paper_projection"].forward(features, papers)
             global_out = global_out + paper_term
         if layout.count:
             crops, cache["crop"] = layout.crop(image, c.object_size)
