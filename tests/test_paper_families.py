@@ -1,8 +1,8 @@
 """Paper families as a condition (issue 25): the global generator draws the family its noise
 names, the discriminator scores the whole image as paper of the family it is told. Float64
 gradient checks of both models with it (train and eval; with the other choices for paper: the
-global generator's bilinear upsampling, the discriminator's global pooling), the family of the noise, the inputs'
-errors, the settings, and a training step that gives the discriminator the real canvases'
+global generator's bilinear upsampling and BatchNorms conditioned on the family, the discriminator's global
+pooling and full-resolution stem), the family of the noise, the inputs' errors, the settings, and a training step that gives the discriminator the real canvases'
 families and the generated ones'."""
 import numpy as np
 import pytest
@@ -13,7 +13,7 @@ from tinygan.backend import rng as backend_rng
 from tinygan.backend import to_host
 from tinygan.data import load_digits
 from tinygan.gradcheck import check_gradients
-from tinygan.layers import PReLU
+from tinygan.layers import ConditionalBatchNorm, PReLU
 from tinygan.models import Discriminator, GANConfig, Generator, preset
 from tinygan.settings import RunSettings
 from tinygan.updater import Updater
@@ -67,20 +67,23 @@ def generator_clear_of_kinks(xp, config, training):
 
 
 @pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("per_object_noise,upsampling", [(False, "nearest"), (True, "bilinear")])
-def test_generator_gradients_with_paper_families(xp, training, per_object_noise, upsampling):
-    config = config_with(per_object_noise=per_object_noise, noise="normal", global_upsampling=upsampling)
+@pytest.mark.parametrize("per_object_noise,upsampling,paper_norm", [(False, "nearest", False), (True, "bilinear", False),
+                                                                    (True, "bilinear", True)])
+def test_generator_gradients_with_paper_families(xp, training, per_object_noise, upsampling, paper_norm):
+    config = config_with(per_object_noise=per_object_noise, noise="normal", global_upsampling=upsampling,
+                         paper_norm=paper_norm)
     generator, noise = generator_clear_of_kinks(xp, config, training)
     np.testing.assert_array_equal(to_host(generator.papers_of_noise(noise)), [2, 0, 1])
+    assert paper_norm == any(isinstance(layer, ConditionalBatchNorm) for _, layer in generator.global_pathway.walk())
     labels, boxes = xp.asarray(LABELS), xp.asarray(BOXES)
     check_gradients(lambda z: generator.forward(z, labels, boxes), generator.backward, noise,
                     parameters_of(generator), max_elementwise=40, directions=2)
 
 
 @pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("global_pool", [False, True])
-def test_discriminator_gradients_with_paper_families(xp, rng, training, global_pool):
-    config = config_with(spectral_norm=True, projection=True, global_pool=global_pool)
+@pytest.mark.parametrize("global_pool,stem", [(False, 0), (True, 0), (False, 2)])
+def test_discriminator_gradients_with_paper_families(xp, rng, training, global_pool, stem):
+    config = config_with(spectral_norm=True, projection=True, global_pool=global_pool, disc_stem=stem)
     discriminator = Discriminator(config, rng, F64).train(training)
     labels, boxes, papers = xp.asarray(LABELS), xp.asarray(BOXES), xp.asarray(np.array([2, 0, 2]))
     image = xp.asarray(rng.random((3, 16, 16, 1)))
@@ -93,6 +96,7 @@ def test_discriminator_gradients_with_paper_families(xp, rng, training, global_p
 
     parameters = parameters_of(discriminator)
     assert any(name.endswith("paper_projection.embed") for name, _, _ in parameters)
+    assert len(discriminator.global_pathway.layers) == len(discriminator.local_convs.layers) + 3 * bool(stem) + 3
     check_gradients(forward, discriminator.backward, image, parameters, max_elementwise=60, directions=3)
 
 
@@ -153,7 +157,10 @@ def test_the_discriminator_needs_each_images_family(rng, papers):
 
 @pytest.mark.parametrize("values,message", [
     ({"paper_families": 7}, r"paper_families must be an integer in \[0, noise_dim=6\]"),
-    ({"paper_families": 2}, "paper_families adds a paper term .* needs combine='scores'")])
+    ({"paper_families": 2}, "paper_families adds a paper term .* needs combine='scores'"),
+    ({"paper_norm": True}, "paper_norm conditions .* needs paper_families > 0 and no layout_map"),
+    ({"paper_norm": True, "paper_families": 2, "combine": "scores", "layout": "random", "layout_map": True},
+     "paper_norm conditions .* no layout_map, got paper_families=2 and layout_map=True")])
 def test_config_checks(values, message):
     with pytest.raises(ValueError, match=message):
         preset("tiny", **values)
@@ -168,8 +175,16 @@ def test_settings_give_the_model_one_family_per_paper_and_name_the_flag():
         with pytest.raises(ValueError, match="--paper-conditioned needs several paper families"):
             RunSettings(preset="tiny", paper_conditioned=True, **given)
     saved = settings.to_dict()
-    del saved["paper_conditioned"]  # settings saved before it
+    del saved["paper_conditioned"], saved["paper_norm"]  # settings saved before them
     assert RunSettings.from_dict(saved).paper_conditioned is False
+    assert RunSettings.from_dict(saved).paper_norm is False
+
+
+def test_settings_condition_the_global_norms_on_the_paper_only_with_paper_families():
+    assert RunSettings(preset="tiny", layout="random", background="textured",
+                       paper_norm=True).model_config().paper_norm is True
+    with pytest.raises(ValueError, match="--paper-norm .* needs --paper-conditioned"):
+        RunSettings(preset="tiny", layout="random", background="clouds", paper_norm=True)
 
 
 @requires_mnist
@@ -202,7 +217,7 @@ def test_naming_a_paper_swaps_two_values_of_each_background_row(rng):
 
 def test_sample_draws_the_paper_named_and_refuses_it_for_a_model_without_families(tmp_path, capsys):
     flags = ["--steps", "1", "--layout", "random", "--max-objects", "2", "--background"]
-    assert run_train(tmp_path / "on", *flags, "textured", "--paper-conditioned") == 0
+    assert run_train(tmp_path / "on", *flags, "textured", "--paper-conditioned", "--paper-norm") == 0
     assert run_train(tmp_path / "off", *flags, "textured", "--no-paper-conditioned") == 0
     drawing = ["--labels", "1", "9", "--boxes", "0", "0", "8", "6", "6", "8", "16", "14", "--n", "2"]
     out = tmp_path / "s.png"

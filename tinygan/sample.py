@@ -111,7 +111,7 @@ def main(argv=None):
     columns = min(args.columns, args.n)
     if args.real:  # each generated image, then a real one of the same layout
         if args.paper is not None:  # real digits on paper of the same family
-            settings = replace(settings, background=args.paper, paper_conditioned=False)
+            settings = replace(settings, background=args.paper, paper_conditioned=False, paper_norm=False)
         dataset = config.placement.training_data(settings, config, load_digits("test", data_dir=args.data_dir))
         real = dataset.draw_real(labels, boxes, rng).images
         images, columns = np.stack([images, real], axis=1).reshape(-1, *images.shape[1:]), 2 * columns

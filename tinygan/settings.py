@@ -101,6 +101,8 @@ class RunSettings:
                                            "preset's; small: 16 16 8 8)", nargs=4, type=int)
     global_pool: bool = setting(False, "the discriminator's global pathway averages its conv features over the image "
                                        "(judges texture, not places) instead of a dense layer over all of them")
+    disc_stem: int = setting(0, "width of a 3x3 stride-1 conv that reads the whole image at full resolution first "
+                                "in the discriminator's global pathway (0: none, it starts at stride 2)")
     global_upsampling: str = setting(None, "how the global generator doubles its maps: nearest (the paper's) or "
                                            "bilinear (smooth paper stays smooth) (default: nearest on white, bilinear "
                                            "on textured paper)", choices=UPSAMPLINGS)
@@ -108,6 +110,8 @@ class RunSettings:
                                             "noise names, and the discriminator judges the whole image as paper of "
                                             "that family (default: on for --background textured with --combine "
                                             "scores)")
+    paper_norm: bool = setting(None, "--paper-conditioned: the global generator's BatchNorms also take their scale and "
+                                     "shift from the paper family (default: off)")
     # The optimiser: Adam and a step schedule, per recipe and preset (OPTIMISERS).
     lr_g: float = optimiser("generator learning rate")
     lr_d: float = optimiser("discriminator learning rate")
@@ -171,6 +175,7 @@ class RunSettings:
         scores = (self.combine or self.recipe_value("combine")) == "scores"
         conditioned = (self.background == "textured" and scores) if self.paper_conditioned is None else self.paper_conditioned
         return {"compositing": compositing, "mask_prior": 1.0 if alpha else 0.0, "paper_conditioned": conditioned,
+                "paper_norm": False,
                 "ink_ceiling": INK_HIGH if alpha and on_paper else 1.0,
                 "layout_map": not self.placement.fixed_count and not on_paper,
                 "global_upsampling": "bilinear" if on_paper else "nearest",
@@ -212,6 +217,10 @@ class RunSettings:
             problems.append(f"--paper-conditioned needs several paper families (--background textured) and one score "
                             f"per pathway (--combine scores), got --background {self.background} and --combine "
                             f"{self.combine}")
+        if self.paper_norm and not (self.paper_conditioned and paper_ok):
+            problems.append("--paper-norm conditions the global generator on the paper family: it needs "
+                            "--paper-conditioned")
+            paper_ok = False
         if self.mode_seeking and self.batch_size % 2:
             problems.append(f"--mode-seeking compares the two halves of a batch: --batch-size must be even, "
                             f"got {self.batch_size}")
@@ -279,6 +288,7 @@ class RunSettings:
             values["ink_ceiling"] = 1.0  # saved before the ink ceiling: objects of any grey
         values.setdefault("paper_conditioned", False)  # saved before the paper families
         values.setdefault("global_upsampling", "nearest")  # saved before bilinear upsampling
+        values.setdefault("paper_norm", False)  # saved before the paper's BatchNorms
         unknown = sorted(set(values) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(f"unknown run settings {unknown}: written by a newer tinygan?")

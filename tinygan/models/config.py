@@ -58,6 +58,16 @@ class GANConfig:
     merge_convs: 3x3 convolutions at full resolution after the merge (0: none), reading the
         composite, the background and (with 'alpha') the objects' alpha
         (:class:`tinygan.layers.MergeConvs`); merge_channels: their width.
+    paper_families: paper families the global generator draws on request (0: none): it reads the
+        family the noise names, one-hot, and the discriminator's whole-image score has a projection
+        term of the family it is told (needs 'scores').
+    paper_norm: (paper_families) the global generator's BatchNorms also take their scale and
+        shift from the paper family (ConditionalBatchNorm), so each family has its own statistics
+        at every layer; not with layout_map (the global pathway reads the layout map there).
+    global_pool: the discriminator's global pathway averages its conv features over the image.
+    disc_stem: width of a 3x3 stride-1 conv that reads the whole image at full resolution before
+        the global pathway's strided convs (0: none; they start at stride 2).
+    global_upsampling: how the global generator doubles its maps: 'nearest' or 'bilinear'.
     """
     canvas_size: int = 128
     object_size: int = 28
@@ -85,7 +95,9 @@ class GANConfig:
     merge_convs: int = 0
     merge_channels: int = 8
     paper_families: int = 0
+    paper_norm: bool = False
     global_pool: bool = False
+    disc_stem: int = 0
     global_upsampling: str = "nearest"
 
     def __post_init__(self):
@@ -132,6 +144,12 @@ class GANConfig:
         if self.paper_families and self.combine != "scores":
             raise ValueError(f"GANConfig: paper_families adds a paper term to the whole image's score: it needs "
                              f"combine='scores' (the hinge loss), got {self.combine!r}")
+        if not isinstance(self.disc_stem, int) or self.disc_stem < 0:
+            raise ValueError(f"GANConfig: disc_stem must be an integer >= 0, got {self.disc_stem!r}")
+        if self.paper_norm and (not self.paper_families or self.layout_map):
+            raise ValueError(f"GANConfig: paper_norm conditions the global generator's BatchNorms on the paper "
+                             f"family: it needs paper_families > 0 and no layout_map, got paper_families="
+                             f"{self.paper_families} and layout_map={self.layout_map}")
         if self.global_upsampling not in UPSAMPLINGS:
             raise ValueError(f"GANConfig: global_upsampling must be one of {UPSAMPLINGS}, got {self.global_upsampling!r}")
         if not 0 <= self.dropout < 1:

@@ -9,18 +9,24 @@ from ..layers import (ClassProjection, Conv2D, Dense, Dropout, Flatten, JoinChan
                       Sequential, SpatialMean, one_hot)
 
 
-def strided_convs(channels, config, rng, dtype, extra_channels=0, pool=False):
+def strided_convs(channels, config, rng, dtype, extra_channels=0, pool=False, stem=0):
     """Three 3x3 stride-2 convs, each followed by PReLU and Dropout, then Flatten (with ``pool``:
     SpatialMean, each channel's mean over the image). With
     ``extra_channels`` the forward takes a map at a quarter of the image's side (N, s/4, s/4,
-    extra_channels) too, joined to the features before the third conv."""
+    extra_channels) too, joined to the features before the third conv. With ``stem`` channels a
+    3x3 stride-1 conv (PReLU, Dropout) reads the image at full resolution first."""
+    act = dict(alpha_init=config.prelu_init, dtype=dtype)
     layers, previous = [], 1
+    if stem:
+        layers += [Conv2D(1, stem, 3, 1, rng=rng, dtype=dtype, spectral_norm=config.spectral_norm),
+                   PReLU(stem, **act), Dropout(config.dropout)]
+        previous = stem
     for index, width in enumerate(channels):
         if index == 2 and extra_channels:
             layers.append(JoinChannels(extra_channels))
             previous += extra_channels
         layers += [Conv2D(previous, width, 3, 2, rng=rng, dtype=dtype, spectral_norm=config.spectral_norm),
-                   PReLU(width, alpha_init=config.prelu_init, dtype=dtype), Dropout(config.dropout)]
+                   PReLU(width, **act), Dropout(config.dropout)]
         previous = width
     return layers + [SpatialMean() if pool else Flatten()]
 
@@ -71,7 +77,8 @@ class Discriminator(Layer):
         c, self.config, self.dtype, self.placement = config, config, np.dtype(dtype), config.placement
         sn = dict(rng=rng, dtype=dtype, spectral_norm=c.spectral_norm)
         self.global_pathway = Sequential(
-            strided_convs(c.disc_channels, c, rng, dtype, c.n_classes if c.layout_map else 0, c.global_pool)
+            strided_convs(c.disc_channels, c, rng, dtype, c.n_classes if c.layout_map else 0, c.global_pool,
+                          c.disc_stem)
             + dense_block(c.disc_channels[-1] if c.global_pool else flat_size(c.canvas_size, c.disc_channels),
                           c, rng, dtype), name="global")
         self.local_convs = Sequential(strided_convs(c.disc_channels, c, rng, dtype), name="local_convs")

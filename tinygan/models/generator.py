@@ -79,7 +79,8 @@ class Generator(Layer):
     image: (B, canvas, canvas, 1) in [0, 1].
 
     With ``config.paper_families`` the background is paper of the family the noise names
-    (:meth:`papers_of_noise`).
+    (:meth:`papers_of_noise`); with ``config.paper_norm`` the global pathway's BatchNorms are
+    conditioned on it too.
 
     With ``config.compositing == 'alpha'`` the local pathway draws two channels per object, its
     value and its alpha mask (:class:`.compositing.AlphaCompositing`); ``config.merge_convs``
@@ -99,6 +100,7 @@ class Generator(Layer):
                                                 config.global_channels,
                                                 config, rng, dtype, "global",
                                                 extra_channels=config.n_classes if config.layout_map else 0,
+                                                n_classes=config.paper_families if config.paper_norm else None,
                                                 bilinear=config.global_upsampling == "bilinear")
         self.local_pathway = generator_pathway(config.noise_dim + config.n_classes, config.object_size,
                                                config.local_channels, config, rng, dtype, "local",
@@ -186,10 +188,12 @@ class Generator(Layer):
         else:
             z_global, z_objects = noise, layout.objects_of_images(noise)
         local_in = xp.concatenate([z_objects, one_hot(layout.labels, c.n_classes, self.dtype)], axis=1)
+        second = layout.side_map(c, self.dtype)  # the layout map (config.layout_map), or None
         if c.paper_families:  # the global pathway reads the paper family its noise names, one-hot
-            z_global = xp.concatenate([z_global, one_hot(self.papers_of_noise(noise), c.paper_families,
-                                                         self.dtype)], axis=1)
-        background, global_cache = self.global_pathway.forward(z_global, layout.side_map(c, self.dtype))
+            papers = self.papers_of_noise(noise)
+            z_global = xp.concatenate([z_global, one_hot(papers, c.paper_families, self.dtype)], axis=1)
+            second = papers if c.paper_norm else second  # and its BatchNorms take them (config.paper_norm)
+        background, global_cache = self.global_pathway.forward(z_global, second)
         if layout.count:
             objects, local_cache = self.local_pathway.forward(local_in, layout.labels)
         else:  # no object in the whole batch (BatchNorm needs at least one)
