@@ -341,13 +341,15 @@ def test_the_prior_adds_its_loss_and_gradient():
 
 def test_the_defaults_on_paper_and_on_white():
     """Textured paper: alpha, the mask prior, the ink ceiling, no merge convs, (free layouts) no layout
-    map, bilinear upsampling and, for every family with the hinge loss, the families as a condition with
-    half the loss on the whole image; white: today's model. Settings saved before the ink ceiling keep
+    map, bilinear upsampling and, for every family with the hinge loss, the families as a condition (in
+    the global generator's BatchNorms too) with half the loss on the whole image; white: today's model. Settings saved before the ink ceiling keep
     objects of any grey; those saved before the paper families keep nearest upsampling and no families."""
     settings = RunSettings(preset="tiny", layout="random", background="textured")
     paper = settings.model_config()
     assert (paper.compositing, paper.merge_convs, paper.ink_ceiling, paper.layout_map) == ("alpha", 0, 0.15, False)
     assert (paper.global_upsampling, paper.paper_families, settings.global_weight) == ("bilinear", 4, 0.5)
+    assert paper.paper_norm and not RunSettings(preset="tiny", layout="random", background="textured",
+                                                layout_map=True).model_config().paper_norm
     assert RunSettings(preset="tiny", background="textured").mask_prior == 1.0
     one_family = RunSettings(preset="tiny", layout="random", background="grain")
     assert (one_family.paper_conditioned, one_family.global_weight, one_family.global_upsampling) == (False, 0.2,
@@ -360,10 +362,11 @@ def test_the_defaults_on_paper_and_on_white():
     assert (white.compositing, white.merge_convs, white.ink_ceiling, white.layout_map) == ("min", 0, 1.0, True)
     assert (white.global_upsampling, white.paper_families, white_settings.global_weight) == ("nearest", 0, 0.2)
     saved = settings.to_dict()
-    for name in ("paper_conditioned", "global_upsampling"):
+    for name in ("paper_conditioned", "global_upsampling", "paper_norm"):
         del saved[name]
     before = RunSettings.from_dict(saved)
     assert (before.paper_conditioned, before.global_upsampling, before.global_weight) == (False, "nearest", 0.5)
+    assert before.paper_norm is False
     assert RunSettings(preset="tiny", compositing="alpha").ink_ceiling == 1.0  # alpha on white: any grey
     saved = RunSettings(preset="tiny", background="clouds", merge_convs=2, ink_ceiling=1.0).to_dict()
     del saved["ink_ceiling"]

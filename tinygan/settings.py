@@ -111,7 +111,8 @@ class RunSettings:
                                             "that family (default: on for --background textured with --combine "
                                             "scores)")
     paper_norm: bool = setting(None, "--paper-conditioned: the global generator's BatchNorms also take their scale and "
-                                     "shift from the paper family (default: off)")
+                                     "shift from the paper family (default: on with --paper-conditioned and no "
+                                     "--layout-map)")
     # The optimiser: Adam and a step schedule, per recipe and preset (OPTIMISERS).
     lr_g: float = optimiser("generator learning rate")
     lr_d: float = optimiser("discriminator learning rate")
@@ -167,17 +168,19 @@ class RunSettings:
         """The defaults that depend on the paper: today's model (min compositing; the layout map on free
         layouts) on white; on textured paper learned alpha masks with the mask-size prior and the ink
         ceiling, no layout map for the global pathways and a bilinear global generator; on several
-        families (with the hinge loss's scores) the family as a condition, and half the loss on the
-        whole image's score, where the family's term lives (why: docs/textures.md)."""
+        families (with the hinge loss's scores) the family as a condition (at the global generator's
+        input and, without a layout map, in its BatchNorms), and half the loss on the whole image's
+        score, where the family's term lives (why: docs/textures.md)."""
         compositing = self.compositing or ("min" if self.background == "white" else "alpha")
         alpha = compositing == "alpha"
         on_paper = self.background != "white"
         scores = (self.combine or self.recipe_value("combine")) == "scores"
         conditioned = (self.background == "textured" and scores) if self.paper_conditioned is None else self.paper_conditioned
+        layout_map = not self.placement.fixed_count and not on_paper if self.layout_map is None else self.layout_map
         return {"compositing": compositing, "mask_prior": 1.0 if alpha else 0.0, "paper_conditioned": conditioned,
-                "paper_norm": False,
+                "paper_norm": conditioned and not layout_map,
                 "ink_ceiling": INK_HIGH if alpha and on_paper else 1.0,
-                "layout_map": not self.placement.fixed_count and not on_paper,
+                "layout_map": layout_map,
                 "global_upsampling": "bilinear" if on_paper else "nearest",
                 "global_weight": PAPER_GLOBAL_WEIGHT if conditioned else self.recipe_value("global_weight")}
 
