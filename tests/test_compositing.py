@@ -342,8 +342,9 @@ def test_the_prior_adds_its_loss_and_gradient():
 def test_the_defaults_on_paper_and_on_white():
     """Textured paper: alpha, the mask prior, the ink ceiling, no merge convs, (free layouts) no layout
     map, bilinear upsampling and, for every family with the hinge loss, the families as a condition (in
-    the global generator's BatchNorms too) with half the loss on the whole image; white: today's model. Settings saved before the ink ceiling keep
-    objects of any grey; those saved before the paper families keep nearest upsampling and no families."""
+    the global generator's BatchNorms too) with half the loss on the whole image; white: today's model.
+    Settings saved before the ink ceiling keep objects of any grey; those saved before the paper
+    families keep nearest upsampling, no families and no paper norms."""
     settings = RunSettings(preset="tiny", layout="random", background="textured")
     paper = settings.model_config()
     assert (paper.compositing, paper.merge_convs, paper.ink_ceiling, paper.layout_map) == ("alpha", 0, 0.15, False)

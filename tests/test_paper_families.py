@@ -1,8 +1,9 @@
 """Paper families as a condition (issue 25): the global generator draws the family its noise
 names, the discriminator scores the whole image as paper of the family it is told. Float64
 gradient checks of both models with it (train and eval; with the other choices for paper: the
-global generator's bilinear upsampling and BatchNorms conditioned on the family, the discriminator's global
-pooling and full-resolution stem), the family of the noise, the inputs' errors, the settings, and a training step that gives the discriminator the real canvases'
+global generator's bilinear upsampling and BatchNorms conditioned on the family, the
+discriminator's global pooling and full-resolution stem), the family of the noise, the inputs'
+errors, the settings, and a training step that gives the discriminator the real canvases'
 families and the generated ones'."""
 import numpy as np
 import pytest
@@ -67,8 +68,8 @@ def generator_clear_of_kinks(xp, config, training):
 
 
 @pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("per_object_noise,upsampling,paper_norm", [(False, "nearest", False), (True, "bilinear", False),
-                                                                    (True, "bilinear", True)])
+@pytest.mark.parametrize("per_object_noise,upsampling,paper_norm",
+                         [(False, "nearest", False), (True, "bilinear", False), (True, "bilinear", True)])
 def test_generator_gradients_with_paper_families(xp, training, per_object_noise, upsampling, paper_norm):
     config = config_with(per_object_noise=per_object_noise, noise="normal", global_upsampling=upsampling,
                          paper_norm=paper_norm)
@@ -121,7 +122,7 @@ def test_the_noise_names_every_family_equally_often_and_the_background_follows_i
 
 
 # The tiny preset's models from seed 0 as commit 82c4cdd (before the paper families, pooling and bilinear
-# upsampling) built them: parameter count, sum of |w| and sum of w^2 over every parameter.
+# upsampling; the paper norms and the stem came later and draw nothing when off) built them: parameter count, sum of |w| and sum of w^2 over every parameter.
 MODELS_BEFORE = {Generator: (1280, 268.4478342080729, 126.17276471320285),
                  Discriminator: (521, 112.7143133047939, 37.26991262481936)}
 

@@ -175,8 +175,12 @@ class RunSettings:
         alpha = compositing == "alpha"
         on_paper = self.background != "white"
         scores = (self.combine or self.recipe_value("combine")) == "scores"
-        conditioned = (self.background == "textured" and scores) if self.paper_conditioned is None else self.paper_conditioned
-        layout_map = not self.placement.fixed_count and not on_paper if self.layout_map is None else self.layout_map
+        conditioned = self.paper_conditioned
+        if conditioned is None:
+            conditioned = self.background == "textured" and scores
+        layout_map = self.layout_map
+        if layout_map is None:
+            layout_map = not self.placement.fixed_count and not on_paper
         return {"compositing": compositing, "mask_prior": 1.0 if alpha else 0.0, "paper_conditioned": conditioned,
                 "paper_norm": conditioned and not layout_map,
                 "ink_ceiling": INK_HIGH if alpha and on_paper else 1.0,

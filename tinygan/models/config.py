@@ -151,7 +151,8 @@ class GANConfig:
                              f"family: it needs paper_families > 0 and no layout_map, got paper_families="
                              f"{self.paper_families} and layout_map={self.layout_map}")
         if self.global_upsampling not in UPSAMPLINGS:
-            raise ValueError(f"GANConfig: global_upsampling must be one of {UPSAMPLINGS}, got {self.global_upsampling!r}")
+            raise ValueError(f"GANConfig: global_upsampling must be one of {UPSAMPLINGS}, "
+                             f"got {self.global_upsampling!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"GANConfig: dropout must be in [0, 1), got {self.dropout}")
         if not 0 <= self.bn_momentum < 1:

@@ -8,8 +8,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ..backend import get_xp, to_device, to_host
-from ..layers import (BatchNorm, BilinearUpsample, ConditionalBatchNorm, Conv2D, Dense, Layer, MergeConvs, PReLU, Reshape, Sequential,
-                      Sigmoid, JoinChannels, UpsampleConv2D, one_hot)
+from ..layers import (BatchNorm, BilinearUpsample, ConditionalBatchNorm, Conv2D, Dense, JoinChannels, Layer, MergeConvs,
+                      PReLU, Reshape, Sequential, Sigmoid, UpsampleConv2D, one_hot)
 from .compositing import compositing_of
 
 
