@@ -57,9 +57,11 @@ RUNS = [  # (label, RunSettings fields, dtype); each runs STEPS steps
     ("tiny random layout on paper, the defaults on paper (alpha, ink ceiling, paper families, bilinear), float32",
      dict(preset="tiny", recipe="tinygan", batch_size=8, layout="random", max_objects=3, background="textured"),
      np.float32),
-    ("tiny random layout on paper, paper families and norms, nearest upsampling, global pooling, stem, float64",
+    ("tiny random layout on paper, paper families and norms, nearest upsampling, global pooling, stem, "
+     "alpha floor, per-pixel noise, float64",
      dict(preset="tiny", recipe="tinygan", batch_size=8, layout="random", max_objects=3, background="textured",
-          global_upsampling="nearest", global_pool=True, paper_norm=True, disc_stem=2), np.float64),
+          global_upsampling="nearest", global_pool=True, paper_norm=True, disc_stem=2, alpha_floor=0.05,
+          global_noise=True), np.float64),
 ]
 STEPS = 2
 TOLERANCE = {np.float64: 1e-9, np.float32: 1e-4}

@@ -80,13 +80,17 @@ def random_objects(xp, rng, count):
     return xp.asarray(0.02 + 0.96 * rng.random((count, 8, 8, 2)))
 
 
-@pytest.mark.parametrize("ink_ceiling", [1.0, 0.15])
+@pytest.mark.parametrize("ink_ceiling,floor", [(1.0, 0.0), (0.15, 0.0), (0.15, 0.3)])
 @pytest.mark.parametrize("name", CASES)
-def test_alpha_compositing_gradients(xp, rng, name, ink_ceiling):
+def test_alpha_compositing_gradients(xp, rng, name, ink_ceiling, floor):
     """Image and cover, each with its upstream gradient, through objects and background."""
     _, _, _, layout = batch_of(name)
-    compositing = AlphaCompositing(ink_ceiling)
+    compositing = AlphaCompositing(ink_ceiling, floor)
     background, objects = xp.asarray(rng.random((3, 16, 16, 1))), random_objects(xp, rng, layout.count)
+    if floor:  # alphas on both sides of the floor, none within a finite difference's step of its kink
+        alphas = objects[..., 1:]
+        objects[..., 1:] = xp.where(abs(alphas - floor) < 0.02, alphas + 0.05, alphas)
+        assert bool((objects[..., 1:] < floor).any()) and bool((objects[..., 1:] > floor).any())
 
     def forward(background, objects):
         image, cover, cache = compositing.forward(background, objects, layout)
@@ -99,6 +103,22 @@ def test_alpha_compositing_gradients(xp, rng, name, ink_ceiling):
                     max_elementwise=1000)
     check_gradients(lambda b: forward(b, objects), lambda d, c: backward(d, c)[0], background, [],
                     max_elementwise=1000)
+
+
+def test_an_alpha_floor_leaves_the_paper_exactly_where_alpha_is_below_it(xp, rng):
+    """Below the floor the mask is 0: image equals background there, no veil over the box; above
+    it the mask is lighter than the pathway's alpha, so less ink darkens the paper."""
+    _, _, _, layout = batch_of("grid apart")
+    background = xp.asarray(0.5 + 0.5 * rng.random((3, 16, 16, 1)))  # paper, lighter than the ink (<= 0.15)
+    objects = random_objects(xp, rng, layout.count)
+    alphas = objects[..., 1:].copy()
+    objects[..., 1:] = 0.1 * alphas  # every alpha below 0.1
+    image, cover, _ = AlphaCompositing(0.15, 0.1).forward(background, objects, layout)
+    assert float(abs(cover).max()) == 0 and bool((image == background).all())
+    objects[..., 1:] = 0.1 + 0.9 * alphas  # above: the mask rises from 0 to 1
+    veiled, _, _ = AlphaCompositing(0.15, 0.1).forward(background, objects, layout)
+    plain, _, _ = AlphaCompositing(0.15).forward(background, objects, layout)
+    assert bool((veiled >= plain - 1e-12).all()) and float(abs(veiled - background).max()) > 0.1
 
 
 def test_alpha_compositing_is_over_compositing_where_boxes_do_not_overlap(xp, rng):
@@ -228,14 +248,16 @@ def settle_statistics(model, xp, rng):
 
 
 @pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("name,merge,ink_ceiling", [("grid apart", 0, 1.0), ("grid overlapping", 2, 1.0),
-                                                    ("free with empty slots", 2, 1.0),
-                                                    ("free with empty slots", 0, 0.15)])
-def test_alpha_generator_gradients(xp, rng, training, name, merge, ink_ceiling):
+@pytest.mark.parametrize("name,merge,ink_ceiling,floor", [("grid apart", 0, 1.0, 0.0), ("grid overlapping", 2, 1.0, 0.0),
+                                                          ("free with empty slots", 2, 1.0, 0.0),
+                                                          ("free with empty slots", 0, 0.15, 0.0),
+                                                          ("free with empty slots", 0, 0.15, 0.1)])
+def test_alpha_generator_gradients(xp, rng, training, name, merge, ink_ceiling, floor):
     """Through the merge, the compositing, both pathways, and a loss on the objects' alphas."""
     config, labels, boxes = CASES[name]()
     config = preset("tiny", **{**config.to_dict(), "merge_convs": merge, "conditional_bn": True,
-                               "per_object_noise": True, "noise": "normal", "ink_ceiling": ink_ceiling})
+                               "per_object_noise": True, "noise": "normal", "ink_ceiling": ink_ceiling,
+                               "alpha_floor": floor})
     generator = Generator(config, rng, F64).train(training)
     settle_statistics(generator, xp, rng)
     labels, boxes = xp.asarray(labels), xp.asarray(boxes)
@@ -277,7 +299,7 @@ def test_min_compositing_builds_the_models_of_before(rng):
 
 def test_configs_saved_before_compositing_load_as_min():
     saved = preset("small").to_dict()
-    for name in ("compositing", "merge_convs", "merge_channels", "ink_ceiling"):
+    for name in ("compositing", "merge_convs", "merge_channels", "ink_ceiling", "alpha_floor"):
         del saved[name]
     assert GANConfig.from_dict(saved) == preset("small")
     assert RunSettings(preset="tiny", merge_convs=1).model_config().merge_channels == 3  # the preset's width
@@ -288,7 +310,9 @@ def test_configs_saved_before_compositing_load_as_min():
                                             ({"merge_convs": -1}, "merge_convs must be an integer >= 0"),
                                             ({"merge_channels": 0}, "merge_channels must be a positive integer"),
                                             ({"compositing": "alpha", "ink_ceiling": 0.0}, "ink_ceiling must be in"),
-                                            ({"ink_ceiling": 0.15}, "ink_ceiling .* needs compositing='alpha'")])
+                                            ({"ink_ceiling": 0.15}, "ink_ceiling .* needs compositing='alpha'"),
+                                            ({"alpha_floor": 0.1}, "alpha_floor .* needs compositing='alpha'"),
+                                            ({"compositing": "alpha", "alpha_floor": 0.5}, "alpha_floor must be in")])
 def test_config_checks(values, message):
     with pytest.raises(ValueError, match=message):
         preset("tiny", **values)
@@ -299,7 +323,10 @@ def test_config_checks(values, message):
                                             ({"merge_convs": -2}, "merge_convs must be an integer >= 0"),
                                             ({"ink_ceiling": 0.15}, "--ink-ceiling .* needs --compositing alpha"),
                                             ({"ink_ceiling": 1.5, "compositing": "alpha"},
-                                             r"--ink-ceiling must be in \(0, 1\]")])
+                                             r"--ink-ceiling must be in \(0, 1\]"),
+                                            ({"alpha_floor": 0.1}, "--alpha-floor .* needs --compositing alpha"),
+                                            ({"alpha_floor": -0.1, "compositing": "alpha"},
+                                             r"--alpha-floor must be in \[0, 0.5\)")])
 def test_settings_checks(values, message):
     with pytest.raises(ValueError, match=message):
         RunSettings(preset="tiny", **values)

@@ -12,7 +12,7 @@ from tinygan import fast, layers
 from tinygan.backend import to_host
 from tinygan.gradcheck import check_gradients, check_layer
 from tinygan.models import Discriminator, Generator
-from tinygan.layers import (BatchNorm, BilinearUpsample, ConditionalBatchNorm, Conv2D, Dense, Dropout, Flatten, MinibatchStd, PReLU,
+from tinygan.layers import (BatchNorm, BilinearUpsample, ConditionalBatchNorm, Conv2D, Dense, Dropout, Flatten, MinibatchStd, PixelNoise, PReLU,
                             Reshape, Sequential, Sigmoid, SpatialMean, Upsample, UpsampleConv2D)
 
 F64 = np.float64
@@ -232,6 +232,41 @@ def test_dropout_behaviour(xp):
     assert y_eval is x
     with pytest.raises(ValueError, match="rate"):
         Dropout(1.0)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("n_classes", [None, 3])
+def test_pixel_noise_gradients_with_fixed_noise(xp, rng, training, n_classes):
+    from tinygan.backend import rng as backend_rng
+    layer = PixelNoise(4, n_classes, dtype=F64).train(training)
+    layer.params["weight"][...] = xp.asarray(rng.standard_normal(layer.params["weight"].shape))
+    labels = None if n_classes is None else xp.asarray(np.array([2, 0, 2]))
+    parameters = [(name, owner.params[k], owner.grads[k]) for name, owner, k in layer.named_parameters()]
+
+    def forward(x):
+        layer.rng = backend_rng(7)  # the same noise every call
+        return layer.forward(x, labels)
+
+    check_gradients(forward, layer.backward, xp.asarray(rng.standard_normal((3, 5, 6, 4))), parameters)
+
+
+def test_pixel_noise_behaviour(xp):
+    from tinygan.backend import rng as backend_rng
+    x = xp.zeros((2, 64, 64, 3))
+    layer = PixelNoise(3, 2, rng=backend_rng(3), dtype=F64)
+    assert float(abs(layer.forward(x, xp.asarray(np.array([0, 1])))[0]).max()) == 0  # weights start at 0: y = x
+    layer.params["weight"][...] = xp.asarray(np.array([[0.5, 1.0, 2.0], [0.0, 0.0, 0.0]]))
+    layer.rng = backend_rng(3)
+    y = to_host(layer.eval().forward(x, xp.asarray(np.array([0, 1])))[0])  # drawn in eval mode too
+    assert float(abs(y[1]).max()) == 0  # class 1: no noise
+    np.testing.assert_allclose(y[0].std(axis=(0, 1)), [0.5, 1.0, 2.0], rtol=0.05)  # one normal per pixel, scaled
+    np.testing.assert_allclose(y[0, ..., 2], 4 * y[0, ..., 0])  # the same noise in every channel
+    layer.rng = backend_rng(3)
+    labels = xp.asarray(np.array([0, 1]))
+    np.testing.assert_array_equal(to_host(layer.forward(x, labels)[0]), y)  # reproducible
+    assert bool((to_host(layer.forward(x, labels)[0])[0] != y[0]).all())  # fresh noise at every call
+    with pytest.raises(ValueError, match="PixelNoise: expected integer labels of shape"):
+        layer.forward(x, xp.asarray(np.array([0, 1, 1])))
 
 
 @pytest.mark.parametrize("layer", [Sigmoid(), Flatten(), Reshape((3, 8)), SpatialMean()])

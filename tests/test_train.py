@@ -55,14 +55,20 @@ def test_train_writes_samples_losses_and_checkpoint(tmp_path):
     assert json.loads((tmp_path / "run/settings.json").read_text())["holdout"] == "19,32"
 
 
-def test_resume_after_interrupt_reproduces_the_uninterrupted_run(tmp_path):
-    averaged = ("--ema-start", "2", "--mode-seeking", "0.1")  # weight average, decay at 75%, mode seeking
+@pytest.mark.parametrize("paper", [(), ("--layout", "random", "--background", "textured", "--global-noise",
+                                         "--alpha-floor", "0.05")])
+def test_resume_after_interrupt_reproduces_the_uninterrupted_run(tmp_path, paper):
+    """Also on paper with the generator's per-pixel noise, drawn from a seed of each step."""
+    averaged = ("--ema-start", "2", *(paper or ("--mode-seeking", "0.1")))  # weight average, decay at 75%, mode seeking (grid)
     assert run_train(tmp_path / "straight", "--steps", "6", *averaged) == 0
     with interrupted_at(4):
         assert run_train(tmp_path / "resumed", "--steps", "6", *averaged) == 130
     assert read_checkpoint(tmp_path / "resumed/checkpoint.npz").step == 4
     assert run_train(tmp_path / "resumed", "--steps", "6", "--resume", str(tmp_path / "resumed/checkpoint.npz")) == 0
     assert losses(tmp_path / "resumed") == losses(tmp_path / "straight")
+    if paper:  # the noise's weights learned something
+        assert any(name.endswith("weight") and "Pixel" in name and np.abs(value).max() > 0
+                   for name, value in read_checkpoint(tmp_path / "straight/checkpoint.npz").arrays.items())
     resumed, straight = (read_checkpoint(tmp_path / run / "checkpoint.npz").arrays for run in ("resumed", "straight"))
     assert any(name.startswith("ema:") for name in straight) and resumed.keys() == straight.keys()
     for name in straight:

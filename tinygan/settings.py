@@ -96,6 +96,9 @@ class RunSettings:
     ink_ceiling: float = setting(None, "--compositing alpha: the lightest colour an object may have (1: any grey; "
                                        "0.15: real ink, darker than any paper, so a digit's shape is its alpha "
                                        "mask) (default: 0.15 with alpha on textured paper, else 1)")
+    alpha_floor: float = setting(0.0, "--compositing alpha: the objects' masks are exactly 0 where the local "
+                                      "generator's alpha is at most this floor (a sigmoid never reaches 0); above "
+                                      "it they rise from 0 to 1 (0: no floor)")
     global_channels: tuple = setting(None, "the global generator's widths c0 c1 c2 c3 (Dense to canvas/4 with c0, then "
                                            "a conv of each width at canvas/4, /2 and full size) (default: the "
                                            "preset's; small: 16 16 8 8)", nargs=4, type=int)
@@ -106,6 +109,9 @@ class RunSettings:
     global_upsampling: str = setting(None, "how the global generator doubles its maps: nearest (the paper's) or "
                                            "bilinear (smooth paper stays smooth) (default: nearest on white, bilinear "
                                            "on textured paper)", choices=UPSAMPLINGS)
+    global_noise: bool = setting(False, "the global generator's two upsampled convs get per-pixel noise with learned "
+                                        "weights (fine detail such as paper grain; per paper family with "
+                                        "--paper-norm)")
     paper_conditioned: bool = setting(None, "--background textured: the global generator draws the paper family its "
                                             "noise names, and the discriminator judges the whole image as paper of "
                                             "that family (default: on for --background textured with --combine "
@@ -219,6 +225,10 @@ class RunSettings:
         if not ink_ok:
             problems.append(f"--ink-ceiling must be in (0, 1] and, below 1, needs --compositing alpha, got "
                             f"{self.ink_ceiling} with --compositing {self.compositing}")
+        floor_ok = 0 <= self.alpha_floor < 0.5 and (not self.alpha_floor or self.compositing == "alpha")
+        if not floor_ok:
+            problems.append(f"--alpha-floor must be in [0, 0.5) and, above 0, needs --compositing alpha, got "
+                            f"{self.alpha_floor} with --compositing {self.compositing}")
         paper_ok = not self.paper_conditioned or (self.background == "textured" and scores)
         if not paper_ok:
             problems.append(f"--paper-conditioned needs several paper families (--background textured) and one score "
@@ -232,7 +242,8 @@ class RunSettings:
             problems.append(f"--mode-seeking compares the two halves of a batch: --batch-size must be even, "
                             f"got {self.batch_size}")
         problems += self.placement.settings_problems(self)
-        rules = ((self.model_config,) if ink_ok and paper_ok else ()) + (self.label_holdout, self._check_ema, self.held_out_region, self.families)
+        rules = ((self.model_config,) if ink_ok and floor_ok and paper_ok else ()) + (
+            self.label_holdout, self._check_ema, self.held_out_region, self.families)
         for check in rules:  # rules kept by their own modules
             try:
                 check()

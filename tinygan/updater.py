@@ -145,9 +145,10 @@ class Updater:
     def draw(self, step):
         """This process's share of the batch of ``step``, on the host: real images, labels, boxes,
         the fake batch's labels and boxes, noise, the paper families of the real and the fake
-        images (Nones without config.paper_families), the loss's three targets (or Nones) and a
-        seed for the dropout masks (None without dropout)."""
-        s, drawn, dropout_seed = self.settings, [], None
+        images (Nones without config.paper_families), the loss's three targets (or Nones) and
+        seeds for the dropout masks and for G's per-pixel noise (each None where there is none:
+        no dropout, no config.global_noise)."""
+        s, drawn, seeds = self.settings, [], None
         for part in self.parts:
             rng = np.random.default_rng([s.seed, step] if part == 0 else [s.seed, step, part])
             canvases, labels, boxes = self.dataset.sample_canvases(self.part_size, rng)
@@ -160,11 +161,12 @@ class Updater:
                       else (None, None))
             drawn.append((canvases.images, labels, boxes, fake_labels, fake_boxes, noise, *papers,
                           *self.loss.targets(rng, labels)))
-            if s.dropout and dropout_seed is None:
-                dropout_seed = int(rng.integers(2**31))
+            if seeds is None:  # from the first part's generator, one of each per step
+                seeds = tuple(int(rng.integers(2**31)) if wanted else None
+                              for wanted in (s.dropout, self.config.global_noise))
         if len(drawn) == 1:
-            return (*drawn[0], dropout_seed)
-        return (*(None if column[0] is None else np.concatenate(column) for column in zip(*drawn)), dropout_seed)
+            return (*drawn[0], seeds)
+        return (*(None if column[0] is None else np.concatenate(column) for column in zip(*drawn)), seeds)
 
     def update(self, step):
         """One D update on real + fake, one G update; returns the losses as backend scalars
@@ -172,8 +174,9 @@ class Updater:
         s = self.settings
         self.set_learning_rates(step)
         G, D = self.generator, self.discriminator
-        real, labels, boxes, fake_labels, fake_boxes, noise, real_papers, fake_papers, *targets, dropout_seed = \
+        real, labels, boxes, fake_labels, fake_boxes, noise, real_papers, fake_papers, *targets, seeds = \
             self.draw(step)
+        dropout_seed, pixel_seed = seeds
         real, noise = backend.to_device(real, dtype=self.dtype), backend.to_device(noise)
         if real_papers is not None:  # on the device once, for D's three passes
             real_papers, fake_papers = backend.to_device(real_papers), backend.to_device(fake_papers)
@@ -182,6 +185,8 @@ class Updater:
         targets = [None if t is None else backend.to_device(t, dtype=self.dtype) for t in targets]
         if dropout_seed is not None:  # a device generator for the dropout masks
             D.set_rng(backend.rng(dropout_seed))
+        if pixel_seed is not None:  # and one for G's per-pixel noise
+            G.set_rng(backend.rng(pixel_seed))
         G.train()
         fake, g_cache = G.forward_layout(noise, fake_layout)
 
@@ -251,7 +256,7 @@ class Updater:
     def sampling_generator(self, step):
         """The generator that draws samples and is evaluated: the weight average when the run
         keeps one (its BatchNorm statistics measured afresh at this step, on fixed seen label
-        orders and noise), else the trained generator. Draw under ``with g.evaluating():``."""
+        orders and noise, per-pixel noise too), else the trained generator. Draw under ``with g.evaluating():``."""
         if self.average is None:
             return self.generator
         if self.statistics_step != step:
@@ -261,6 +266,8 @@ class Updater:
                 labels, boxes = self.dataset.sample_layout(STATISTICS_BATCH_SIZE, rng)
                 noise = self.average.average.sample_noise(rng, STATISTICS_BATCH_SIZE)
                 batches.append(tuple(backend.to_device(a) for a in (noise, labels, boxes)))
+            if self.config.global_noise:  # and fixed per-pixel noise
+                self.average.average.set_rng(backend.rng(int(rng.integers(2**31))))
             refresh_batch_statistics(self.average.average, batches)
             self.statistics_step = step
         return self.average.average

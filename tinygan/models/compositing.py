@@ -11,6 +11,8 @@ none, through a batch's layout (:class:`tinygan.placement.BatchLayout`):
 - ``alpha`` (issue 25, after LR-GAN's foreground, mask and background): each object is a value f
   and an alpha mask a, both in (0, 1); see :class:`AlphaCompositing`. With an ink ceiling c < 1
   the object's colour is ink, c f in (0, c): it can darken the paper only where its mask lies.
+  With an alpha floor m > 0 the mask the compositing uses is max(a - m, 0) / (1 - m): exactly 0 where
+  the pathway's sigmoid gives at most m, as real ink's alpha is off the strokes.
 """
 from ..backend import get_xp
 
@@ -51,6 +53,10 @@ class AlphaCompositing:
     correct way to resample an image with alpha; L resamples as optical depth. Where S = 0 (no
     object, or a = 0), P = 0 and cover = 0: colour is taken as 0 there and the image is the background.
 
+    With ``alpha_floor`` m > 0 the a above is the pathway's alpha a' past a floor, a = max(a' - m, 0) / (1 - m)
+    (GANConfig.alpha_floor): a sigmoid never reaches 0, so without it every box keeps a faint veil of ink
+    whose edge is a seam on smooth paper; da' = da / (1 - m) where a' > m, else 0.
+
     Backward, with R = cover / S (where S > 0):
         dbackground = dimage T,  dL = T (background - colour) dimage - T dcover,
         dP = R dimage,  dS = -colour R dimage,
@@ -58,12 +64,19 @@ class AlphaCompositing:
     """
     channels = 2
 
-    def __init__(self, ink_ceiling=1.0):
-        self.ink_ceiling = ink_ceiling
+    def __init__(self, ink_ceiling=1.0, alpha_floor=0.0):
+        self.ink_ceiling, self.alpha_floor = ink_ceiling, alpha_floor
+
+    def mask(self, objects):
+        """The alpha the compositing uses, (M, s, s, 1), from the pathway's objects (M, s, s, 2)."""
+        a = objects[..., 1:]
+        if not self.alpha_floor:
+            return a
+        return get_xp().maximum(a - self.alpha_floor, 0) / (1 - self.alpha_floor)
 
     def forward(self, background, objects, layout):
         xp = get_xp()
-        f, a = objects[..., :1] * self.ink_ceiling, objects[..., 1:]
+        f, a = objects[..., :1] * self.ink_ceiling, self.mask(objects)
         clipped = xp.minimum(a, ALPHA_CEILING)
         canvases, place_cache = layout.place(xp.concatenate([xp.log(1 - clipped), f * a, a], axis=-1))
         depth, premultiplied, total = canvases[..., :1], canvases[..., 1:2], canvases[..., 2:]
@@ -82,17 +95,20 @@ class AlphaCompositing:
         dcanvases = xp.concatenate([ddepth, ratio * dimage, -colour * ratio * dimage], axis=-1)
         dmaps = layout.place_backward(dcanvases, place_cache)
         ddepth_obj, dpremultiplied, dtotal = dmaps[..., :1], dmaps[..., 1:2], dmaps[..., 2:]
-        f, a = objects[..., :1] * self.ink_ceiling, objects[..., 1:]
+        f, a = objects[..., :1] * self.ink_ceiling, self.mask(objects)
         dlog = xp.where(a < ALPHA_CEILING, -ddepth_obj / (1 - clipped), 0)
-        return dimage * transmittance, xp.concatenate([self.ink_ceiling * a * dpremultiplied,
-                                                       f * dpremultiplied + dtotal + dlog], axis=-1)
+        da = f * dpremultiplied + dtotal + dlog
+        if self.alpha_floor:
+            da = xp.where(objects[..., 1:] > self.alpha_floor, da / (1 - self.alpha_floor), 0)
+        return dimage * transmittance, xp.concatenate([self.ink_ceiling * a * dpremultiplied, da], axis=-1)
 
 
 COMPOSITINGS = {"min": MinCompositing, "alpha": AlphaCompositing}
 
 
 def compositing_of(config):
-    """The compositing of a GANConfig: its ``compositing`` ('min' or 'alpha') with its ink ceiling."""
+    """The compositing of a GANConfig: its ``compositing`` ('min' or 'alpha') with its ink ceiling
+    and alpha floor."""
     if config.compositing == "alpha":
-        return AlphaCompositing(config.ink_ceiling)
+        return AlphaCompositing(config.ink_ceiling, config.alpha_floor)
     return COMPOSITINGS[config.compositing]()

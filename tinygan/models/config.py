@@ -55,6 +55,8 @@ class GANConfig:
     ink_ceiling: with 'alpha', the objects' colour is ink_ceiling times the local pathway's value
         (1: any grey; textured paper: real ink's 0.15, darker than any paper, so an object's
         shape comes from its alpha mask alone).
+    alpha_floor: with 'alpha', the objects' masks are max(a - alpha_floor, 0) / (1 - alpha_floor)
+        of the local pathway's alpha a: exactly 0 where a is at most the floor (0: a itself).
     merge_convs: 3x3 convolutions at full resolution after the merge (0: none), reading the
         composite, the background and (with 'alpha') the objects' alpha
         (:class:`tinygan.layers.MergeConvs`); merge_channels: their width.
@@ -68,6 +70,8 @@ class GANConfig:
     disc_stem: width of a 3x3 stride-1 conv that reads the whole image at full resolution before
         the global pathway's strided convs (0: none; they start at stride 2).
     global_upsampling: how the global generator doubles its maps: 'nearest' or 'bilinear'.
+    global_noise: the global generator's two upsampled convs get per-pixel noise with learned
+        weights per channel (tinygan.layers.PixelNoise; per paper family with paper_norm).
     """
     canvas_size: int = 128
     object_size: int = 28
@@ -92,6 +96,7 @@ class GANConfig:
     layout_map: bool = False
     compositing: str = "min"
     ink_ceiling: float = 1.0
+    alpha_floor: float = 0.0
     merge_convs: int = 0
     merge_channels: int = 8
     paper_families: int = 0
@@ -99,6 +104,7 @@ class GANConfig:
     global_pool: bool = False
     disc_stem: int = 0
     global_upsampling: str = "nearest"
+    global_noise: bool = False
 
     def __post_init__(self):
         for name in ("canvas_size", "object_size", "n_objects", "n_classes", "noise_dim", "disc_dense"):
@@ -134,6 +140,9 @@ class GANConfig:
         if self.ink_ceiling != 1 and self.compositing != "alpha":
             raise ValueError(f"GANConfig: ink_ceiling scales the alpha compositing's colour: it needs "
                              f"compositing='alpha', got {self.compositing!r}")
+        if not 0 <= self.alpha_floor < 0.5 or (self.alpha_floor and self.compositing != "alpha"):
+            raise ValueError(f"GANConfig: alpha_floor must be in [0, 0.5) and, above 0, needs compositing='alpha', "
+                             f"got {self.alpha_floor!r} with {self.compositing!r}")
         if not isinstance(self.merge_convs, int) or self.merge_convs < 0:
             raise ValueError(f"GANConfig: merge_convs must be an integer >= 0, got {self.merge_convs!r}")
         if not isinstance(self.merge_channels, int) or self.merge_channels < 1:

@@ -8,20 +8,23 @@ from typing import NamedTuple
 import numpy as np
 
 from ..backend import get_xp, to_device, to_host
+from ..backend import rng as backend_rng
 from ..layers import (BatchNorm, BilinearUpsample, ConditionalBatchNorm, Conv2D, Dense, JoinChannels, Layer, MergeConvs,
-                      PReLU, Reshape, Sequential, Sigmoid, UpsampleConv2D, one_hot)
+                      PixelNoise, PReLU, Reshape, Sequential, Sigmoid, UpsampleConv2D, one_hot)
 from .compositing import compositing_of
 
 
 def generator_pathway(in_features, out_size, channels, config, rng, dtype, name, n_classes=None, extra_channels=0,
-                      out_channels=1, bilinear=False):
+                      out_channels=1, bilinear=False, pixel_noise=False):
     """Dense -> BN -> PReLU -> reshape to (s/4, s/4, c0); conv c1; upsample; conv c2;
     upsample; conv c3 (each conv with BN and PReLU); 1x1 conv to out_channels; sigmoid.
     (N, in_features) -> (N, out_size, out_size, out_channels) in [0, 1]. With ``n_classes`` every
     BN is a ConditionalBatchNorm and the pathway's forward takes labels (N,). With
     ``extra_channels`` the forward takes a map (N, s/4, s/4, extra_channels) instead, joined
     to the reshaped features before the first conv. With ``bilinear`` each upsampling is bilinear
-    (BilinearUpsample then Conv2D) instead of nearest-neighbour (UpsampleConv2D)."""
+    (BilinearUpsample then Conv2D) instead of nearest-neighbour (UpsampleConv2D). With ``pixel_noise``
+    the upsampled convs' normalised maps get per-pixel noise (PixelNoise, per class with ``n_classes``)
+    before their PReLU."""
     side = out_size // 4
     c0, c1, c2, c3 = channels
     units = side * side * c0
@@ -42,7 +45,10 @@ def generator_pathway(in_features, out_size, channels, config, rng, dtype, name,
         else:
             layers += [BilinearUpsample()] if index else []
             layers.append(Conv2D(previous, width, 3, rng=rng, dtype=dtype))
-        layers += [norm(width), PReLU(width, **act)]
+        layers.append(norm(width))
+        if index and pixel_noise:
+            layers.append(PixelNoise(width, n_classes, dtype=dtype))
+        layers.append(PReLU(width, **act))
         previous = width
     layers += [Conv2D(previous, out_channels, 1, rng=rng, dtype=dtype), Sigmoid()]
     return Sequential(layers, name=name)
@@ -101,7 +107,8 @@ class Generator(Layer):
                                                 config, rng, dtype, "global",
                                                 extra_channels=config.n_classes if config.layout_map else 0,
                                                 n_classes=config.paper_families if config.paper_norm else None,
-                                                bilinear=config.global_upsampling == "bilinear")
+                                                bilinear=config.global_upsampling == "bilinear",
+                                                pixel_noise=config.global_noise)
         self.local_pathway = generator_pathway(config.noise_dim + config.n_classes, config.object_size,
                                                config.local_channels, config, rng, dtype, "local",
                                                n_classes=config.n_classes if config.conditional_bn else None,
@@ -114,6 +121,13 @@ class Generator(Layer):
     def children(self):
         parts = {"global": self.global_pathway, "local": self.local_pathway}
         return parts if self.merge is None else {**parts, "merge": self.merge}
+
+    def set_rng(self, generator):
+        """Give every PixelNoise layer (config.global_noise) this backend generator, so that its
+        per-pixel noise is reproducible."""
+        for _, layer in self.walk():
+            if isinstance(layer, PixelNoise):
+                layer.rng = generator
 
     def noise_shape(self, batch, n_objects=None):
         c = self.config
@@ -148,7 +162,8 @@ class Generator(Layer):
     def draw(self, labels, boxes, rng, batch_size=64, parts=False, paper=None):
         """Images (B, H, W, 1) on the host for host labels (B, N) and boxes (B, N, 4), in eval mode
         (the mode is restored), batch_size at a time, each batch's noise drawn from the NumPy
-        generator ``rng`` (:meth:`sample_noise`). What samples, grids and evaluations draw.
+        generator ``rng`` (:meth:`sample_noise`), and with config.global_noise the per-pixel noise
+        from a backend generator seeded from it. What samples, grids and evaluations draw.
         With ``parts``: (images, alphas, papers), alphas (B, H, W, 1) the objects' combined alpha
         on the canvas (None with min compositing), papers (B, H, W, 1) the global pathway's output.
         paper: a family index (config.paper_families) that every image's paper is of (default: as
@@ -160,6 +175,8 @@ class Generator(Layer):
                 noise = self.sample_noise(rng, stop - start, labels.shape[1])
                 if paper is not None:
                     noise = self.naming_paper(noise, paper)
+                if self.config.global_noise:
+                    self.set_rng(backend_rng(int(rng.integers(2**31))))
                 image, cache = self.forward(*(to_device(a) for a in (noise, labels[start:stop], boxes[start:stop])))
                 drawn.append([to_host(image)] + ([None if cache.cover is None else to_host(cache.cover),
                                                   to_host(cache.background)] if parts else []))
@@ -208,7 +225,8 @@ class Generator(Layer):
                                      objects, cover)
 
     def object_alphas(self, cache):
-        """The present objects' alpha masks (M, s, s, 1) of a forward's cache (alpha compositing)."""
+        """The present objects' alpha masks (M, s, s, 1) of a forward's cache (alpha compositing), as
+        the local pathway drew them (before any alpha floor)."""
         return cache.objects[..., 1:]
 
     def backward(self, dimage, cache, need_dx=True):
