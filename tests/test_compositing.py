@@ -367,14 +367,15 @@ def test_the_prior_adds_its_loss_and_gradient():
 
 
 def test_the_defaults_on_paper_and_on_white():
-    """Textured paper: alpha, the mask prior, the ink ceiling, no merge convs, (free layouts) no layout
+    """Textured paper: alpha, the mask prior, the ink ceiling and floor, no merge convs, (free layouts) no layout
     map, bilinear upsampling and, for every family with the hinge loss, the families as a condition (in
     the global generator's BatchNorms too) with half the loss on the whole image; white: today's model.
     Settings saved before the ink ceiling keep objects of any grey; those saved before the paper
-    families keep nearest upsampling, no families and no paper norms."""
+    families keep nearest upsampling, no families and no paper norms, and those before the floor none."""
     settings = RunSettings(preset="tiny", layout="random", background="textured")
     paper = settings.model_config()
     assert (paper.compositing, paper.merge_convs, paper.ink_ceiling, paper.layout_map) == ("alpha", 0, 0.15, False)
+    assert paper.alpha_floor == 0.05 and not paper.global_noise
     assert (paper.global_upsampling, paper.paper_families, settings.global_weight) == ("bilinear", 4, 0.5)
     assert paper.paper_norm and not RunSettings(preset="tiny", layout="random", background="textured",
                                                 layout_map=True).model_config().paper_norm
@@ -389,12 +390,14 @@ def test_the_defaults_on_paper_and_on_white():
     white = white_settings.model_config()
     assert (white.compositing, white.merge_convs, white.ink_ceiling, white.layout_map) == ("min", 0, 1.0, True)
     assert (white.global_upsampling, white.paper_families, white_settings.global_weight) == ("nearest", 0, 0.2)
+    assert white.alpha_floor == 0 and RunSettings(preset="tiny", compositing="alpha").alpha_floor == 0
+    assert RunSettings(preset="tiny", background="textured", compositing="min").alpha_floor == 0
     saved = settings.to_dict()
-    for name in ("paper_conditioned", "global_upsampling", "paper_norm"):
+    for name in ("paper_conditioned", "global_upsampling", "paper_norm", "alpha_floor"):
         del saved[name]
     before = RunSettings.from_dict(saved)
     assert (before.paper_conditioned, before.global_upsampling, before.global_weight) == (False, "nearest", 0.5)
-    assert before.paper_norm is False
+    assert before.paper_norm is False and before.alpha_floor == 0
     assert RunSettings(preset="tiny", compositing="alpha").ink_ceiling == 1.0  # alpha on white: any grey
     saved = RunSettings(preset="tiny", background="clouds", merge_convs=2, ink_ceiling=1.0).to_dict()
     del saved["ink_ceiling"]

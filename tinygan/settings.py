@@ -25,6 +25,7 @@ from .placement.free import DEFAULT_REGION
 RECIPE_NAMES = ("paper", "tinygan")
 DEFAULT_RECIPE = "tinygan"
 PAPER_GLOBAL_WEIGHT = 0.5  # --global-weight with the paper families as a condition (docs/textures.md)
+PAPER_ALPHA_FLOOR = 0.05  # --alpha-floor with alpha on paper: no veil of ink over the boxes (docs/textures.md)
 LOSSES = ("paper", "hinge")
 
 
@@ -96,9 +97,10 @@ class RunSettings:
     ink_ceiling: float = setting(None, "--compositing alpha: the lightest colour an object may have (1: any grey; "
                                        "0.15: real ink, darker than any paper, so a digit's shape is its alpha "
                                        "mask) (default: 0.15 with alpha on textured paper, else 1)")
-    alpha_floor: float = setting(0.0, "--compositing alpha: the objects' masks are exactly 0 where the local "
-                                      "generator's alpha is at most this floor (a sigmoid never reaches 0); above "
-                                      "it they rise from 0 to 1 (0: no floor)")
+    alpha_floor: float = setting(None, "--compositing alpha: the objects' masks are exactly 0 where the local "
+                                       "generator's alpha is at most this floor (a sigmoid never reaches 0); above "
+                                       "it they rise from 0 to 1 (0: no floor) (default: 0.05 with alpha on "
+                                       "textured paper, else 0)")
     global_channels: tuple = setting(None, "the global generator's widths c0 c1 c2 c3 (Dense to canvas/4 with c0, then "
                                            "a conv of each width at canvas/4, /2 and full size) (default: the "
                                            "preset's; small: 16 16 8 8)", nargs=4, type=int)
@@ -172,8 +174,8 @@ class RunSettings:
 
     def paper_defaults(self):
         """The defaults that depend on the paper: today's model (min compositing; the layout map on free
-        layouts) on white; on textured paper learned alpha masks with the mask-size prior and the ink
-        ceiling, no layout map for the global pathways and a bilinear global generator; on several
+        layouts) on white; on textured paper learned alpha masks with the mask-size prior, the ink
+        ceiling and the alpha floor, no layout map for the global pathways and a bilinear global generator; on several
         families (with the hinge loss's scores) the family as a condition (at the global generator's
         input and, without a layout map, in its BatchNorms), and half the loss on the whole image's
         score, where the family's term lives (why: docs/textures.md)."""
@@ -190,6 +192,7 @@ class RunSettings:
         return {"compositing": compositing, "mask_prior": 1.0 if alpha else 0.0, "paper_conditioned": conditioned,
                 "paper_norm": conditioned and not layout_map,
                 "ink_ceiling": INK_HIGH if alpha and on_paper else 1.0,
+                "alpha_floor": PAPER_ALPHA_FLOOR if alpha and on_paper else 0.0,
                 "layout_map": layout_map,
                 "global_upsampling": "bilinear" if on_paper else "nearest",
                 "global_weight": PAPER_GLOBAL_WEIGHT if conditioned else self.recipe_value("global_weight")}
@@ -307,6 +310,7 @@ class RunSettings:
         values.setdefault("paper_conditioned", False)  # saved before the paper families
         values.setdefault("global_upsampling", "nearest")  # saved before bilinear upsampling
         values.setdefault("paper_norm", False)  # saved before the paper's BatchNorms
+        values.setdefault("alpha_floor", 0.0)  # saved before the masks' floor
         unknown = sorted(set(values) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(f"unknown run settings {unknown}: written by a newer tinygan?")
