@@ -261,3 +261,17 @@ def test_paper_families_draws_each_family_beside_real_paper(tmp_path, offline_da
     assert picture.shape[0] == 8 * (16 + 2) + 2  # four families, each real and drawn, 16 px sheets
     bad = run_script("paper_families.py", f"x={tmp_path}/off/checkpoint.npz", "--out", out)
     assert bad.returncode == 2 and "trained without --paper-conditioned" in bad.stderr
+
+
+def test_seam_sources_reads_the_seams_of_the_images_and_of_the_paper_alone(tmp_path, offline_data):
+    flags = ["--steps", "1", "--layout", "random", "--max-objects", "2", "--background"]
+    assert run_train(tmp_path / "paper", *flags, "textured", "--preset", "small") == 0  # 128 pixels: paper away from boxes
+    assert run_train(tmp_path / "white", *flags, "white") == 0
+    result = run_script("seam_sources.py", tmp_path / "paper/checkpoint.npz", "--n", "8")
+    assert result.returncode == 0, result.stderr[-3000:]
+    row = result.stdout.splitlines()[-1].split(" | ")
+    assert row[0].endswith("checkpoint.npz") and row[1] == "1" and len(row) == 7
+    seams, shares = [float(v) for v in row[2:4]], [float(v.rstrip("%")) for v in row[4:]]
+    assert all(s > 0 for s in seams) and 100 >= shares[0] >= shares[1] >= shares[2] >= 0
+    bad = run_script("seam_sources.py", tmp_path / "white/checkpoint.npz")
+    assert bad.returncode == 2 and "its objects have no alpha" in bad.stderr
