@@ -30,7 +30,7 @@ class PixelNoise(Layer):
         n, height, width, _ = x.shape
         if self.rng is None:
             self.rng = backend_rng()
-        noise = self.rng.standard_normal((n, height, width, 1), dtype=np.float32).astype(x.dtype)
+        noise = self.rng.standard_normal((n, height, width, 1), dtype=np.float32).astype(x.dtype, copy=False)
         if self.n_classes is None:
             hot = get_xp().ones((n, 1), x.dtype)
         else:

@@ -55,7 +55,7 @@ class AlphaCompositing:
 
     With ``alpha_floor`` m > 0 the a above is the pathway's alpha a' past a floor, a = max(a' - m, 0) / (1 - m)
     (GANConfig.alpha_floor): a sigmoid never reaches 0, so without it every box keeps a faint veil of ink
-    whose edge is a seam on smooth paper; da' = da / (1 - m) where a' > m, else 0.
+    whose edge is a seam on smooth paper; da' = da / (1 - m) where a' > m (there a > 0), else 0.
 
     Backward, with R = cover / S (where S > 0):
         dbackground = dimage T,  dL = T (background - colour) dimage - T dcover,
@@ -84,22 +84,20 @@ class AlphaCompositing:
         safe_total = xp.where(total > 0, total, 1)
         colour = premultiplied / safe_total
         image = background * transmittance + colour * cover
-        return image, cover, (background, objects, clipped, transmittance, cover, colour, safe_total, place_cache,
-                              layout)
+        return image, cover, (background, f, a, clipped, transmittance, cover, colour, safe_total, place_cache, layout)
 
     def backward(self, dimage, dcover, cache):
         xp = get_xp()
-        background, objects, clipped, transmittance, cover, colour, safe_total, place_cache, layout = cache
+        background, f, a, clipped, transmittance, cover, colour, safe_total, place_cache, layout = cache
         ratio = cover / safe_total
         ddepth = transmittance * ((background - colour) * dimage - (0 if dcover is None else dcover))
         dcanvases = xp.concatenate([ddepth, ratio * dimage, -colour * ratio * dimage], axis=-1)
         dmaps = layout.place_backward(dcanvases, place_cache)
         ddepth_obj, dpremultiplied, dtotal = dmaps[..., :1], dmaps[..., 1:2], dmaps[..., 2:]
-        f, a = objects[..., :1] * self.ink_ceiling, self.mask(objects)
         dlog = xp.where(a < ALPHA_CEILING, -ddepth_obj / (1 - clipped), 0)
         da = f * dpremultiplied + dtotal + dlog
-        if self.alpha_floor:
-            da = xp.where(objects[..., 1:] > self.alpha_floor, da / (1 - self.alpha_floor), 0)
+        if self.alpha_floor:  # a > 0 exactly where the pathway's alpha is above the floor
+            da = xp.where(a > 0, da / (1 - self.alpha_floor), 0)
         return dimage * transmittance, xp.concatenate([self.ink_ceiling * a * dpremultiplied, da], axis=-1)
 
 
