@@ -248,7 +248,8 @@ def settle_statistics(model, xp, rng):
 
 
 @pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("name,merge,ink_ceiling,floor", [("grid apart", 0, 1.0, 0.0), ("grid overlapping", 2, 1.0, 0.0),
+@pytest.mark.parametrize("name,merge,ink_ceiling,floor", [("grid apart", 0, 1.0, 0.0),
+                                                          ("grid overlapping", 2, 1.0, 0.0),
                                                           ("free with empty slots", 2, 1.0, 0.0),
                                                           ("free with empty slots", 0, 0.15, 0.0),
                                                           ("free with empty slots", 0, 0.15, 0.1)])

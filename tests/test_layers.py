@@ -12,8 +12,9 @@ from tinygan import fast, layers
 from tinygan.backend import to_host
 from tinygan.gradcheck import check_gradients, check_layer
 from tinygan.models import Discriminator, Generator
-from tinygan.layers import (BatchNorm, BilinearUpsample, ConditionalBatchNorm, Conv2D, Dense, Dropout, Flatten, MinibatchStd, PixelNoise, PReLU,
-                            Reshape, Sequential, Sigmoid, SpatialMean, Upsample, UpsampleConv2D)
+from tinygan.layers import (BatchNorm, BilinearUpsample, ConditionalBatchNorm, Conv2D, Dense, Dropout, Flatten,
+                            MinibatchStd, PixelNoise, PReLU, Reshape, Sequential, Sigmoid, SpatialMean, Upsample,
+                            UpsampleConv2D)
 
 F64 = np.float64
 

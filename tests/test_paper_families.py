@@ -136,7 +136,8 @@ def test_the_noise_names_every_family_equally_often_and_the_background_follows_i
 
 
 # The tiny preset's models from seed 0 as commit 82c4cdd (before the paper families, pooling and bilinear
-# upsampling; the paper norms and the stem came later and draw nothing when off) built them: parameter count, sum of |w| and sum of w^2 over every parameter.
+# upsampling; the paper norms and the stem came later and draw nothing when off) built them: parameter count,
+# sum of |w| and sum of w^2 over every parameter.
 MODELS_BEFORE = {Generator: (1280, 268.4478342080729, 126.17276471320285),
                  Discriminator: (521, 112.7143133047939, 37.26991262481936)}
 

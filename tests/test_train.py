@@ -59,7 +59,8 @@ def test_train_writes_samples_losses_and_checkpoint(tmp_path):
                                          "--alpha-floor", "0.05")])
 def test_resume_after_interrupt_reproduces_the_uninterrupted_run(tmp_path, paper):
     """Also on paper with the generator's per-pixel noise, drawn from a seed of each step."""
-    averaged = ("--ema-start", "2", *(paper or ("--mode-seeking", "0.1")))  # weight average, decay at 75%, mode seeking (grid)
+    # weight average, decay at 75%, and on the grid mode seeking
+    averaged = ("--ema-start", "2", *(paper or ("--mode-seeking", "0.1")))
     assert run_train(tmp_path / "straight", "--steps", "6", *averaged) == 0
     with interrupted_at(4):
         assert run_train(tmp_path / "resumed", "--steps", "6", *averaged) == 130
