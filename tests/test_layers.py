@@ -14,7 +14,7 @@ from tinygan.gradcheck import check_gradients, check_layer
 from tinygan.models import Discriminator, Generator
 from tinygan.layers import (BatchNorm, BilinearUpsample, ConditionalBatchNorm, Conv2D, Dense, Dropout, Flatten,
                             MinibatchStd, PixelNoise, PReLU, Reshape, Sequential, Sigmoid, SpatialMean, Upsample,
-                            UpsampleConv2D)
+                            UpsampleConv2D, WeightedMean)
 
 F64 = np.float64
 
@@ -306,6 +306,18 @@ def test_bilinear_upsample_matches_its_definition(xp, rng):
 def test_spatial_mean_is_each_channels_mean(xp):
     x = xp.asarray(np.arange(2 * 2 * 3 * 2, dtype=F64).reshape(2, 2, 3, 2))
     np.testing.assert_allclose(to_host(SpatialMean().forward(x)[0]), [[5.0, 6.0], [17.0, 18.0]])
+
+
+def test_weighted_mean_gradients_and_values(xp, rng):
+    x, weights = xp.asarray(rng.standard_normal((2, 3, 4, 2))), rng.random((2, 3, 4))
+    weights[1] = 0.0  # an image with no place picked
+    layer, weights = WeightedMean(), xp.asarray(weights)
+    check_gradients(lambda inputs: layer.forward(inputs, weights), layer.backward, x, [])
+    expected = (to_host(x) * to_host(weights)[..., None]).sum(axis=(1, 2))
+    np.testing.assert_allclose(to_host(layer.forward(x, weights)[0]), expected, atol=1e-12)
+    np.testing.assert_array_equal(to_host(layer.forward(x, weights)[0])[1], 0.0)
+    with pytest.raises(ValueError, match=r"WeightedMean: expected weights of shape \(2, 3, 4\)"):
+        layer.forward(x, weights[:, :2])
 
 
 @pytest.mark.parametrize("training", [True, False])

@@ -8,9 +8,10 @@ from .merge import MergeConvs
 from .minibatch import MinibatchStd
 from .noise import PixelNoise
 from .norm import BatchNorm
-from .shape import BilinearUpsample, Flatten, JoinChannels, Reshape, SpatialMean, Upsample
+from .shape import BilinearUpsample, Flatten, JoinChannels, Reshape, SpatialMean, Upsample, WeightedMean
 from .upsampled_conv import UpsampleConv2D
 
 __all__ = ["BatchNorm", "BilinearUpsample", "ClassProjection", "ConditionalBatchNorm", "Conv2D", "Dense", "Dropout",
            "Flatten", "JoinChannels", "Layer", "MergeConvs", "MinibatchStd", "PixelNoise", "PReLU", "Reshape",
-           "Sequential", "Sigmoid", "SpatialMean", "Upsample", "UpsampleConv2D", "one_hot"]
+           "Sequential", "Sigmoid", "SpatialMean", "Upsample", "UpsampleConv2D", "WeightedMean",
+           "one_hot"]

@@ -1,4 +1,5 @@
-"""Layers that only move values: nearest-neighbour Upsample, Flatten, SpatialMean, Reshape and JoinChannels."""
+"""Layers that only move values: nearest-neighbour Upsample, Flatten, SpatialMean, WeightedMean, Reshape and
+JoinChannels."""
 import math
 
 from ..backend import get_xp
@@ -98,6 +99,23 @@ class SpatialMean(Layer):
     def backward(self, dy, cache, need_dx=True):
         _, height, width, _ = cache
         return get_xp().broadcast_to((dy / (height * width))[:, None, None, :], cache).copy()
+
+
+class WeightedMean(Layer):
+    """x: (N, H, W, C) and weights w (N, H, W) -> y (N, C), each channel's weighted sum over the
+    map: y = sum_hw w x (weights that sum to 1 give a mean over the places they pick).
+    Backward: dx = w dy at every place; the weights are given, not learned."""
+    second_input = True
+
+    def forward(self, x, weights):
+        self.check_input(x, 4)
+        if getattr(weights, "shape", None) != x.shape[:3]:
+            raise ValueError(f"{self.name}: expected weights of shape {tuple(x.shape[:3])}, "
+                             f"got {getattr(weights, 'shape', type(weights).__name__)}")
+        return (x * weights[..., None]).sum(axis=(1, 2)), weights
+
+    def backward(self, dy, cache, need_dx=True):
+        return cache[..., None] * dy[:, None, None, :]  # cache: the weights
 
 
 class Reshape(Layer):
