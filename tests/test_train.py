@@ -56,9 +56,10 @@ def test_train_writes_samples_losses_and_checkpoint(tmp_path):
 
 
 @pytest.mark.parametrize("paper", [(), ("--layout", "random", "--background", "textured", "--global-noise",
-                                         "--alpha-floor", "0.05")])
+                                         "--alpha-floor", "0.05", "--paper-weight", "0.5", "--family-weight", "1")])
 def test_resume_after_interrupt_reproduces_the_uninterrupted_run(tmp_path, paper):
-    """Also on paper with the generator's per-pixel noise, drawn from a seed of each step."""
+    """Also on paper with the generator's per-pixel noise, drawn from a seed of each step, and the
+    discriminator's paper pathway and its classifier of the family."""
     # weight average, decay at 75%, and on the grid mode seeking
     averaged = ("--ema-start", "2", *(paper or ("--mode-seeking", "0.1")))
     assert run_train(tmp_path / "straight", "--steps", "6", *averaged) == 0

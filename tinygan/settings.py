@@ -121,6 +121,13 @@ class RunSettings:
     paper_norm: bool = setting(None, "--paper-conditioned: the global generator's BatchNorms also take their scale and "
                                      "shift from the paper family (default: on with --paper-conditioned and no "
                                      "--layout-map)")
+    paper_weight: float = setting(0.0, "--layout random: weight in the hinge loss of a discriminator pathway that "
+                                       "judges the paper alone, averaged over the places between the boxes "
+                                       "(0: no such pathway)")
+    family_weight: float = setting(0.0, "--paper-weight with --paper-conditioned: the paper pathway also names the "
+                                        "paper family (an auxiliary classifier trained on real canvases), and the "
+                                        "generator's paper is pushed to be named as the family it was asked for, "
+                                        "with this weight (0: no classifier)")
     # The optimiser: Adam and a step schedule, per recipe and preset (OPTIMISERS).
     lr_g: float = optimiser("generator learning rate")
     lr_d: float = optimiser("discriminator learning rate")
@@ -241,11 +248,21 @@ class RunSettings:
             problems.append("--paper-norm conditions the global generator on the paper family: it needs "
                             "--paper-conditioned")
             paper_ok = False
+        paper_weight_ok = self.paper_weight == 0 or (self.paper_weight > 0 and self.loss == "hinge"
+                                                     and self.layout == "random")
+        if not paper_weight_ok:
+            problems.append(f"--paper-weight must be >= 0 and, above 0, needs --loss hinge and --layout random, got "
+                            f"{self.paper_weight} with --loss {self.loss} and --layout {self.layout}")
+        if self.family_weight < 0 or (self.family_weight and not (self.paper_weight > 0 and self.paper_conditioned)):
+            problems.append(f"--family-weight must be >= 0 and, above 0, needs --paper-weight above 0 and "
+                            f"--paper-conditioned, got {self.family_weight} with --paper-weight {self.paper_weight} "
+                            f"and --paper-conditioned {self.paper_conditioned}")
+            paper_weight_ok = False
         if self.mode_seeking and self.batch_size % 2:
             problems.append(f"--mode-seeking compares the two halves of a batch: --batch-size must be even, "
                             f"got {self.batch_size}")
         problems += self.placement.settings_problems(self)
-        rules = ((self.model_config,) if ink_ok and floor_ok and paper_ok else ()) + (
+        rules = ((self.model_config,) if ink_ok and floor_ok and paper_ok and paper_weight_ok else ()) + (
             self.label_holdout, self._check_ema, self.held_out_region, self.families)
         for check in rules:  # rules kept by their own modules
             try:
@@ -277,7 +294,9 @@ class RunSettings:
         values = {name: value for name, value in asdict(self).items()
                   if name in model_fields and name != "preset" and value is not None}  # None: the preset's
         papers = len(self.families()) if self.paper_conditioned else 0
-        return model_preset(self.preset, **values, paper_families=papers, **self.placement.model_fields(self))
+        return model_preset(self.preset, **values, paper_families=papers, paper_pathway=self.paper_weight > 0,
+                            paper_classifier=self.family_weight > 0,
+                            **self.placement.model_fields(self))
 
     def label_holdout(self):
         """The LabelOrderHoldout of ``holdout`` (empty when None): a fraction of all orders, chosen

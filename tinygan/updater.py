@@ -23,6 +23,7 @@ import numpy as np
 from . import backend
 from .checkpoint import restore_training, save_checkpoint
 from .ema import WeightAverage, refresh_batch_statistics
+from .layers import one_hot
 from .losses import generator_hinge_loss, hinge_loss, mask_size_prior, mode_seeking_loss, softmax_cross_entropy
 from .models import Discriminator, Generator
 from .optim import Adam
@@ -63,11 +64,13 @@ class HingeLoss:
     """Hinge loss on one score per pathway: the image's weighted ``global_weight``, the objects'
     sharing the rest. With ``varying_count`` (a placement whose images hold any count of objects)
     an image's objects share the rest among those present, so each score has its own weight (its
-    'target'), 0 for an empty slot."""
+    'target'), 0 for an empty slot. With ``paper_weight`` the scores' last column, the paper
+    pathway's, adds with that weight."""
 
-    def __init__(self, global_weight, n_objects, varying_count=False):
-        self.weights = [global_weight] + [(1 - global_weight) / n_objects] * n_objects
-        self.global_weight, self.varying_count = global_weight, varying_count
+    def __init__(self, global_weight, n_objects, varying_count=False, paper_weight=0.0):
+        self.weights = [global_weight] + [(1 - global_weight) / n_objects] * n_objects + (
+            [paper_weight] if paper_weight else [])
+        self.global_weight, self.varying_count, self.paper_weight = global_weight, varying_count, paper_weight
 
     def targets(self, rng, labels):
         """None (the fixed column weights), or with a varying count the weights (B, 1 + N) of the scores."""
@@ -75,7 +78,9 @@ class HingeLoss:
             return [None, None, None]
         present = labels >= 0
         share = (1 - self.global_weight) / np.maximum(present.sum(axis=1, keepdims=True), 1)
-        weights = np.concatenate([np.full((len(labels), 1), self.global_weight), present * share], axis=1)
+        weights = np.concatenate([np.full((len(labels), 1), self.global_weight), present * share]
+                                 + ([np.full((len(labels), 1), self.paper_weight)] if self.paper_weight else []),
+                                 axis=1)
         return [weights.astype(np.float32)] * 3
 
     def discriminator(self, out, real, targets):
@@ -138,7 +143,8 @@ class Updater:
         self.placement = placement = config.placement
         self.dataset = placement.training_data(settings, config, digits)
         self.loss = (PaperLoss() if settings.loss == "paper"
-                     else HingeLoss(settings.global_weight, config.n_objects, varying_count=not placement.fixed_count))
+                     else HingeLoss(settings.global_weight, config.n_objects, varying_count=not placement.fixed_count,
+                                    paper_weight=settings.paper_weight))
         if processes.size > 1:
             synchronise_batch_norms(self.generator, processes)
 
@@ -173,7 +179,7 @@ class Updater:
         (each read waits for the device: read them in bulk)."""
         s = self.settings
         self.set_learning_rates(step)
-        G, D = self.generator, self.discriminator
+        G, D, xp = self.generator, self.discriminator, backend.get_xp()
         real, labels, boxes, fake_labels, fake_boxes, noise, real_papers, fake_papers, *targets, seeds = \
             self.draw(step)
         dropout_seed, pixel_seed = seeds
@@ -192,27 +198,45 @@ class Updater:
 
         D.zero_grad()  # D sees 2B images; each half's loss is weighted 1/2, as one batch of 2B
         if self.config.joint_discriminator_pass:  # real and fake in one pass of 2B: half the calls (launches on a GPU)
-            xp = backend.get_xp()
             both = self.placement.batch(self.config, *(np.concatenate(pair) for pair in
                                                       ((labels, fake_labels), (boxes, fake_boxes))))
             papers = None if real_papers is None else xp.concatenate([real_papers, fake_papers])
             out, cache = D.forward_layout(xp.concatenate([real, fake]), both, papers)
-            loss_real, dout_real = self.loss.discriminator(out[:len(real)], True, targets[0])
-            loss_fake, dout_fake = self.loss.discriminator(out[len(real):], False, targets[1])
-            D.backward(xp.concatenate([dout_real, dout_fake]) * 0.5, cache, need_dx=False)
+            (scores, logits), n = self.family_logits(out), len(real)
+            loss_real, dout_real = self.loss.discriminator(scores[:n], True, targets[0])
+            loss_fake, dout_fake = self.loss.discriminator(scores[n:], False, targets[1])
+            dout = xp.concatenate([dout_real, dout_fake]) * 0.5
+            if logits is not None:  # the classifier learns the families of real paper only
+                family_loss, dlogits = self.family_loss(logits[:n], real_papers)
+                loss_real = loss_real + family_loss
+                dout = xp.concatenate([dout, xp.concatenate([dlogits, xp.zeros_like(dlogits)])], axis=1)
+            D.backward(dout, cache, need_dx=False)
         else:  # a layer couples the images of a pass (minibatch std) or draws per pass (dropout)
             out, cache = D.forward_layout(real, layout, real_papers)
-            loss_real, dout = self.loss.discriminator(out, True, targets[0])
-            D.backward(dout * 0.5, cache, need_dx=False)
+            scores, logits = self.family_logits(out)
+            loss_real, dout = self.loss.discriminator(scores, True, targets[0])
+            dout = dout * 0.5
+            if logits is not None:
+                family_loss, dlogits = self.family_loss(logits, real_papers)
+                loss_real, dout = loss_real + family_loss, xp.concatenate([dout, dlogits], axis=1)
+            D.backward(dout, cache, need_dx=False)
             out, cache = D.forward_layout(fake, fake_layout, fake_papers)
-            loss_fake, dout = self.loss.discriminator(out, False, targets[1])
-            D.backward(dout * 0.5, cache, need_dx=False)
+            scores, logits = self.family_logits(out)
+            loss_fake, dout = self.loss.discriminator(scores, False, targets[1])
+            dout = dout * 0.5
+            if logits is not None:
+                dout = xp.concatenate([dout, xp.zeros_like(logits)], axis=1)
+            D.backward(dout, cache, need_dx=False)
         self.average_gradients(D)
         self.opt_d.step()
 
         G.zero_grad()  # G through the updated D, on the same fake batch (G is unchanged)
         out, cache = D.forward_layout(fake, fake_layout, fake_papers)
-        loss_g, dout = self.loss.generator(out, targets[2])
+        scores, logits = self.family_logits(out)
+        loss_g, dout = self.loss.generator(scores, targets[2])
+        if logits is not None:  # the paper drawn should be named as the family asked for
+            family_loss, dlogits = self.family_loss(logits, fake_papers)
+            loss_g, dout = loss_g + family_loss, xp.concatenate([dout, dlogits], axis=1)
         dfake = D.freeze().backward(dout, cache)  # only the image gradient: D's own are not needed
         D.freeze(False)
         if s.mask_prior:  # part of G's loss (its column 'g'): the objects' alpha masks, neither empty nor full
@@ -229,6 +253,19 @@ class Updater:
         if self.average is not None:
             self.average.update(step)
         return self.average_losses(losses)
+
+    def family_logits(self, out):
+        """D's output -> (its scores, the paper classifier's logits (B, F) or None without one)."""
+        if not self.config.paper_classifier:
+            return out, None
+        families = self.config.paper_families
+        return out[:, :-families], out[:, -families:]
+
+    def family_loss(self, logits, papers):
+        """--family-weight times the cross-entropy of the paper classifier's ``logits`` (B, F)
+        against the families ``papers`` (B,) -> (loss, dlogits)."""
+        loss, dlogits = softmax_cross_entropy(logits, one_hot(papers, self.config.paper_families, logits.dtype))
+        return self.settings.family_weight * loss, self.settings.family_weight * dlogits
 
     def average_gradients(self, model):
         """On several processes: the mean over processes of ``model``'s gradients, in place (one

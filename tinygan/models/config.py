@@ -72,6 +72,13 @@ class GANConfig:
     global_upsampling: how the global generator doubles its maps: 'nearest' or 'bilinear'.
     global_noise: the global generator's two upsampled convs get per-pixel noise with learned
         weights per channel (tinygan.layers.PixelNoise; per paper family with paper_norm).
+    paper_pathway: the discriminator has a third pathway that judges the paper alone: the
+        global pathway's three strided convs (own weights), their features averaged over the places
+        whose window touches no box, a Dense score (plus a projection of the paper family with
+        paper_families); its score is the last column (needs 'scores' and the 'random' layout).
+    paper_classifier: (paper_pathway and paper_families) the paper pathway also classifies the
+        paper family (a Dense to paper_families logits, AC-GAN's auxiliary classifier), so the
+        generator can be told to draw paper of the family it was asked for.
     """
     canvas_size: int = 128
     object_size: int = 28
@@ -105,6 +112,8 @@ class GANConfig:
     disc_stem: int = 0
     global_upsampling: str = "nearest"
     global_noise: bool = False
+    paper_pathway: bool = False
+    paper_classifier: bool = False
 
     def __post_init__(self):
         for name in ("canvas_size", "object_size", "n_objects", "n_classes", "noise_dim", "disc_dense"):
@@ -159,6 +168,14 @@ class GANConfig:
             raise ValueError(f"GANConfig: paper_norm conditions the global generator's BatchNorms on the paper "
                              f"family: it needs paper_families > 0 and no layout_map, got paper_families="
                              f"{self.paper_families} and layout_map={self.layout_map}")
+        if self.paper_pathway and (self.combine != "scores" or self.layout != "random"):
+            raise ValueError(f"GANConfig: paper_pathway scores the paper between the boxes of free layouts: it "
+                             f"needs combine='scores' and layout='random', got {self.combine!r} and "
+                             f"{self.layout!r}")
+        if self.paper_classifier and not (self.paper_pathway and self.paper_families):
+            raise ValueError(f"GANConfig: paper_classifier reads the paper pathway's features to name the paper "
+                             f"family: it needs paper_pathway and paper_families > 0, got {self.paper_pathway} "
+                             f"and {self.paper_families}")
         if self.global_upsampling not in UPSAMPLINGS:
             raise ValueError(f"GANConfig: global_upsampling must be one of {UPSAMPLINGS}, "
                              f"got {self.global_upsampling!r}")

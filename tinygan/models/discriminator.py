@@ -1,12 +1,13 @@
 """The discriminator: a global pathway judges the whole image, a local pathway (weights
 shared by all objects) judges each box crop with its label, and their decisions are
 combined: by a final Dense into one real-vs-fake decision (2 logits, for a softmax; the
-paper), or as one raw score per pathway that the hinge loss averages ('scores')."""
+paper), or as one raw score per pathway that the hinge loss averages ('scores'). With
+``paper_pathway`` a third pathway judges the paper between the boxes alone."""
 import numpy as np
 
 from ..backend import get_xp, to_host
 from ..layers import (ClassProjection, Conv2D, Dense, Dropout, Flatten, JoinChannels, Layer, MinibatchStd, PReLU,
-                      Sequential, SpatialMean, one_hot)
+                      Sequential, SpatialMean, WeightedMean, one_hot)
 
 
 def strided_convs(channels, config, rng, dtype, extra_channels=0, pool=False, stem=0):
@@ -44,9 +45,17 @@ def feature_width(config):
 
 
 def flat_size(size, channels):
+    return map_size(size) ** 2 * channels[-1]
+
+
+def map_size(size):
+    """The side of the map after three stride-2 convs of an image of side ``size``."""
     for _ in range(3):
         size = -(-size // 2)
-    return size * size * channels[-1]
+    return size
+
+
+PAPER_STRIDE = 8  # of the paper pathway's map: three stride-2 convs
 
 
 class Discriminator(Layer):
@@ -62,7 +71,10 @@ class Discriminator(Layer):
         'fake', index 1 'real'.
     combine='scores': each pathway ends in Dense(1) (plus, with ``projection``, the inner
         product of its features with the object's class embedding); returns raw scores
-        (B, 1 + N): column 0 the whole image, column 1 + k object k.
+        (B, 1 + N): column 0 the whole image, column 1 + k object k. With ``paper_pathway``
+        (B, 2 + N): the last column scores the paper between the boxes (0 for an image whose
+        boxes leave no place clear); with ``paper_classifier`` F more columns follow, the
+        pathway's logits of the F paper families (0 where no place is clear).
     papers: with ``config.paper_families``, each image's paper family (B,) int: the whole image's
         score adds the inner product of its features with the family's embedding (what a real
         canvas was drawn on; for a generated one, the family its noise named).
@@ -98,10 +110,21 @@ class Discriminator(Layer):
         if c.combine != "scores":
             final_in = 2 + 2 * c.n_objects if c.combine == "decisions" else feature_width(c) * (1 + c.n_objects)
             self.heads["final"] = Dense(final_in, 2, name="final", **sn)
+        self.paper_pathway = None
+        if c.paper_pathway:  # features of the places that see paper alone, averaged: a mean of patch scores
+            self.paper_pathway = Sequential(strided_convs(c.disc_channels, c, rng, dtype)[:-1] + [WeightedMean()],
+                                            name="paper")
+            self.heads["paper_decision"] = Dense(c.disc_channels[-1], 1, name="paper_decision", **sn)
+            if c.paper_families:
+                self.heads["paper_family"] = ClassProjection(c.paper_families, c.disc_channels[-1], rng, dtype,
+                                                             name="paper_family")
+            if c.paper_classifier:
+                self.heads["paper_classes"] = Dense(c.disc_channels[-1], c.paper_families, name="paper_classes", **sn)
 
     def children(self):
+        paper = {"paper": self.paper_pathway} if self.paper_pathway else {}
         return {"global": self.global_pathway, "local_convs": self.local_convs, "local_dense": self.local_dense,
-                **self.heads}
+                **paper, **self.heads}
 
     def set_rng(self, generator):
         """Give every Dropout layer this backend generator (for reproducible masks)."""
@@ -151,6 +174,8 @@ class Discriminator(Layer):
         else:  # no object in the whole batch
             objects_out = xp.zeros((image.shape[0], layout.slots, global_out.shape[1]), dtype=image.dtype)
         combined = xp.concatenate([global_out, objects_out.reshape(image.shape[0], -1)], axis=1)
+        if self.paper_pathway:
+            combined = xp.concatenate([combined, self._paper_forward(image, layout, papers, cache)], axis=1)
         if "final" not in heads:
             return combined, cache
         logits, cache["final"] = heads["final"].forward(combined)
@@ -162,6 +187,11 @@ class Discriminator(Layer):
         unless frozen (the generator's update)."""
         heads, layout = self.heads, cache["layout"]
         dcombined = heads["final"].backward(dout, cache["final"]) if "final" in heads else dout
+        dpaper = None
+        if self.paper_pathway:
+            width = 1 + (self.config.paper_families if "paper_classes" in heads else 0)
+            dpaper = self._paper_backward(dcombined[:, -width:], cache, need_dx)
+            dcombined = dcombined[:, :-width]
         width = dcombined.shape[1] // (1 + layout.slots)
         dglobal_out = dcombined[:, :width]
         dfeatures = dglobal_out
@@ -170,11 +200,43 @@ class Discriminator(Layer):
         if "paper_projection" in heads:
             dfeatures = dfeatures + heads["paper_projection"].backward(dglobal_out, cache["paper_projection"])
         dimage = self.global_pathway.backward(dfeatures, cache["global"], need_dx)
+        if dpaper is not None:
+            dimage = dimage + dpaper
         if "crop" not in cache:  # no object in the whole batch
             return dimage
         dobjects_out = layout.objects_of(dcombined[:, width:].reshape(dcombined.shape[0], layout.slots, width))
         dcrops = self._objects_backward(dobjects_out, cache, need_dx)
         return dimage + layout.crop_backward(dcrops, cache["crop"]) if need_dx else None
+
+    def _paper_forward(self, image, layout, papers, cache):
+        """The paper pathway: image (B, H, W, 1) -> its score (B, 1), the mean over the places whose
+        window touches no box of a linear score (plus the family's projection) of their features,
+        and with the classifier the families' logits (B, 1 + F); 0 for an image with no such place.
+        Fills ``cache``."""
+        xp, heads = get_xp(), self.heads
+        weights, seen = layout.paper_weights(map_size(self.config.canvas_size), PAPER_STRIDE, image.dtype)
+        features, cache["paper"] = self.paper_pathway.forward(image, weights)
+        score, cache["paper_decision"] = heads["paper_decision"].forward(features)
+        if "paper_family" in heads:
+            family_term, cache["paper_family"] = heads["paper_family"].forward(features, papers)
+            score = score + family_term
+        if "paper_classes" in heads:
+            logits, cache["paper_classes"] = heads["paper_classes"].forward(features)
+            score = xp.concatenate([score, logits], axis=1)
+        cache["paper_seen"] = seen[:, None]
+        return score * cache["paper_seen"]
+
+    def _paper_backward(self, dout, cache, need_dx):
+        """Gradient of :meth:`_paper_forward`: dout (B, 1 + F) -> dimage (B, H, W, 1) (None with
+        ``need_dx=False``)."""
+        dout = dout * cache["paper_seen"]
+        dscore = dout[:, :1]
+        dfeatures = self.heads["paper_decision"].backward(dscore, cache["paper_decision"])
+        if "paper_family" in self.heads:
+            dfeatures = dfeatures + self.heads["paper_family"].backward(dscore, cache["paper_family"])
+        if "paper_classes" in self.heads:
+            dfeatures = dfeatures + self.heads["paper_classes"].backward(dout[:, 1:], cache["paper_classes"])
+        return self.paper_pathway.backward(dfeatures, cache["paper"], need_dx)
 
     def _objects_forward(self, crops, labels, cache):
         """The local pathway: crops (M, s, s, 1) with their labels (M,) -> each object's decision

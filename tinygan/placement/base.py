@@ -152,6 +152,12 @@ class BatchLayout:
         """dcrops (M, size, size, 1) -> dimage (B, H, W, 1)."""
         raise NotImplementedError
 
+    def paper_weights(self, cells, stride, dtype):
+        """Where a map of cells x cells places, each seeing the pixels within stride - 1 of (stride i,
+        stride j), sees paper alone: (weights (B, cells, cells), seen (B,)) on the device, each image's
+        weights 1/k on its k places whose window touches no box (0 elsewhere), seen 1 where k > 0."""
+        raise NotImplementedError
+
     def side_map(self, config, dtype):
         """The layout as an image at a quarter of the canvas's side, (B, s/4, s/4, n_classes) on
         the device, for models that read it (config.layout_map); else None."""

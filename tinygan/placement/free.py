@@ -128,7 +128,7 @@ class FreeBatch(BatchLayout):
         self.count = len(self.where[0])
         self.image_index, self.slot_index = xp.asarray(self.where[0]), xp.asarray(self.where[1])
         self.labels, self.boxes = xp.asarray(labels[self.where]), boxes[self.where]
-        self._map = None
+        self._map = self._paper = None
 
     def objects_of(self, rows):
         return rows[self.image_index, self.slot_index]
@@ -164,6 +164,14 @@ class FreeBatch(BatchLayout):
     def crop_backward(self, dcrops, cache):
         return crop_resampled_backward(dcrops, cache)
 
+    def paper_weights(self, cells, stride, dtype):
+        if self._paper is None:  # the same for the discriminator's passes of one batch
+            clear = clear_cells(self.host_labels, self.host_boxes, cells, stride)
+            count = clear.sum(axis=(1, 2))
+            self._paper = clear / np.maximum(count, 1)[:, None, None], (count > 0)
+        xp = get_xp()
+        return xp.asarray(self._paper[0], dtype), xp.asarray(self._paper[1], dtype)
+
     def side_map(self, config, dtype):
         if not config.layout_map:
             return None
@@ -171,6 +179,22 @@ class FreeBatch(BatchLayout):
             self._map = layout_map(self.host_labels, self.host_boxes, config.n_classes, config.canvas_size,
                                    config.canvas_size // 4)
         return get_xp().asarray(self._map, dtype)
+
+
+def clear_cells(labels, boxes, cells, stride):
+    """Which places of a cells x cells map see no box: place (i, j) sees the pixels within
+    stride - 1 rows and columns of (stride i, stride j), as a stack of 3x3 stride-2 convs of total
+    stride ``stride`` does. labels (B, N) (-1: empty slot), boxes (B, N, 4) as (top, left, bottom,
+    right), ends exclusive -> (B, cells, cells) bool."""
+    boxes = np.asarray(boxes)
+    centres = np.arange(cells) * stride
+    low, high = centres - (stride - 1), centres + (stride - 1)
+
+    def touch(axis):  # (B, N, cells): the windows along this axis overlap the box's extent
+        return (high >= boxes[..., axis, None]) & (low <= boxes[..., axis + 2, None] - 1)
+
+    hit = touch(0)[..., :, None] & touch(1)[..., None, :] & (np.asarray(labels) >= 0)[..., None, None]
+    return ~hit.any(axis=1)
 
 
 # ------------------------------------------------------------ the evaluation's splits
