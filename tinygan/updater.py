@@ -202,30 +202,16 @@ class Updater:
                                                       ((labels, fake_labels), (boxes, fake_boxes))))
             papers = None if real_papers is None else xp.concatenate([real_papers, fake_papers])
             out, cache = D.forward_layout(xp.concatenate([real, fake]), both, papers)
-            (scores, logits), n = self.family_logits(out), len(real)
-            loss_real, dout_real = self.loss.discriminator(scores[:n], True, targets[0])
-            loss_fake, dout_fake = self.loss.discriminator(scores[n:], False, targets[1])
-            dout = xp.concatenate([dout_real, dout_fake]) * 0.5
-            if logits is not None:  # the classifier learns the families of real paper only
-                family_loss, dlogits = self.family_loss(logits[:n], real_papers)
-                loss_real = loss_real + family_loss
-                dout = xp.concatenate([dout, xp.concatenate([dlogits, xp.zeros_like(dlogits)])], axis=1)
-            D.backward(dout, cache, need_dx=False)
+            n = len(real)
+            loss_real, dout_real = self.discriminator_loss(out[:n], True, targets[0], real_papers)
+            loss_fake, dout_fake = self.discriminator_loss(out[n:], False, targets[1])
+            D.backward(xp.concatenate([dout_real, dout_fake]), cache, need_dx=False)
         else:  # a layer couples the images of a pass (minibatch std) or draws per pass (dropout)
             out, cache = D.forward_layout(real, layout, real_papers)
-            scores, logits = self.family_logits(out)
-            loss_real, dout = self.loss.discriminator(scores, True, targets[0])
-            dout = dout * 0.5
-            if logits is not None:
-                family_loss, dlogits = self.family_loss(logits, real_papers)
-                loss_real, dout = loss_real + family_loss, xp.concatenate([dout, dlogits], axis=1)
+            loss_real, dout = self.discriminator_loss(out, True, targets[0], real_papers)
             D.backward(dout, cache, need_dx=False)
             out, cache = D.forward_layout(fake, fake_layout, fake_papers)
-            scores, logits = self.family_logits(out)
-            loss_fake, dout = self.loss.discriminator(scores, False, targets[1])
-            dout = dout * 0.5
-            if logits is not None:
-                dout = xp.concatenate([dout, xp.zeros_like(logits)], axis=1)
+            loss_fake, dout = self.discriminator_loss(out, False, targets[1])
             D.backward(dout, cache, need_dx=False)
         self.average_gradients(D)
         self.opt_d.step()
@@ -253,6 +239,19 @@ class Updater:
         if self.average is not None:
             self.average.update(step)
         return self.average_losses(losses)
+
+    def discriminator_loss(self, out, real, target, papers=None):
+        """D's loss on one half of its batch, D's output ``out`` -> (loss, dout): the loss on the
+        scores, their gradient halved (each half weighs 1/2, as one batch of 2B), and with the
+        paper classifier its cross-entropy against the families ``papers`` of real canvases (the
+        logits' gradient 0 on fake ones: the classifier learns real paper only)."""
+        xp, (scores, logits) = backend.get_xp(), self.family_logits(out)
+        loss, dout = self.loss.discriminator(scores, real, target)
+        dout = dout * 0.5
+        if logits is None:
+            return loss, dout
+        family_loss, dlogits = self.family_loss(logits, papers) if real else (0.0, xp.zeros_like(logits))
+        return loss + family_loss, xp.concatenate([dout, dlogits], axis=1)
 
     def family_logits(self, out):
         """D's output -> (its scores, the paper classifier's logits (B, F) or None without one)."""

@@ -165,12 +165,13 @@ class FreeBatch(BatchLayout):
         return crop_resampled_backward(dcrops, cache)
 
     def paper_weights(self, cells, stride, dtype):
-        if self._paper is None:  # the same for the discriminator's passes of one batch
+        if self._paper is None:  # on the device once (the first call's sizes and dtype), for D's passes of a batch
             clear = clear_cells(self.host_labels, self.host_boxes, cells, stride)
             count = clear.sum(axis=(1, 2))
-            self._paper = clear / np.maximum(count, 1)[:, None, None], (count > 0)
-        xp = get_xp()
-        return xp.asarray(self._paper[0], dtype), xp.asarray(self._paper[1], dtype)
+            xp = get_xp()
+            self._paper = (xp.asarray(clear / np.maximum(count, 1)[:, None, None], dtype),
+                           xp.asarray(count > 0, dtype))
+        return self._paper
 
     def side_map(self, config, dtype):
         if not config.layout_map:
