@@ -263,6 +263,22 @@ def test_paper_families_draws_each_family_beside_real_paper(tmp_path, offline_da
     assert bad.returncode == 2 and "trained without --paper-conditioned" in bad.stderr
 
 
+def test_paper_classifier_names_the_family_of_real_and_generated_paper(tmp_path, offline_data):
+    flags = ["--steps", "1", "--layout", "random", "--max-objects", "2", "--background", "textured"]
+    assert run_train(tmp_path / "on", *flags, "--paper-weight", "1", "--family-weight", "1") == 0
+    assert run_train(tmp_path / "off", *flags, "--paper-weight", "1") == 0
+    result = run_script("paper_classifier.py", tmp_path / "on/checkpoint.npz", "--n", "12")
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = int(re.search(r"real canvases seen (\d+) of 12, accuracy (\d\.\d+)", result.stdout)[1])
+    tables = re.findall(r"^(clouds|ruled|grain|stains) \| (\d+) \| (\d+) \| (\d+) \| (\d+)$", result.stdout, re.M)
+    assert [name for name, *_ in tables] == ["clouds", "ruled", "grain", "stains"] * 2
+    counts = np.array([[int(c) for c in counts] for _, *counts in tables])
+    assert counts[:4].sum() == seen > 0  # every real canvas the pathway sees, named once
+    assert (counts[4:].sum(axis=1) == seen).all()  # the same layouts, each family asked for once
+    bad = run_script("paper_classifier.py", tmp_path / "off/checkpoint.npz")
+    assert bad.returncode == 2 and "trained without --family-weight" in bad.stderr
+
+
 def test_seam_sources_reads_the_seams_of_the_images_and_of_the_paper_alone(tmp_path, offline_data):
     flags = ["--steps", "1", "--layout", "random", "--max-objects", "2", "--background"]
     assert run_train(tmp_path / "paper", *flags, "textured", "--preset", "small") == 0  # 128 px: paper away from boxes

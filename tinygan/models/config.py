@@ -77,8 +77,9 @@ class GANConfig:
         whose window touches no box, a Dense score (plus a projection of the paper family with
         paper_families); its score is the last column (needs 'scores' and the 'random' layout).
     paper_classifier: (paper_pathway and paper_families) the paper pathway also classifies the
-        paper family (a Dense to paper_families logits, AC-GAN's auxiliary classifier), so the
-        generator can be told to draw paper of the family it was asked for.
+        paper family (BatchNorm without scale or shift, then a Dense to paper_families logits: AC-GAN's
+        auxiliary classifier on standardised features), so the generator can be told to draw paper
+        of the family it was asked for.
     """
     canvas_size: int = 128
     object_size: int = 28
