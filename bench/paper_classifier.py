@@ -18,6 +18,8 @@ import numpy as np
 from tinygan import cli
 from tinygan.checkpoint import load_generator, read_checkpoint
 from tinygan.data import load_digits
+from tinygan.layers import one_hot
+from tinygan.losses import softmax_cross_entropy
 from tinygan.models import Discriminator
 from tinygan.serialize import load_model_state
 
@@ -67,10 +69,9 @@ def main(argv=None):
         real, labels, boxes = dataset.sample_canvases(args.n, np.random.default_rng(args.seed))
         logits, seen = named(discriminator, real.images, labels, boxes, real.families)
         true = real.families[seen]
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        loss, _ = softmax_cross_entropy(logits, one_hot(true, len(names), logits.dtype))  # the training step's loss
         print(f"{path} (step {checkpoint.step}): real canvases seen {len(true)} of {args.n}, accuracy "
-              f"{np.mean(logits.argmax(axis=1) == true):.3f}, cross-entropy {-log_p[np.arange(len(true)), true].mean():.3f} "
+              f"{np.mean(logits.argmax(axis=1) == true):.3f}, cross-entropy {loss:.3f} "
               f"(chance {1 / len(names):.3f}, {np.log(len(names)):.3f})")
         print_table("real: drawn \\ named", confusion(true, logits, len(names)), names)
         rows = []
