@@ -3,27 +3,35 @@
 #
 #     bash bench/gpu_check.sh            # results in $OUT (default ./gpu_out)
 #
-# Steps, each under its own `timeout` so the whole script stays under ~8 minutes, each
-# logging to $OUT/<step>.log; a failing step is recorded and the script goes on:
-#   setup   CuPy from wheels carried in .whl/ when that folder exists (the machine is offline; with a
-#           network, pip install -e ".[cuda12]" brings CuPy, NVRTC and the CUDA headers)
-#   tests   the test suite on CuPy (TINYGAN_BACKEND=cupy python -m pytest -q)
-#   bench   python bench/conv_speed.py --backend cupy --json $OUT/conv_gpu.json
-#   step    python bench/step_speed.py --backend cupy --presets small paper (against PyTorch eager on CUDA)
-#   judge   python -m tinygan.judge --train, only when no digit judge loads (the evaluation needs one)
-#   small   python -m tinygan.train --backend cupy --preset small --steps 200, evaluated at step 200
-#   paper   python -m tinygan.train --backend cupy --preset paper --steps 200
-#   random  python -m tinygan.train --backend cupy --layout random --steps 200 (free layouts)
+# The whole script ends within $BUDGET seconds (default 540): each step runs under its own `timeout`,
+# cut to what is left of the budget, and logs to $OUT/<step>.log; a failing step is recorded and the
+# script goes on. Steps, most telling first:
+#   setup    CuPy from wheels carried in .whl/ when that folder exists (the machine is offline; with a
+#            network, pip install -e ".[cuda12]" brings CuPy, NVRTC and the CUDA headers)
+#   tests    the test suite on CuPy (TINYGAN_BACKEND=cupy python -m pytest -v, over 8 processes when
+#            pytest-xdist is there, 120 s per test when pytest-timeout is)
+#   textured python -m tinygan.train --backend cupy --layout random --background textured --steps 300,
+#            then python -m tinygan.evaluate --backend cupy --n 100 on its checkpoint (issue 25's model)
+#   small    python -m tinygan.train --backend cupy --preset small --steps 200, evaluated at step 200
+#   step     python bench/step_speed.py --backend cupy --presets small paper (against PyTorch eager on CUDA)
+#   bench    python bench/conv_speed.py --backend cupy --json $OUT/conv_gpu.json
+#   paper    python -m tinygan.train --backend cupy --preset paper --steps 200
+#   random   python -m tinygan.train --backend cupy --layout random --steps 200 (free layouts)
+# MNIST is read from $TINYGAN_DATA, else from .gpu_data/mnist in the checkout (copy it there and name
+# that folder in the device tool's `carry`: ../shared does not travel). Python is $PYTHON, else python3.
 # CuPy is used when it imports, sees the GPU and compiles a kernel (tinygan.backend.cupy_status; else
 # every step is skipped with the reason, which names the extra to install). A summary table (step,
-# status, seconds, key figure: tests passed, the paper step against PyTorch, the small run's judged
-# digits) is printed last. The two JSON files carry the stamp of bench/harness.py (commit, GPU, CuPy
-# and CUDA versions, date, command line).
+# status, seconds, key figure) is printed last. The two JSON files carry the stamp of bench/harness.py
+# (commit, GPU, CuPy and CUDA versions, date, command line).
 set -u
 
 OUT=${OUT:-./gpu_out}
+BUDGET=${BUDGET:-540}
+PY=${PYTHON:-python3}
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # tinygan importable without pip install (the machine is offline)
+if [ -z "${TINYGAN_DATA:-}" ] && [ -d .gpu_data/mnist ]; then export TINYGAN_DATA=$PWD/.gpu_data/mnist; fi
+export PYTHONUNBUFFERED=1
 SUMMARY=()
 
 # run_step NAME LIMIT_S KEY_REGEX COMMAND...: run with a time limit, log, add a summary row.
@@ -31,7 +39,9 @@ SUMMARY=()
 run_step() {
     local name=$1 limit=$2 key_regex=$3
     shift 3
-    local log="$OUT/$name.log" start=$SECONDS status key
+    local log="$OUT/$name.log" start=$SECONDS status key left=$((BUDGET - SECONDS))
+    if [ "$left" -lt 15 ]; then skip_step "$name" "out of the ${BUDGET}s budget"; return; fi
+    [ "$limit" -le "$left" ] || limit=$left
     echo ">>> $name: $* (limit ${limit}s, log $log)"
     timeout --kill-after=10 "$limit" "$@" >"$log" 2>&1
     local rc=$?
@@ -53,18 +63,18 @@ skip_step() {  # skip_step NAME REASON
 echo ">>> machine"
 {
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1
-    python --version 2>&1
+    "$PY" --version 2>&1
 } | tee "$OUT/machine.log"
 
 if [ -d .whl ]; then
     run_step setup 60 'Successfully installed' \
-        python -m pip install --no-index --find-links .whl .whl/*.whl
+        "$PY" -m pip install --no-index --find-links .whl .whl/*.whl
 else
     skip_step setup "no .whl/ folder; pip install -e .[cuda12] needs the network"
 fi
 
-CUPY_STATUS=$(python -c 'from tinygan.backend import cupy_status; print(cupy_status()[1])' 2>&1 | tail -n 1)
-python -c 'import numpy, sys; print("numpy", numpy.__version__)
+CUPY_STATUS=$("$PY" -c 'from tinygan.backend import cupy_status; print(cupy_status()[1])' 2>&1 | tail -n 1)
+"$PY" -c 'import numpy, sys; print("numpy", numpy.__version__)
 for name in ("cupy", "torch", "pytest"):
     try:
         module = __import__(name)
@@ -77,34 +87,40 @@ for name in ("cupy", "torch", "pytest"):
 echo "cupy: $CUPY_STATUS" | tee -a "$OUT/machine.log"
 
 if [ "$CUPY_STATUS" = ok ]; then
-    TINYGAN_BACKEND=cupy run_step tests 150 '(passed|failed|error)' \
-        python -m pytest -q
-    run_step bench 120 'geometric mean' \
-        python bench/conv_speed.py --backend cupy --json "$OUT/conv_gpu.json"
-    run_step step 120 '^paper ' \
-        python bench/step_speed.py --backend cupy --presets small paper --json "$OUT/step_gpu.json"
-    if python -c 'from tinygan.judge_model import load_judge; load_judge()' >/dev/null 2>&1; then
-        skip_step judge "a digit judge loads"
-    else
-        run_step judge 150 'accuracy' python -m tinygan.judge --train
-    fi
-    run_step small 120 'eval at step' \
-        python -m tinygan.train --backend cupy --preset small --steps 200 --log-every 50 --eval-every 200 --overwrite --out "$OUT/run_small"
-    run_step paper 90 's/step' \
-        python -m tinygan.train --backend cupy --preset paper --steps 200 --log-every 50 --overwrite --out "$OUT/run_paper"
-    run_step random 60 's/step' \
-        python -m tinygan.train --backend cupy --layout random --steps 200 --log-every 50 --overwrite --out "$OUT/run_random"
+    XDIST=()
+    if "$PY" -c 'import xdist' 2>/dev/null; then XDIST=(-n 8); fi  # -v: each result is in the log, even if cut off
+    if "$PY" -c 'import pytest_timeout' 2>/dev/null; then XDIST+=(--timeout 120); fi
+    TINYGAN_BACKEND=cupy run_step tests 240 '(passed|failed|error)' \
+        "$PY" -m pytest -v -rfE -p no:cacheprovider "${XDIST[@]}"
+    run_step textured 120 'digits correct \(per' bash -c "
+        '$PY' -m tinygan.train --backend cupy --layout random --background textured --steps 300 \
+            --log-every 50 --eval-every 0 --overwrite --out '$OUT/run_textured' &&
+        '$PY' -m tinygan.evaluate --backend cupy --checkpoint '$OUT/run_textured/checkpoint.npz' --n 100"
+    run_step small 100 'eval at step' \
+        "$PY" -m tinygan.train --backend cupy --preset small --steps 200 --log-every 50 --eval-every 200 --overwrite --out "$OUT/run_small"
+    run_step step 90 '^paper ' \
+        "$PY" bench/step_speed.py --backend cupy --presets small paper --json "$OUT/step_gpu.json"
+    run_step bench 70 'geometric mean' \
+        "$PY" bench/conv_speed.py --backend cupy --json "$OUT/conv_gpu.json"
+    run_step paper 50 's/step' \
+        "$PY" -m tinygan.train --backend cupy --preset paper --steps 200 --log-every 50 --overwrite --out "$OUT/run_paper"
+    run_step random 40 's/step' \
+        "$PY" -m tinygan.train --backend cupy --layout random --steps 200 --log-every 50 --overwrite --out "$OUT/run_random"
 else
-    for step in tests bench step judge small paper random; do skip_step "$step" "cupy unusable: ${CUPY_STATUS:0:70}"; done
+    for step in tests textured small step bench paper random; do skip_step "$step" "cupy unusable: ${CUPY_STATUS:0:70}"; done
 fi
 
+TEXTURED_REPORT="$OUT/run_textured/eval/report.md"
+if [ -f "$TEXTURED_REPORT" ]; then
+    echo; echo ">>> textured evaluation ($TEXTURED_REPORT)"; cat "$TEXTURED_REPORT"
+fi
 if [ -f "$OUT/bench.log" ]; then
     echo; echo ">>> conv_speed table"; grep -v '^  measured' "$OUT/bench.log"
 fi
 echo
 echo ">>> summary (logs in $OUT)"
-printf '%-6s %-12s %7s  %s\n' step status seconds "key figure"
+printf '%-9s %-12s %7s  %s\n' step status seconds "key figure"
 for row in "${SUMMARY[@]}"; do
     IFS='|' read -r name status seconds key <<<"$row"
-    printf '%-6s %-12s %7s  %s\n' "$name" "$status" "$seconds" "$key"
+    printf '%-9s %-12s %7s  %s\n' "$name" "$status" "$seconds" "$key"
 done
