@@ -163,6 +163,16 @@ def test_free_generator_takes_any_count_and_empty_slots_change_nothing(xp, rng):
     np.testing.assert_allclose(to_host(image_wider), to_host(image), atol=1e-6)
 
 
+def test_free_generator_takes_host_noise_and_layouts_on_any_backend(xp, rng):
+    """forward as other tools call it: sample_noise's host noise, host labels and boxes."""
+    generator = Generator(tiny_free(per_object_noise=True), rng).eval()
+    labels, boxes = layout(xp)
+    noise = generator.sample_noise(rng, 3, n_objects=2)
+    on_device, _ = generator.forward(xp.asarray(noise), labels, boxes)
+    from_host, _ = generator.forward(noise, to_host(labels), to_host(boxes))
+    np.testing.assert_array_equal(to_host(from_host), to_host(on_device))
+
+
 @pytest.mark.parametrize("labels,boxes,message", [
     ([[1, 10]], [[[0, 0, 4, 4], [4, 4, 8, 8]]], "classes must be in 0..9 (or -1 for no object), got 10 (object 1)"),
     ([[1, 2]], [[[0, 0, 4, 4], [4, 4, 4, 8]]], "box 1, (4, 4, 4, 8) = 0x4 pixels, is empty"),

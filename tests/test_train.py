@@ -142,7 +142,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
 
     def diverging(self, step):
         result = original_update(self, step)
-        return {**result, "g": float("nan")} if step == 4 else result
+        return {**result, "g": result["g"] * float("nan")} if step == 4 else result  # stays on the device
 
     monkeypatch.setattr(updater.Updater, "update", diverging)
     messages = []

@@ -190,11 +190,12 @@ class Generator(Layer):
                              f"{self.dtype}, got {getattr(noise, 'shape', None)} {getattr(noise, 'dtype', '')}")
 
     def forward(self, noise, labels, boxes):
-        """The checked entry: a ValueError naming the problem for inputs that don't fit."""
+        """The checked entry: a ValueError naming the problem for inputs that don't fit. noise,
+        labels and boxes on the host or the device (noise as :meth:`sample_noise` gives it)."""
         batch = noise.shape[0] if getattr(noise, "ndim", 0) else 0
         labels, boxes = self.placement.check(self.config, labels, boxes, batch, self.name)
         self._check_noise(noise, labels.shape[1])
-        return self.forward_layout(noise, self.placement.batch(self.config, labels, boxes))
+        return self.forward_layout(to_device(noise), self.placement.batch(self.config, labels, boxes))
 
     def forward_layout(self, noise, layout):
         """noise as in :meth:`forward`, layout a BatchLayout (unchecked) -> image, cache. Only the
