@@ -58,10 +58,10 @@ RUNS = [  # (label, RunSettings fields, dtype); each runs STEPS steps
      dict(preset="tiny", recipe="tinygan", batch_size=8, layout="random", max_objects=3, background="textured"),
      np.float32),
     ("tiny random layout on paper, paper families and norms, nearest upsampling, global pooling, stem, "
-     "alpha floor, per-pixel noise, paper pathway and classifier, float64",
+     "alpha floor, per-pixel noise, waves, paper pathway and classifier, float64",
      dict(preset="tiny", recipe="tinygan", batch_size=8, layout="random", max_objects=3, background="textured",
           global_upsampling="nearest", global_pool=True, paper_norm=True, disc_stem=2, alpha_floor=0.05,
-          global_noise=True, paper_weight=0.5, family_weight=1.0), np.float64),
+          global_noise=True, global_waves=True, paper_weight=0.5, family_weight=1.0), np.float64),
 ]
 STEPS = 2
 TOLERANCE = {np.float64: 1e-9, np.float32: 1e-4}

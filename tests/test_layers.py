@@ -13,7 +13,7 @@ from tinygan.backend import to_host
 from tinygan.gradcheck import check_gradients, check_layer
 from tinygan.models import Discriminator, Generator
 from tinygan.layers import (BatchNorm, BilinearUpsample, ConditionalBatchNorm, Conv2D, Dense, Dropout, Flatten,
-                            MinibatchStd, PixelNoise, PReLU, Reshape, Sequential, Sigmoid, SpatialMean, Upsample,
+                            MinibatchStd, PixelNoise, PReLU, Reshape, Sequential, Sigmoid, SineWaves, SpatialMean, Upsample,
                             UpsampleConv2D, WeightedMean)
 
 F64 = np.float64
@@ -268,6 +268,27 @@ def test_pixel_noise_behaviour(xp):
     assert bool((to_host(layer.forward(x, labels)[0])[0] != y[0]).all())  # fresh noise at every call
     with pytest.raises(ValueError, match="PixelNoise: expected integer labels of shape"):
         layer.forward(x, xp.asarray(np.array([0, 1, 1])))
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_sine_waves_gradients(xp, rng, training):
+    layer = SineWaves(6, periods=(2, 3, 5)).train(training)
+    check_layer(layer, xp.asarray(rng.standard_normal((4, 12))))
+
+
+def test_sine_waves_are_straight_and_evenly_spaced(xp):
+    layer = SineWaves(64, periods=(8, 16))
+    gains, phases = np.array([[1.0, 0.0, 0.0, 2.0]]), np.array([[0.25, 0.0, 0.0, 0.5]])
+    waves = to_host(layer.forward(xp.asarray(np.concatenate([gains, phases], axis=1)))[0])[0]
+    assert waves.shape == (64, 64, 4)
+    rows = waves[..., 0]  # down the rows, period 8, phase pi / 4: the same along each row
+    np.testing.assert_allclose(rows, rows[:, :1] * np.ones((1, 64)), atol=1e-12)
+    np.testing.assert_allclose(rows[:, 0], np.sin(2 * np.pi * np.arange(64) / 8 + np.pi / 4), atol=1e-12)
+    assert float(abs(waves[..., 1]).max()) == 0 and float(abs(waves[..., 2]).max()) == 0  # strength 0: no wave
+    columns = waves[..., 3]  # across the columns, period 16, strength 2, phase pi / 2: the same down each column
+    np.testing.assert_allclose(columns, np.ones((64, 1)) * 2 * np.cos(2 * np.pi * np.arange(64) / 16)[None], atol=1e-12)
+    with pytest.raises(ValueError, match="SineWaves"):
+        layer.forward(xp.zeros((1, 5)))
 
 
 @pytest.mark.parametrize("layer", [Sigmoid(), Flatten(), Reshape((3, 8)), SpatialMean()])

@@ -15,7 +15,9 @@ from tinygan.backend import to_host
 from tinygan.data import load_digits
 from tinygan.gradcheck import check_gradients
 from tinygan.layers import ConditionalBatchNorm, PixelNoise, PReLU
+from tinygan.layers.waves import PERIODS
 from tinygan.models import Discriminator, GANConfig, Generator, preset
+from tinygan.models.generator import WavyPathway
 from tinygan.settings import RunSettings
 from tinygan.updater import Updater
 
@@ -65,6 +67,9 @@ def generator_clear_of_kinks(xp, config, training):
                 layer.running_var[...] = xp.asarray(0.5 + rng.random(layer.running_var.shape))
             if isinstance(layer, PixelNoise):  # weights away from their initial 0, so that the noise counts
                 layer.params["weight"][...] = xp.asarray(rng.standard_normal(layer.params["weight"].shape) * 0.5)
+            if isinstance(layer, WavyPathway):  # the waves' strengths away from their initial 0
+                weights = layer.waves.layers[0].params["w"]
+                weights[...] = xp.asarray(rng.standard_normal(weights.shape) * 0.3)
         noise = generator.sample_noise(rng, 3, 2).astype(F64)
         global_rows = noise[:, 0] if config.per_object_noise else noise
         global_rows[:, :FAMILIES] *= 0.1
@@ -92,6 +97,22 @@ def test_generator_gradients_with_paper_families(xp, training, per_object_noise,
         [(FAMILIES if paper_norm else 1, width) for width in config.global_channels[2:] if pixel_noise]
     labels, boxes = xp.asarray(LABELS), xp.asarray(BOXES)
     check_gradients(lambda z: fixed_pixel_noise(generator).forward(z, labels, boxes), generator.backward, noise,
+                    parameters_of(generator), max_elementwise=40, directions=2)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("paper_norm", [False, True])
+def test_generator_gradients_with_waves(xp, training, paper_norm):
+    config = config_with(per_object_noise=True, noise="normal", global_upsampling="bilinear", paper_norm=paper_norm,
+                         global_waves=True)
+    generator, noise = generator_clear_of_kinks(xp, config, training)
+    assert isinstance(generator.global_pathway, WavyPathway)
+    fresh = Generator(config, np.random.default_rng(0), F64).global_pathway.waves.layers[0].params["w"]
+    assert float(abs(fresh[:, :fresh.shape[1] // 2]).max()) == 0 < float(abs(fresh[:, fresh.shape[1] // 2:]).max())
+    assert [layer.params["w"].shape for _, layer in generator.global_pathway.waves.walk() if "w" in layer.params] == \
+        [(config.noise_dim + FAMILIES, 4 * len(PERIODS))]
+    labels, boxes = xp.asarray(LABELS), xp.asarray(BOXES)
+    check_gradients(lambda z: generator.forward(z, labels, boxes), generator.backward, noise,
                     parameters_of(generator), max_elementwise=40, directions=2)
 
 

@@ -114,6 +114,9 @@ class RunSettings:
     global_noise: bool = setting(False, "the global generator's two upsampled convs get per-pixel noise with learned "
                                         "weights (fine detail such as paper grain; per paper family with "
                                         "--paper-norm)")
+    global_waves: bool = setting(False, "the global generator's last maps are joined by straight waves across the "
+                                        "canvas (periods of 4-16 pixels along rows and columns), each image's "
+                                        "strengths and phases drawn from its noise (ruled lines)")
     paper_conditioned: bool = setting(None, "--background textured: the global generator draws the paper family its "
                                             "noise names, and the discriminator judges the whole image as paper of "
                                             "that family (default: on for --background textured with --combine "

@@ -10,8 +10,9 @@ from .noise import PixelNoise
 from .norm import BatchNorm
 from .shape import BilinearUpsample, Flatten, JoinChannels, Reshape, SpatialMean, Upsample, WeightedMean
 from .upsampled_conv import UpsampleConv2D
+from .waves import SineWaves
 
 __all__ = ["BatchNorm", "BilinearUpsample", "ClassProjection", "ConditionalBatchNorm", "Conv2D", "Dense", "Dropout",
            "Flatten", "JoinChannels", "Layer", "MergeConvs", "MinibatchStd", "PixelNoise", "PReLU", "Reshape",
-           "Sequential", "Sigmoid", "SpatialMean", "Upsample", "UpsampleConv2D", "WeightedMean",
+           "Sequential", "Sigmoid", "SineWaves", "SpatialMean", "Upsample", "UpsampleConv2D", "WeightedMean",
            "one_hot"]

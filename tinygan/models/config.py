@@ -72,6 +72,9 @@ class GANConfig:
     global_upsampling: how the global generator doubles its maps: 'nearest' or 'bilinear'.
     global_noise: the global generator's two upsampled convs get per-pixel noise with learned
         weights per channel (tinygan.layers.PixelNoise; per paper family with paper_norm).
+    global_waves: a bank of straight waves across the canvas (tinygan.layers.SineWaves), their
+        strengths and phases drawn from the global noise, joins the global generator's last maps
+        before two 1x1 convs (tinygan.models.generator.WavyPathway): what rules straight lines.
     paper_pathway: the discriminator has a third pathway that judges the paper alone: the
         global pathway's three strided convs (own weights), their features averaged over the places
         whose window touches no box, a Dense score (plus a projection of the paper family with
@@ -113,6 +116,7 @@ class GANConfig:
     disc_stem: int = 0
     global_upsampling: str = "nearest"
     global_noise: bool = False
+    global_waves: bool = False
     paper_pathway: bool = False
     paper_classifier: bool = False
 

@@ -10,12 +10,14 @@ import numpy as np
 from ..backend import get_xp, to_device, to_host
 from ..backend import rng as backend_rng
 from ..layers import (BatchNorm, BilinearUpsample, ConditionalBatchNorm, Conv2D, Dense, JoinChannels, Layer, MergeConvs,
-                      PixelNoise, PReLU, Reshape, Sequential, Sigmoid, UpsampleConv2D, one_hot)
+                      PixelNoise, PReLU, Reshape, Sequential, Sigmoid, SineWaves, UpsampleConv2D, one_hot)
 from .compositing import compositing_of
+
+WAVE_HEAD = 16  # hidden width of the 1x1 convs that read the last maps and the waves (WavyPathway)
 
 
 def generator_pathway(in_features, out_size, channels, config, rng, dtype, name, n_classes=None, extra_channels=0,
-                      out_channels=1, bilinear=False, pixel_noise=False):
+                      out_channels=1, bilinear=False, pixel_noise=False, waves=False):
     """Dense -> BN -> PReLU -> reshape to (s/4, s/4, c0); conv c1; upsample; conv c2;
     upsample; conv c3 (each conv with BN and PReLU); 1x1 conv to out_channels; sigmoid.
     (N, in_features) -> (N, out_size, out_size, out_channels) in [0, 1]. With ``n_classes`` every
@@ -24,7 +26,8 @@ def generator_pathway(in_features, out_size, channels, config, rng, dtype, name,
     to the reshaped features before the first conv. With ``bilinear`` each upsampling is bilinear
     (BilinearUpsample then Conv2D) instead of nearest-neighbour (UpsampleConv2D). With ``pixel_noise``
     the upsampled convs' normalised maps get per-pixel noise (PixelNoise, per class with ``n_classes``)
-    before their PReLU."""
+    before their PReLU. With ``waves`` the last conv's maps are joined by straight waves whose
+    strengths and phases are drawn from the same input (:class:`WavyPathway`)."""
     side = out_size // 4
     c0, c1, c2, c3 = channels
     units = side * side * c0
@@ -50,8 +53,55 @@ def generator_pathway(in_features, out_size, channels, config, rng, dtype, name,
             layers.append(PixelNoise(width, n_classes, dtype=dtype))
         layers.append(PReLU(width, **act))
         previous = width
+    if waves:
+        return WavyPathway(Sequential(layers, name="trunk"), in_features, out_size, previous, out_channels,
+                           config, rng, dtype, name)
     layers += [Conv2D(previous, out_channels, 1, rng=rng, dtype=dtype), Sigmoid()]
     return Sequential(layers, name=name)
+
+
+class WavyPathway(Layer):
+    """A pathway whose last maps are joined by straight waves across the canvas (ruled lines):
+
+        h = trunk(z, second)                  (N, s, s, C): the conv pathway up to its last PReLU
+        w = SineWaves(Dense(z))               (N, s, s, K): a bank of K straight waves, each image's own
+                                              strengths and phases (tinygan.layers.SineWaves)
+        y = sigmoid(conv1x1(PReLU(conv1x1([h, w]))))    (N, s, s, out_channels)
+
+    The 1x1 convs (hidden width WAVE_HEAD) read each pixel's features and waves: a PReLU of a
+    wave past a threshold is a thin line. The waves' strengths start at 0 (their Dense's weights,
+    as PixelNoise's), so that the generator draws no wave until its paper needs one.
+    forward(z, second) as a Sequential's."""
+
+    second_input = True
+
+    def __init__(self, trunk, in_features, size, channels, out_channels, config, rng, dtype, name):
+        super().__init__(name)
+        self.trunk = trunk
+        bank = SineWaves(size)
+        strengths_and_phases = Dense(in_features, 2 * bank.waves, rng=rng, dtype=dtype)
+        strengths_and_phases.params["w"][:, :bank.waves] = 0  # no wave at first: the plain pathway's start
+        self.waves = Sequential([strengths_and_phases, bank], name="waves")
+        self.head = Sequential([Conv2D(channels + bank.waves, WAVE_HEAD, 1, rng=rng, dtype=dtype),
+                                PReLU(WAVE_HEAD, alpha_init=config.prelu_init, dtype=dtype),
+                                Conv2D(WAVE_HEAD, out_channels, 1, rng=rng, dtype=dtype), Sigmoid()], name="head")
+        self.channels = channels
+
+    def children(self):
+        return {"trunk": self.trunk, "waves": self.waves, "head": self.head}
+
+    def forward(self, z, second=None):
+        h, trunk_cache = self.trunk.forward(z, second)
+        w, waves_cache = self.waves.forward(z)
+        y, head_cache = self.head.forward(get_xp().concatenate([h, w], axis=3))
+        return y, (trunk_cache, waves_cache, head_cache)
+
+    def backward(self, dy, cache, need_dx=True):
+        trunk_cache, waves_cache, head_cache = cache
+        dhw = self.head.backward(dy, head_cache)
+        dz = self.trunk.backward(dhw[..., :self.channels], trunk_cache, need_dx)
+        dz_waves = self.waves.backward(dhw[..., self.channels:], waves_cache, need_dx)
+        return dz + dz_waves if need_dx else None
 
 
 class GeneratorCache(NamedTuple):
@@ -108,7 +158,7 @@ class Generator(Layer):
                                                 extra_channels=config.n_classes if config.layout_map else 0,
                                                 n_classes=config.paper_families if config.paper_norm else None,
                                                 bilinear=config.global_upsampling == "bilinear",
-                                                pixel_noise=config.global_noise)
+                                                pixel_noise=config.global_noise, waves=config.global_waves)
         self.local_pathway = generator_pathway(config.noise_dim + config.n_classes, config.object_size,
                                                config.local_channels, config, rng, dtype, "local",
                                                n_classes=config.n_classes if config.conditional_bn else None,
